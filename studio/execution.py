@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -113,7 +113,7 @@ class Execution:
             "models": list(ctx.models_used),
             "versions": versions,
             "duration_s": round(time.perf_counter() - self.started, 3),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "output": {"name": output.name, "kind": output.kind, "suffix": output.file_suffix},
         }
 

@@ -82,7 +82,8 @@ def load_plugins(
     candidates: list[tuple[str, Any, PluginInfo]] = []
     for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         dist = ep.dist
-        info = PluginInfo(ep.name, dist.metadata["Name"] if dist else "", dist.version if dist else "")
+        info = PluginInfo(ep.name, dist.metadata["Name"] if dist else "",
+                          dist.version if dist else "")
         if any(info.name == p.name for p in reg.plugins):
             continue  # the same distribution seen twice on sys.path
         reg.plugins.append(info)

@@ -156,7 +156,8 @@ class ParamSpec:
     def convert(self, value: Any) -> Any:
         """Turn ``value`` (a Python value or a command-line string) into this field's type and
         check it, raising ParamError with a message that names the parameter."""
-        if value is None or (self.optional and isinstance(value, str) and value.lower() in ("", "none")):
+        blank = isinstance(value, str) and value.strip().lower() in ("", "none")
+        if value is None or (self.optional and blank):
             if self.optional:
                 return None
             raise ParamError(f"{self.flag} is required")
@@ -172,16 +173,17 @@ class ParamSpec:
             else:
                 v = self.type(value)
         except (TypeError, ValueError):
-            raise ParamError(f"{self.flag}: {value!r} is not a valid {self.type.__name__}") from None
+            kind = self.type.__name__
+            raise ParamError(f"{self.flag}: {value!r} is not a valid {kind}") from None
         if self.choices is not None and v not in self.choices:
-            raise ParamError(f"{self.flag}: {v!r} is not one of {', '.join(map(str, self.choices))}")
+            allowed = ", ".join(map(str, self.choices))
+            raise ParamError(f"{self.flag}: {v!r} is not one of {allowed}")
         if self.min is not None and v < self.min:
             raise ParamError(f"{self.flag}: {v} is below the minimum {self.min:g}")
         if self.max is not None and v > self.max:
             raise ParamError(f"{self.flag}: {v} is above the maximum {self.max:g}")
-        if self.type is Path and not self.save:
-            if not v.exists():
-                raise ParamError(f"{self.flag}: no such file: {v}")
+        if self.type is Path and not self.save and not v.exists():
+            raise ParamError(f"{self.flag}: no such file: {v}")
         return v
 
     def to_json(self, value: Any) -> Any:

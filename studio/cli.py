@@ -1,0 +1,66 @@
+"""The ``studio`` command. With no subcommand it opens the window.
+
+    studio [--device D]                 open the window
+    studio --version
+    studio plugins                      loaded plugins and their failures
+    studio tasks                        every task with its parameters
+    studio run TASK --param-name V ...  run a task here, outputs to the gallery or --out DIR
+    studio models list|show|verify|import|download|remove
+    studio gallery list|search|show|again|rebuild|remove
+
+Bad input ends with one line on stderr and exit status 2 (a traceback with ``--debug``).
+Nothing heavy is imported at module level: ``studio --version`` loads neither torch nor Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+import studio
+from studio.errors import UserError
+
+COMMANDS = ("run", "plugins", "models", "gallery")
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_CANCELLED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="studio", description="A desktop creative studio: paint, write, compose, drive.")
+    parser.add_argument("--version", action="version", version=f"studio {studio.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda or mps (default: auto)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"studio.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("--version", "-V"):  # answer before building any parser
+        print(f"studio {studio.__version__}")
+        return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            from studio.ui.app import run_app
+
+            return run_app(device=args.device)
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("studio: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

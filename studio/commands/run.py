@@ -1,0 +1,76 @@
+"""``studio run TASK --flag value ...``: run one task in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from studio.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a task here (see `studio tasks`)", add_help=False,
+                       description="Run a task. `studio run TASK --help` lists its flags.")
+    p.add_argument("task", nargs="?", help="task id, e.g. write.generate")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the task's flags")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio import device as devices
+    from studio.cli import EXIT_CANCELLED, EXIT_FAILED
+    from studio.execution import Execution, TaskFailed
+    from studio.plugins import load_plugins
+    from studio.runner import TerminalReporter, parse_task_args
+    from studio.tasks import Cancelled
+
+    if not args.task or args.task in ("-h", "--help"):
+        print("usage: studio run TASK [--flag value ...]   (tasks: `studio tasks`)")
+        return 0
+    registry = load_plugins()
+    for failure in registry.failures:
+        print(f"studio: warning: plugin {failure}", file=sys.stderr)
+    try:
+        task = registry.task(args.task)
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
+    if "-h" in args.args or "--help" in args.args:
+        from studio.runner import task_parser
+
+        task_parser(task).print_help()
+        return 0
+    params, opts = parse_task_args(task, args.args)
+    try:
+        info = devices.pick(opts.device or args.device or "auto")
+    except devices.DeviceError as exc:
+        raise UserError(str(exc)) from None
+
+    if opts.out is not None:
+        from studio.gallery import DirectorySink
+
+        sink = DirectorySink(opts.out)
+    else:
+        from studio.gallery import Gallery
+
+        sink = Gallery()
+    from studio.models import ModelStore
+
+    plugin = next((p for p in registry.plugins if p.name == task.plugin), None)
+    execution = Execution(task, params, info, sink=sink, seed=opts.seed,
+                          models=ModelStore.from_registry(registry),
+                          plugin_version=plugin.version if plugin else "")
+    reporter = TerminalReporter()
+    try:
+        execution.run(reporter)
+    except Cancelled:
+        reporter.finish()
+        print("studio: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except TaskFailed as exc:
+        reporter.finish()
+        if args.debug:
+            print(exc.details, file=sys.stderr)
+        print(f"studio: error: {task.id} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    reporter.finish()
+    return 0

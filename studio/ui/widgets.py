@@ -1,0 +1,105 @@
+"""Shared widgets: capability tiles, an image view with zoom, numpy-to-QImage."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap, QWheelEvent
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+
+from studio.ui import theme
+
+
+def tile_icon(text: str, key: str, size: int = 64) -> QIcon:
+    """A rounded tile with the first letter of ``text``, coloured by a stable hash of ``key``."""
+    colour = QColor(theme.TILE_COLOURS[zlib.crc32(key.encode()) % len(theme.TILE_COLOURS)])
+    pix = QPixmap(size, size)
+    pix.fill(Qt.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.Antialiasing)
+    p.setBrush(colour)
+    p.setPen(Qt.NoPen)
+    p.drawRoundedRect(QRectF(2, 2, size - 4, size - 4), size * 0.22, size * 0.22)
+    font = QFont()
+    font.setPixelSize(int(size * 0.5))
+    font.setBold(True)
+    p.setFont(font)
+    p.setPen(QColor("#1b1b1b"))
+    p.drawText(pix.rect(), Qt.AlignCenter, (text[:1] or "?").upper())
+    p.end()
+    return QIcon(pix)
+
+
+def capability_icon(icon: object, title: str, key: str) -> QIcon:
+    if icon:
+        qicon = QIcon(str(icon))
+        if not qicon.isNull():
+            return qicon
+    return tile_icon(title, key)
+
+
+def to_qimage(array: np.ndarray) -> QImage:
+    """A QImage owning a copy of a uint8 (H, W), (H, W, 3) or (H, W, 4) array. Safe to build off
+    the GUI thread (QPixmap is not)."""
+    a = np.asarray(array)
+    if a.dtype != np.uint8:
+        a = (np.clip(a.astype(np.float32), 0, 1) * 255).astype(np.uint8)
+    a = np.ascontiguousarray(a)
+    if a.ndim == 2:
+        fmt = QImage.Format_Grayscale8
+    elif a.ndim == 3 and a.shape[2] == 3:
+        fmt = QImage.Format_RGB888
+    elif a.ndim == 3 and a.shape[2] == 4:
+        fmt = QImage.Format_RGBA8888
+    else:
+        raise ValueError(f"cannot show an array of shape {a.shape} as an image")
+    h, w = a.shape[:2]
+    return QImage(a.data, w, h, a.strides[0], fmt).copy()
+
+
+class ImageView(QGraphicsView):
+    """Shows an image fitted to the view; the wheel zooms, double-click fits again."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._scene = QGraphicsScene(self)
+        self._item = QGraphicsPixmapItem()
+        self._item.setTransformationMode(Qt.SmoothTransformation)
+        self._scene.addItem(self._item)
+        self.setScene(self._scene)
+        self.setDragMode(QGraphicsView.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setBackgroundBrush(QColor(theme.SURFACE))
+        self.setFrameShape(QGraphicsView.NoFrame)
+        self._fit = True
+
+    def set_image(self, image: QImage | np.ndarray) -> None:
+        if isinstance(image, np.ndarray):
+            image = to_qimage(image)
+        self._item.setPixmap(QPixmap.fromImage(image))
+        self._scene.setSceneRect(self._item.boundingRect())
+        if self._fit:
+            self.fit()
+
+    def has_image(self) -> bool:
+        return not self._item.pixmap().isNull()
+
+    def fit(self) -> None:
+        self._fit = True
+        if self.has_image():
+            self.fitInView(self._item, Qt.KeepAspectRatio)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        self._fit = False
+        self.scale(factor, factor)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        self.fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fit:
+            self.fit()

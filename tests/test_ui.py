@@ -1,0 +1,242 @@
+"""The window, offscreen, with the test plugin: what a user sees and does."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from studio.hookspecs import Capability
+from studio.ui.jobs import JobState
+
+pytest.importorskip("pytestqt")
+
+
+@pytest.fixture
+def window(qtbot, registry, user_data):
+    from studio.gallery import Gallery
+    from studio.models import ModelStore
+    from studio.ui.main_window import MainWindow
+
+    w = MainWindow(registry, Gallery(), ModelStore.from_registry(registry), device="cpu")
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.jobs.cancel_all()
+    w.jobs.wait(5000)
+
+
+def page(window, cap_id="testkit"):
+    return window.panels[cap_id]
+
+
+def choose(window, task_id):
+    p = page(window)
+    p.picker.setCurrentIndex(p.picker.findData(task_id))
+    return p
+
+
+def wait_done(qtbot, job, timeout=20000):
+    qtbot.waitUntil(lambda: job.state.finished, timeout=timeout)
+    return job
+
+
+def test_window_shows_capabilities_and_device(window):
+    assert window.switcher.count() == 1
+    assert window.switcher.item(0).text() == "Test kit"
+    assert window.device_label.text().startswith("CPU: ")
+    assert "thread" in window.device_label.text()
+
+
+def test_ctrl_enter_runs_the_form_and_saves_to_the_gallery(qtbot, window):
+    p = choose(window, "testkit.echo")
+    p.form.widgets["text"].setPlainText("four little words")
+    p.form.widgets["times"].setValue(2)
+    qtbot.keyClick(window, Qt.Key_Return, Qt.ControlModifier)
+    job = wait_done(qtbot, p.job)
+    assert job.state is JobState.DONE
+    qtbot.waitUntil(lambda: "four little words four" in p.text.toPlainText())
+    entries = window.gallery.entries()
+    assert [e.task for e in entries] == ["testkit.echo"]
+    assert entries[0].path.read_text() == "four little words four little words"
+    qtbot.waitUntil(lambda: window.gallery_view.list.count() == 1)
+    assert p.status.text().startswith("Done")
+
+
+def test_a_bad_value_is_shown_against_its_field_and_nothing_runs(qtbot, window):
+    p = choose(window, "testkit.measure")
+    p.form.widgets["path"].set_value("/no/such/file.txt")
+    assert p.run_default() is None
+    assert "no such file" in p.form.error.text()
+    assert window.jobs.jobs == []
+
+
+def test_escape_interrupts_the_running_job_and_its_finally_runs(qtbot, window):
+    import studio_testkit
+
+    studio_testkit.spin.cleaned_up = False
+    p = choose(window, "testkit.spin")
+    p.form.widgets["seconds"].setValue(60)
+    job = p.run_default()
+    qtbot.waitUntil(lambda: job.state is JobState.RUNNING and job.progress > 0, timeout=20000)
+    qtbot.keyClick(window, Qt.Key_Escape)
+    wait_done(qtbot, job, timeout=5000)
+    assert job.state is JobState.CANCELLED
+    assert job.ended - job.interrupted_at < 1.0
+    assert studio_testkit.spin.cleaned_up
+    assert window.gallery.entries() == []
+
+
+def test_a_queued_job_can_be_cancelled_before_it_starts(qtbot, window):
+    task = window.registry.task("testkit.spin")
+    first = window.jobs.submit(task, task.make_params({"seconds": 30}))
+    second = window.jobs.submit(task, task.make_params({"seconds": 30}))
+    assert second.state is JobState.QUEUED
+    window.jobs.cancel(second)
+    assert second.state is JobState.CANCELLED and second.started == 0.0
+    window.jobs.cancel(first)
+    wait_done(qtbot, first)
+    assert first.state is JobState.CANCELLED
+    assert len(window.job_view.rows) == 2
+
+
+def test_jobs_run_one_at_a_time(qtbot, window):
+    task = window.registry.task("testkit.echo")
+    jobs = [window.jobs.submit(task, task.make_params({"times": 3})) for _ in range(3)]
+    for job in jobs:
+        wait_done(qtbot, job)
+    spans = sorted((j.started, j.ended) for j in jobs)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_a_failing_task_becomes_a_notification_with_details(qtbot, window):
+    p = choose(window, "testkit.fail")
+    job = wait_done(qtbot, p.run_default())
+    assert job.state is JobState.FAILED
+    assert job.error == "the test task failed on purpose"
+    shown = [m for lvl, m in window.notifications.history if lvl == "error"]
+    assert any("failed on purpose" in m for m in shown)
+    assert "Traceback" in job.details
+    assert window.isVisible()
+
+
+def test_previews_are_coalesced_and_the_newest_is_shown(qtbot, window):
+    p = choose(window, "testkit.noise")
+    p.form.widgets["steps"].setValue(300)
+    seen = []
+    window.jobs.job_preview.connect(lambda job, prev: seen.append(prev))
+    job = wait_done(qtbot, p.run_default())
+    assert job.state is JobState.DONE
+    assert 1 <= len(seen) <= 300
+    qtbot.waitUntil(lambda: p.image.has_image())
+
+
+def test_last_parameters_and_capability_persist(qtbot, registry, user_data):
+    from studio.gallery import Gallery
+    from studio.models import ModelStore
+    from studio.ui.main_window import MainWindow
+
+    def make():
+        w = MainWindow(registry, Gallery(), ModelStore.from_registry(registry), device="cpu")
+        qtbot.addWidget(w)
+        return w
+
+    w = make()
+    p = choose(w, "testkit.echo")
+    p.form.widgets["times"].setValue(7)
+    p.form.widgets["mode"].setCurrentIndex(1)
+    w.close()
+    w2 = make()
+    p2 = page(w2)
+    assert p2.current_task_id == "testkit.echo"
+    assert p2.form.values()["times"] == 7
+    assert p2.form.values()["mode"] == "upper"
+
+
+def test_dropping_a_file_fills_the_file_field(qtbot, window, tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("hello")
+    p = choose(window, "testkit.measure")
+    assert window.drop_files([f])
+    assert p.form.values()["path"] == str(f)
+    job = wait_done(qtbot, p.run_default())
+    assert window.gallery.entries()[0].path.read_text() == "notes.txt: 5 bytes"
+    assert job.state is JobState.DONE
+
+
+def test_dropping_an_unaccepted_file_says_so(window, tmp_path):
+    f = tmp_path / "picture.xyz"
+    f.write_bytes(b"x")
+    assert not window.drop_files([f])
+    assert "does not open .xyz files" in window.notifications.history[-1][1]
+
+
+def test_again_reproduces_the_same_bytes(qtbot, window):
+    task = window.registry.task("testkit.noise")
+    first = wait_done(qtbot, window.jobs.submit(task, task.make_params({"width": 20})))
+    entry = window.gallery.entries()[0]
+    again = wait_done(qtbot, window.again(entry))
+    assert again.seed == first.seed
+    a, b = first.outputs[0].path, again.outputs[0].path
+    assert a != b
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def test_a_broken_panel_falls_back_to_the_form(qtbot, registry, user_data):
+    from studio.gallery import Gallery
+    from studio.models import ModelStore
+    from studio.ui.main_window import MainWindow
+    from studio.ui.task_page import TaskPage
+
+    def broken(host):
+        raise RuntimeError("panel exploded")
+
+    cap = registry.capabilities[0]
+    registry.capabilities.append(Capability("broken", "Broken", [], panel=broken))
+    try:
+        w = MainWindow(registry, Gallery(), ModelStore.from_registry(registry), device="cpu")
+        qtbot.addWidget(w)
+        assert isinstance(w.panels["broken"], TaskPage)
+        assert any("panel exploded" in m for _, m in w.notifications.history)
+        assert isinstance(w.panels[cap.id], TaskPage)
+    finally:
+        registry.capabilities.pop()
+
+
+def test_plugin_failures_are_notified_and_listed(qtbot, registry, user_data):
+    from studio.gallery import Gallery
+    from studio.models import ModelStore
+    from studio.plugins import PluginFailure
+    from studio.ui.dialogs import PluginsDialog
+    from studio.ui.main_window import MainWindow
+
+    registry.failures.append(PluginFailure("studio_broken", "import", "ImportError: nope", "tb"))
+    w = MainWindow(registry, Gallery(), ModelStore.from_registry(registry), device="cpu")
+    qtbot.addWidget(w)
+    assert any("studio_broken" in m for _, m in w.notifications.history)
+    dialog = PluginsDialog(registry, w)
+    assert dialog.failures.rowCount() == 1
+    assert dialog.failures.item(0, 2).text() == "ImportError: nope"
+
+
+def test_model_manager_lists_cards(qtbot, window):
+    from studio.ui.dialogs import ModelManager
+
+    m = ModelManager(window.models, window.jobs, window.notify, window)
+    ids = [m.table.item(r, 0).text() for r in range(m.table.rowCount())]
+    assert "testkit.tiny" in ids
+
+
+def test_empty_window_without_plugins(qtbot, user_data):
+    from studio.gallery import Gallery
+    from studio.models import ModelStore
+    from studio.plugins import Registry
+    from studio.ui.main_window import MainWindow
+
+    reg = Registry()
+    w = MainWindow(reg, Gallery(), ModelStore.from_registry(reg), device="cpu")
+    qtbot.addWidget(w)
+    assert w.switcher.count() == 0
+    assert not w.drop_files([Path(__file__)])
