@@ -131,12 +131,13 @@ def _check_capability(cap: Any, reg: Registry) -> str:
         return f"returned {type(cap).__name__}, not a Capability"
     if reg.capability(cap.id) is not None:
         return f"capability id {cap.id!r} is already taken"
-    known = reg.tasks
+    known = set(reg.tasks)
     for task in cap.tasks:
         if not isinstance(task, Task):
             return f"capability {cap.id!r} lists {type(task).__name__}, not a Task"
         if task.id in known:
             return f"task id {task.id!r} is already taken"
+        known.add(task.id)  # two tasks of this capability may not share an id either
         try:
             task.schema()
         except TypeError as exc:
@@ -169,6 +170,7 @@ def _info(reg: Registry, name: str) -> PluginInfo:
 
 def _fail(reg: Registry, info: PluginInfo, stage: str, exc: BaseException) -> None:
     info.status = "failed"
-    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    first_line = next(iter(str(exc).strip().splitlines()), "")  # messages are one line
+    message = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     reg.failures.append(PluginFailure(info.name, stage, message, tb))

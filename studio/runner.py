@@ -67,9 +67,9 @@ def parse_task_args(task: Task, argv: list[str]) -> tuple[Any, argparse.Namespac
 class TerminalReporter:
     """Shows a task's events in the terminal."""
 
-    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
-        self.out, self.err = out, err
-        self.tty = err.isatty()
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.tty = self.err.isatty()
         self.streamed = False
         self._bar_shown = False
         self._last_draw = 0.0

@@ -54,9 +54,16 @@ class Preview:
 
 @dataclass(frozen=True)
 class Stream:
-    """A chunk of text appended to what came before (a token as it is generated)."""
+    """A chunk of text appended to what came before (a token as it is generated).
+
+    ``data``: plain data about the chunk for a panel (e.g. the odds it was drawn from).
+    ``echo``: the chunk repeats the task's input (a prompt); the CLI prints it, a panel that
+    already shows that input skips it. Stream events are never dropped, only batched.
+    """
 
     text: str
+    data: Any = None
+    echo: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,14 @@ pytest.importorskip("pytestqt")
 
 
 @pytest.fixture
+def registry(testkit):
+    """Only the test plugin: the built-in capabilities have tests of their own."""
+    from studio.plugins import load_plugins
+
+    return load_plugins(disable={"studio_write"})
+
+
+@pytest.fixture
 def window(qtbot, registry, user_data):
     from studio.gallery import Gallery
     from studio.models import ModelStore
@@ -39,7 +47,8 @@ def choose(window, task_id):
 
 
 def wait_done(qtbot, job, timeout=20000):
-    qtbot.waitUntil(lambda: job.state.finished, timeout=timeout)
+    """Until the window has heard that ``job`` ended (not only the worker)."""
+    qtbot.waitUntil(lambda: job.reported, timeout=timeout)
     return job
 
 

@@ -57,11 +57,12 @@ class Job:
     started: float = 0.0
     ended: float = 0.0
     interrupted_at: float = 0.0
+    manager: JobManager | None = field(default=None, repr=False)
     cancel_event: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _preview: Any = None
     _preview_pending: bool = False
-    _stream: list[str] = field(default_factory=list)
+    _stream: list[Stream] = field(default_factory=list)
     _stream_pending: bool = False
     _progress_pending: bool = False
 
@@ -69,15 +70,24 @@ class Job:
     def title(self) -> str:
         return self.task.title
 
+    @property
+    def reported(self) -> bool:
+        """The GUI thread has handled this job's end (not only the worker finished it)."""
+        return self.state.finished and (self.manager is None or self.manager.running is not self)
+
+    def cancel(self) -> None:
+        if self.manager is not None:
+            self.manager.cancel(self)
+
     def take_preview(self) -> Any:
         with self._lock:
             data, self._preview, self._preview_pending = self._preview, None, False
             return data
 
-    def take_stream(self) -> str:
+    def take_stream(self) -> list[Stream]:
         with self._lock:
-            text, self._stream, self._stream_pending = "".join(self._stream), [], False
-            return text
+            chunks, self._stream, self._stream_pending = self._stream, [], False
+            return chunks
 
 
 class _Signals(QObject):
@@ -141,7 +151,7 @@ class _Worker(QRunnable):
                 sig.preview.emit(job)
         elif isinstance(event, Stream):
             with job._lock:
-                job._stream.append(event.text)
+                job._stream.append(event)
                 emit, job._stream_pending = not job._stream_pending, True
             if emit:
                 sig.stream.emit(job)
@@ -159,7 +169,7 @@ class JobManager(QObject):
     job_added = Signal(object)
     job_changed = Signal(object)  # state or progress changed
     job_preview = Signal(object, object)  # Job, Preview (the newest)
-    job_stream = Signal(object, str)  # Job, text appended since the last signal
+    job_stream = Signal(object, object)  # Job, list[Stream] since the last signal
     job_log = Signal(object, str, str)
     job_output = Signal(object, object)  # Job, Saved (or Output when nothing saved it)
     job_finished = Signal(object)
@@ -177,14 +187,14 @@ class JobManager(QObject):
         self._signals.state.connect(self._on_state)
         self._signals.progress.connect(self._on_progress)
         self._signals.preview.connect(lambda job: self._emit_preview(job))
-        self._signals.stream.connect(lambda job: self.job_stream.emit(job, job.take_stream()))
+        self._signals.stream.connect(self._emit_stream)
         self._signals.log.connect(self.job_log)
         self._signals.output.connect(self.job_output)
 
     # -- the public side ------------------------------------------------------------------
     def submit(self, task: Task, params: Any, seed: int | None = None,
                device: str | None = None) -> Job:
-        job = Job(task, params, device=device or self.device, seed=seed)
+        job = Job(task, params, device=device or self.device, seed=seed, manager=self)
         self.jobs.append(job)
         self.job_added.emit(job)
         self._start_next()
@@ -244,8 +254,7 @@ class JobManager(QObject):
     def _on_state(self, job: Job) -> None:
         if job.state.finished:
             # deliver what the worker left in the coalescing slots before saying it ended
-            if job._stream_pending or job._stream:
-                self.job_stream.emit(job, job.take_stream())
+            self._emit_stream(job)
             if job is self._running:
                 self._running = None
             self.job_changed.emit(job)
@@ -259,6 +268,11 @@ class JobManager(QObject):
         with job._lock:
             job._progress_pending = False
         self.job_changed.emit(job)
+
+    def _emit_stream(self, job: Job) -> None:
+        chunks = job.take_stream()
+        if chunks:
+            self.job_stream.emit(job, chunks)
 
     def _emit_preview(self, job: Job) -> None:
         preview = job.take_preview()

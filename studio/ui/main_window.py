@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
-    QActionGroup,
     QDockWidget,
     QHBoxLayout,
     QLabel,
@@ -102,9 +101,6 @@ class MainWindow(QMainWindow):
         self.jobs.job_changed.connect(self._job_status)
         self._show_device()
 
-        QShortcut(QKeySequence("Ctrl+Return"), self, self.run_current)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, self.run_current)
-        QShortcut(QKeySequence(Qt.Key_Escape), self, self.jobs.interrupt)
 
         self._restore()
         for f in registry.failures:
@@ -152,7 +148,8 @@ class MainWindow(QMainWindow):
     def _menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        file.addAction("Run", QKeySequence("Ctrl+Return"), self.run_current)
+        run = file.addAction("Run", self.run_current)
+        run.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
         file.addAction("Interrupt", QKeySequence(Qt.Key_Escape), self.jobs.interrupt)
         file.addSeparator()
         file.addAction("Quit", QKeySequence.Quit, self.close)

@@ -191,7 +191,8 @@ class TaskPage(QWidget):
             return
         self._show(preview.data)
 
-    def _on_stream(self, job: Job, text: str) -> None:
+    def _on_stream(self, job: Job, chunks: list) -> None:
+        text = "".join(c.text for c in chunks)
         if self._mine(job) and text:
             self.result_stack.setCurrentWidget(self.text)
             cursor = self.text.textCursor()

@@ -1,0 +1,396 @@
+"""The Write panel: an editor where the continuation streams in (in its own colour), the sampling
+knobs, a live chart of the next-token odds (and, on clicking a generated token, the odds it was
+drawn from), and a Train tab with a loss curve and samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QTextCharFormat, QTextCursor, QTextFormat
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.ui import theme
+from studio.ui.forms import ParamForm
+
+ODDS = QTextFormat.UserProperty + 1
+GENERATED = QColor(theme.ACCENT)
+
+
+def shown_token(text: str) -> str:
+    """A token as it reads in the chart: whitespace made visible."""
+    return text.replace("\n", "⏎").replace("\t", "⇥").replace(" ", "·") or "∅"
+
+
+class OddsChart(QWidget):
+    """Horizontal bars: the top next tokens and their probabilities, the chosen one marked."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.odds: dict[str, Any] | None = None
+        self.title = "Next-token odds"
+        self.setMinimumHeight(10 * 22 + 32)
+
+    def show_odds(self, odds: dict[str, Any] | None, title: str) -> None:
+        self.odds, self.title = odds, title
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        p.fillRect(self.rect(), QColor(theme.SURFACE))
+        p.setPen(QColor(theme.MUTED))
+        p.drawText(QRectF(8, 4, self.width() - 16, 20), Qt.AlignLeft | Qt.AlignVCenter, self.title)
+        if not self.odds:
+            p.drawText(self.rect(), Qt.AlignCenter, "Generate to see what the model considers")
+            return
+        label_w, row_h, top = 110, 22, 28
+        bar_w = max(10, self.width() - label_w - 70)
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.Monospace)
+        p.setFont(mono)
+        for i, (tok, prob) in enumerate(self.odds.get("top", [])):
+            y = top + i * row_h
+            chosen = tok == self.odds.get("token")
+            p.setPen(QColor(theme.TEXT if chosen else theme.MUTED))
+            p.drawText(QRectF(8, y, label_w - 12, row_h), Qt.AlignRight | Qt.AlignVCenter,
+                       shown_token(tok)[:14])
+            p.setPen(Qt.NoPen)
+            p.setBrush(QColor(theme.RAISED))
+            p.drawRoundedRect(QRectF(label_w, y + 4, bar_w, row_h - 8), 3, 3)
+            p.setBrush(GENERATED if chosen else QColor("#61afef"))
+            p.drawRoundedRect(QRectF(label_w, y + 4, max(2.0, bar_w * prob), row_h - 8), 3, 3)
+            p.setPen(QColor(theme.TEXT))
+            p.drawText(QRectF(label_w + bar_w + 6, y, 60, row_h), Qt.AlignLeft | Qt.AlignVCenter,
+                       f"{100 * prob:.1f}%")
+
+
+class LossChart(QWidget):
+    """Training and validation loss against step."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.points: list[tuple[int, float, float | None]] = []
+        self.setMinimumHeight(160)
+
+    def add(self, step: int, train: float, val: float | None) -> None:
+        self.points.append((step, train, val))
+        self.update()
+
+    def clear(self) -> None:
+        self.points.clear()
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        p.fillRect(self.rect(), QColor(theme.SURFACE))
+        if len(self.points) < 2:
+            p.setPen(QColor(theme.MUTED))
+            p.drawText(self.rect(), Qt.AlignCenter, "The loss curve appears as it trains")
+            return
+        steps = [s for s, _, _ in self.points]
+        losses = [v for _, t, va in self.points for v in (t, va) if v is not None]
+        lo, hi = min(losses), max(losses)
+        hi = hi if hi > lo else lo + 1
+        m = 32
+        w, h = self.width() - 2 * m, self.height() - 2 * m
+
+        def xy(step: int, loss: float) -> tuple[float, float]:
+            x = m + w * (step - steps[0]) / max(1, steps[-1] - steps[0])
+            return x, m + h * (1 - (loss - lo) / (hi - lo))
+
+        for idx, colour in ((1, "#61afef"), (2, theme.ACCENT)):
+            pts = [xy(pt[0], pt[idx]) for pt in self.points if pt[idx] is not None]
+            p.setPen(QPen(QColor(colour), 2))
+            for a, b in zip(pts, pts[1:], strict=False):
+                p.drawLine(*map(int, a), *map(int, b))
+        p.setPen(QColor(theme.MUTED))
+        p.drawText(4, m - 8, f"{hi:.3f}")
+        p.drawText(4, m + h + 16, f"{lo:.3f}")
+        last = self.points[-1]
+        val = f", validation {last[2]:.3f}" if last[2] is not None else ""
+        p.drawText(m, self.height() - 6, f"step {last[0]}: train {last[1]:.3f}{val}")
+
+
+class WritePanel(QWidget):
+    def __init__(self, host, parent=None):
+        super().__init__(parent)
+        self.host = host
+        self.job = None
+        self.odds: list[dict] = []
+        self.insert_at: QTextCursor | None = None
+        self.train_job = None
+
+        tabs = QTabWidget()
+        tabs.addTab(self._write_tab(), "Write")
+        self.train_form = None
+        if "write.train" in host.registry.tasks:
+            tabs.addTab(self._train_tab(), "Train")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.addWidget(tabs)
+        host.jobs.job_stream.connect(self._on_stream)
+        host.jobs.job_changed.connect(self._on_changed)
+        host.jobs.job_preview.connect(self._on_preview)
+
+    # -- building ------------------------------------------------------------------------
+    def _write_tab(self) -> QWidget:
+        self.editor = QTextEdit()
+        self.editor.setAcceptRichText(False)
+        self.editor.setPlaceholderText("Type the start of a scene, a fable or a wine review…")
+        font = QFont("serif")
+        font.setPointSize(12)
+        self.editor.setFont(font)
+        self.editor.cursorPositionChanged.connect(self._cursor_moved)
+
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        for card in self._write_cards():
+            self.model.addItem(card.title or card.id, card.id)
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(1, 8192)
+        self.max_tokens.setValue(200)
+        self.temperature = self._spin(0.0, 5.0, 0.8, 0.05)
+        self.top_k = QSpinBox()
+        self.top_k.setRange(0, 1_000_000)
+        self.top_k.setSpecialValueText("off")
+        self.top_p = self._spin(0.0, 1.0, 0.95, 0.01)
+        self.repetition = self._spin(0.5, 5.0, 1.0, 0.05)
+        self.stop = QComboBox()
+        self.stop.setEditable(True)
+        self.stop.addItems(["", "\\n\\n", "."])
+        self.stop.setToolTip("Stop at any of these strings (separate several with |)")
+        knobs = QFormLayout()
+        knobs.addRow("Model", self.model)
+        knobs.addRow("Max tokens", self.max_tokens)
+        knobs.addRow("Temperature", self.temperature)
+        knobs.addRow("Top-k", self.top_k)
+        knobs.addRow("Top-p", self.top_p)
+        knobs.addRow("Repetition penalty", self.repetition)
+        knobs.addRow("Stop at", self.stop)
+
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("primary")
+        self.generate_button.setToolTip("Continue from the end of the text (Ctrl+Enter)")
+        self.generate_button.clicked.connect(self.run_default)
+        self.continue_button = QPushButton("Continue from cursor")
+        self.continue_button.clicked.connect(lambda: self.generate(from_cursor=True))
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop_job)
+        self.chart = OddsChart()
+        self.status = QLabel("Ready")
+        self.status.setObjectName("muted")
+
+        side = QWidget()
+        sv = QVBoxLayout(side)
+        sv.setContentsMargins(8, 0, 0, 0)
+        sv.addLayout(knobs)
+        sv.addWidget(self.generate_button)
+        row = QHBoxLayout()
+        row.addWidget(self.continue_button, 1)
+        row.addWidget(self.stop_button)
+        sv.addLayout(row)
+        sv.addWidget(self.chart)
+        sv.addStretch(1)
+        sv.addWidget(self.status)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(self.editor)
+        split.addWidget(side)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([640, 380])
+        return split
+
+    def _train_tab(self) -> QWidget:
+        task = self.host.task("write.train")
+        self.train_form = ParamForm(task)
+        run = QPushButton("Train")
+        run.setObjectName("primary")
+        run.clicked.connect(self.train)
+        self.train_stop = QPushButton("Stop")
+        self.train_stop.clicked.connect(lambda: self.train_job and self.host.jobs.cancel(
+            self.train_job))
+        self.loss_chart = LossChart()
+        self.sample = QPlainTextEdit()
+        self.sample.setReadOnly(True)
+        self.sample.setPlaceholderText("A sample from the model appears at each evaluation.")
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.train_form)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(scroll, 1)
+        row = QHBoxLayout()
+        row.addWidget(run, 1)
+        row.addWidget(self.train_stop)
+        lv.addLayout(row)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.addWidget(self.loss_chart, 1)
+        rv.addWidget(self.sample, 1)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([400, 600])
+        return split
+
+    @staticmethod
+    def _spin(lo: float, hi: float, value: float, step: float) -> QDoubleSpinBox:
+        s = QDoubleSpinBox()
+        s.setRange(lo, hi)
+        s.setDecimals(2)
+        s.setSingleStep(step)
+        s.setValue(value)
+        return s
+
+    def _write_cards(self) -> list:
+        try:
+            return [c for c in self.host.models.cards() if c.capability == "write"]
+        except Exception:
+            return []
+
+    # -- actions -------------------------------------------------------------------------
+    def run_default(self):
+        return self.generate(from_cursor=False)
+
+    def generate(self, from_cursor: bool = False):
+        cursor = self.editor.textCursor()
+        if not from_cursor:
+            cursor.movePosition(QTextCursor.End)
+        cursor.clearSelection()
+        text = self.editor.toPlainText()
+        prompt = text[: cursor.position()]
+        values = {
+            "prompt": prompt, "model": self.model.currentData() or self.model.currentText(),
+            "max_tokens": self.max_tokens.value(), "temperature": self.temperature.value(),
+            "top_k": self.top_k.value(), "top_p": self.top_p.value(),
+            "repetition_penalty": self.repetition.value(), "stop": self.stop.currentText(),
+        }
+        task = self.host.task("write.generate")
+        try:
+            params = task.make_params(values)
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return None
+        self.insert_at = QTextCursor(cursor)
+        self.job = self.host.submit(task, params)
+        self.status.setText("Queued")
+        self._sync()
+        return self.job
+
+    def stop_job(self) -> None:
+        if self.job is not None:
+            self.host.jobs.cancel(self.job)
+
+    def train(self):
+        params = self.train_form.params()
+        if params is None:
+            return None
+        self.loss_chart.clear()
+        self.train_job = self.host.submit(self.train_form.task, params)
+        return self.train_job
+
+    def handle_drop(self, paths: list[Path]) -> bool:
+        """A dropped text file: its text goes into the editor (or the training files field)."""
+        path = paths[0]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.host.notify(f"Cannot read {path.name}: {exc}", "error")
+            return True
+        self.editor.setPlainText(text[-200_000:])
+        self.editor.moveCursor(QTextCursor.End)
+        return True
+
+    def current_values(self) -> dict[str, Any]:
+        return {"model": self.model.currentData() or self.model.currentText(),
+                "max_tokens": self.max_tokens.value(), "temperature": self.temperature.value(),
+                "top_k": self.top_k.value(), "top_p": self.top_p.value(),
+                "repetition_penalty": self.repetition.value(), "stop": self.stop.currentText(),
+                "train": self.train_form.values() if self.train_form else {}}
+
+    def restore_values(self, v: dict[str, Any]) -> None:
+        i = self.model.findData(v.get("model"))
+        if i >= 0:
+            self.model.setCurrentIndex(i)
+        self.max_tokens.setValue(int(v.get("max_tokens", 200)))
+        self.temperature.setValue(float(v.get("temperature", 0.8)))
+        self.top_k.setValue(int(v.get("top_k", 0)))
+        self.top_p.setValue(float(v.get("top_p", 0.95)))
+        self.repetition.setValue(float(v.get("repetition_penalty", 1.0)))
+        self.stop.setCurrentText(str(v.get("stop", "")))
+        if self.train_form and isinstance(v.get("train"), dict):
+            self.train_form.set_values(v["train"])
+
+    # -- job events ----------------------------------------------------------------------
+    def _on_stream(self, job, chunks: list) -> None:
+        if job is not self.job or self.insert_at is None:
+            return
+        for chunk in chunks:
+            if chunk.echo:
+                continue
+            fmt = QTextCharFormat()
+            fmt.setForeground(GENERATED)
+            if chunk.data is not None:
+                self.odds.append(chunk.data)
+                fmt.setProperty(ODDS, len(self.odds) - 1)
+                self.chart.show_odds(chunk.data, "Next-token odds (live)")
+            if chunk.text:
+                self.insert_at.insertText(chunk.text, fmt)
+        self.editor.setTextCursor(self.insert_at)
+        self.editor.ensureCursorVisible()
+
+    def _on_changed(self, job) -> None:
+        if job is self.train_job and job.state.finished:
+            self.train_stop.setEnabled(False)
+        if job is not self.job:
+            return
+        if job.state.finished:
+            words = {"DONE": f"Done: {len(self.odds)} tokens", "CANCELLED": "Stopped",
+                     "FAILED": f"Failed: {job.error}"}
+            self.status.setText(words.get(job.state.name, job.state.value))
+        else:
+            self.status.setText(job.message or job.state.value)
+        self._sync()
+
+    def _on_preview(self, job, preview) -> None:
+        if job is not self.train_job or not isinstance(preview.data, dict):
+            return
+        d = preview.data
+        if "train_loss" in d:
+            self.loss_chart.add(int(d.get("step", 0)), float(d["train_loss"]), d.get("val_loss"))
+        if d.get("sample"):
+            self.sample.setPlainText(d["sample"])
+
+    def _cursor_moved(self) -> None:
+        """Clicking a generated token shows the distribution it was drawn from."""
+        if self.job is not None and not self.job.state.finished:
+            return
+        index = self.editor.textCursor().charFormat().property(ODDS)
+        if isinstance(index, int) and 0 <= index < len(self.odds):
+            odds = self.odds[index]
+            self.chart.show_odds(odds, f"Odds when “{shown_token(odds['token'])}” was drawn")
+
+    def _sync(self) -> None:
+        busy = self.job is not None and not self.job.state.finished
+        self.generate_button.setEnabled(not busy)
+        self.continue_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)

@@ -1,0 +1,197 @@
+"""``studio models list|show|verify|import|download|remove``: the model store from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from studio.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list, check, import, download and remove models",
+                       description="Models: installed ones and those plugins can download.")
+    p.set_defaults(func=lambda args: p.print_help() or 0)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+
+    a = actions.add_parser("list", help="every known model, installed or not")
+    a.set_defaults(func=list_models)
+
+    a = actions.add_parser("show", help="a model's card")
+    a.add_argument("id", help="model id")
+    a.set_defaults(func=show)
+
+    a = actions.add_parser("verify", help="check installed models' files (sizes and sha256)")
+    a.add_argument("id", nargs="?", help="only this model")
+    a.set_defaults(func=verify)
+
+    a = actions.add_parser("import", help="import a checkpoint (.pth, .pt, .bin, .safetensors)")
+    a.add_argument("src", type=Path, help="the checkpoint file")
+    a.add_argument("--id", required=True, dest="model_id", help="id of the new model")
+    a.add_argument("--capability", default="", help="capability that uses it, e.g. paint")
+    a.add_argument("--title", default=None, help="a readable name (default: the id)")
+    a.add_argument("--licence", default="unknown", help="the weights' licence")
+    a.add_argument("--dtype", default="float16",
+                   choices=("float16", "bfloat16", "float32", "keep"),
+                   help="store floating tensors as this (default: float16)")
+    a.set_defaults(func=import_model)
+
+    a = actions.add_parser("download", help="download a model's files")
+    a.add_argument("id", help="model id")
+    a.set_defaults(func=download)
+
+    a = actions.add_parser("remove", help="delete a user-installed model")
+    a.add_argument("id", help="model id")
+    a.set_defaults(func=remove)
+
+
+def _store() -> Any:
+    from studio.models import ModelStore
+    from studio.plugins import load_plugins
+
+    registry = load_plugins()
+    for failure in registry.failures:
+        print(f"studio: warning: plugin {failure}", file=sys.stderr)
+    return ModelStore.from_registry(registry)
+
+
+def _warn(store: Any) -> None:
+    for line in store.errors:
+        print(f"studio: warning: {line}", file=sys.stderr)
+
+
+def human_size(n: int) -> str:
+    """Bytes in decimal units: "812 B", "4.1 KB", "45.0 MB", "1.2 GB"."""
+    if n < 1000:
+        return f"{n} B"
+    size = n / 1000
+    for unit in ("KB", "MB"):
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def list_models(args: argparse.Namespace) -> int:
+    store = _store()
+    cards = store.cards()
+    _warn(store)
+    if not cards:
+        print("no models (import one with `studio models import`, or install a plugin that "
+              "offers some)")
+        return 0
+    rows = [["ID", "CAPABILITY", "INSTALLED", "SIZE", "LICENCE"]]
+    for card in cards:
+        installed = "yes" if store.is_installed(card) else "no"
+        rows.append([card.id, card.capability, installed, human_size(card.size), card.licence])
+    for line in _table(rows):
+        print(line)
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    store = _store()
+    card = store.get(args.id)
+    installed = f"yes, {store.origin(card)}: {card.folder}" if store.is_installed(card) else "no"
+    pairs = [
+        ("id", card.id), ("title", card.title), ("capability", card.capability),
+        ("architecture", card.architecture), ("installed", installed),
+        ("size", human_size(card.size)), ("licence", card.licence),
+        ("training data", card.training_data), ("command", card.command),
+        ("description", card.description),
+        ("config", ", ".join(f"{k}={v}" for k, v in card.config.items())),
+        ("quality", ", ".join(f"{k}: {v}" for k, v in card.quality.items())),
+    ]
+    width = max(len(k) for k, _ in pairs) + 1
+    for key, value in pairs:
+        if value:
+            print(f"{key + ':':<{width}} {value}")
+    print("files:")
+    for f in card.files:
+        url = f"  {f.url}" if f.url else ""
+        print(f"  {f.name}  {human_size(f.size)}  sha256 {f.sha256[:16]}...{url}")
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    store = _store()
+    if args.id:
+        ids = [store.get(args.id).id]
+    else:
+        ids = [c.id for c in store.cards() if c.folder is not None]
+        _warn(store)
+    bad = 0
+    for model_id in ids:
+        problems = store.verify(model_id)
+        for problem in problems:
+            print(f"{model_id}: {problem}")
+        if problems:
+            bad += 1
+        else:
+            print(f"{model_id}: ok")
+    if not ids:
+        print("no installed models to verify")
+    return 1 if bad else 0
+
+
+def import_model(args: argparse.Namespace) -> int:
+    from studio.models import import_checkpoint
+
+    if not args.src.is_file():
+        raise UserError(f"no such file: {args.src}")
+    fields = {"licence": args.licence, "command": ""}
+    if args.title:
+        fields["title"] = args.title
+    store = _store()
+    card = import_checkpoint(args.src, args.model_id, args.capability, card_fields=fields,
+                             store_dir=store.user_dir,
+                             dtype=None if args.dtype == "keep" else args.dtype)
+    print(f"imported {card.id}: {human_size(card.size)} in {card.folder}")
+    return 0
+
+
+def download(args: argparse.Namespace) -> int:
+    from studio import device as devices
+    from studio.cli import EXIT_CANCELLED, EXIT_FAILED
+    from studio.downloads import DOWNLOAD_TASK
+    from studio.execution import Execution, TaskFailed
+    from studio.runner import TerminalReporter
+    from studio.tasks import Cancelled
+
+    store = _store()
+    card = store.get(args.id)
+    if store.is_installed(card):
+        print(f"{card.id} is already installed in {card.folder}")
+        return 0
+    params = DOWNLOAD_TASK.make_params({"model_id": card.id})
+    execution = Execution(DOWNLOAD_TASK, params, devices.pick("cpu"), models=store)
+    reporter = TerminalReporter()
+    try:
+        execution.run(reporter)
+    except Cancelled:
+        reporter.finish()
+        print("studio: cancelled (run the same command again to resume)", file=sys.stderr)
+        return EXIT_CANCELLED
+    except TaskFailed as exc:
+        reporter.finish()
+        if args.debug:
+            print(exc.details, file=sys.stderr)
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    reporter.finish()
+    return 0
+
+
+def remove(args: argparse.Namespace) -> int:
+    store = _store()
+    folder = store.remove(args.id)
+    print(f"removed {args.id} ({folder})")
+    return 0
+

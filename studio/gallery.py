@@ -1,0 +1,599 @@
+"""The gallery: every output saved atomically beside the JSON recipe that made it, and an SQLite
+index for browsing and search that can always be rebuilt from the recipes.
+
+Layout under the gallery folder::
+
+    2025-01-31/142501-paint.style-stylised-3fa9c1.png
+    2025-01-31/142501-paint.style-stylised-3fa9c1.recipe.json
+    index.sqlite
+
+A save writes the data file (temp file, fsync, rename), then the recipe the same way, then the
+index row. The recipe is the commit marker: an entry exists if and only if its recipe exists and
+its data file is beside it. A save killed half way leaves at most a hidden ``.tmp`` file or a
+data file without a recipe, neither of which is an entry; a save killed before its index row
+is picked up the next time the gallery is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from studio import paths
+from studio.errors import UserError
+from studio.tasks import Output
+
+log = logging.getLogger(__name__)
+
+RECIPE_SUFFIX = ".recipe.json"
+INDEX_NAME = "index.sqlite"
+SCHEMA_VERSION = 1
+EXCERPT_CHARS = 2000
+TMP_STALE_S = 300.0  # rebuild() deletes temp files older than this; younger ones may be in use
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    recipe_path TEXT NOT NULL,
+    task TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created TEXT NOT NULL,
+    params_json TEXT NOT NULL,
+    text_excerpt TEXT NOT NULL,
+    recipe_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_created ON entries (created DESC, id DESC);
+CREATE INDEX IF NOT EXISTS entries_task ON entries (task);
+"""
+_COLUMNS = ("id", "path", "recipe_path", "task", "name", "kind", "created", "params_json",
+            "text_excerpt", "recipe_json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Files.
+
+
+def atomic_write(path: Path, data: bytes, *, replace: bool = True) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never a
+    part: a hidden temp file in the same folder, fsync, rename, fsync of the folder.
+
+    With ``replace=False`` an existing ``path`` is left alone and FileExistsError raised.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _rename_new(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _rename_new(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` to ``path`` unless ``path`` exists (a hard link fails atomically)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system: check, then rename
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows cannot open a folder; its renames need no folder fsync
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def encode_output(output: Output) -> bytes:
+    """The bytes saved for an output: text as UTF-8, an image as PNG, bytes as they are."""
+    if output.kind == "text":
+        return output.data.encode("utf-8")
+    if output.kind == "file":
+        return bytes(output.data)
+    from studio.imageio import encode_png
+
+    return encode_png(output.data)
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    """``text`` made safe for a file name."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")
+    return slug[:limit] or "output"
+
+
+def _suffix(output: Output) -> str:
+    suffix = output.file_suffix
+    return suffix if re.fullmatch(r"(\.[A-Za-z0-9_-]{1,16}){1,3}", suffix) else ".bin"
+
+
+def _recipe_bytes(recipe: dict[str, Any]) -> bytes:
+    return (json.dumps(recipe, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+def _complete_recipe(recipe: dict[str, Any], output: Output, data: bytes, file: str,
+                     saved: datetime) -> dict[str, Any]:
+    full = dict(recipe)
+    full.setdefault("output", {"name": output.name, "kind": output.kind,
+                               "suffix": output.file_suffix})
+    full["file"] = file
+    full["sha256"] = hashlib.sha256(data).hexdigest()
+    full["saved"] = saved.astimezone(UTC).isoformat(timespec="microseconds")
+    return full
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The gallery.
+
+
+@dataclass
+class GalleryEntry:
+    """One saved output: its data file and the recipe that made it."""
+
+    id: str
+    path: Path
+    recipe: dict[str, Any]
+    task: str
+    name: str
+    kind: str  # "text" | "image" | "file"
+    created: str  # ISO 8601, UTC
+
+    @property
+    def recipe_path(self) -> Path:
+        return self.path.with_name(self.id + RECIPE_SUFFIX)
+
+
+class Gallery:
+    """Outputs under ``root`` (default: the user's gallery folder). Implements OutputSink.
+
+    Opening it brings the index in line with the files (adding entries whose save was cut off
+    before its index row, dropping ones whose files are gone); a missing or corrupt index is
+    rebuilt from the recipes. Safe to use from several threads and processes at once.
+    """
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else paths.gallery_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.index_path = self.root / INDEX_NAME
+        self._lock = threading.RLock()
+        fresh = not self.index_path.exists()
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # locked, or no permission: not a damaged file
+            log.warning("gallery index %s is unreadable (%s); rebuilding it", self.index_path, exc)
+            self._db = self._recreate()
+            fresh = True
+        if fresh:
+            self.rebuild()
+        else:
+            self.refresh()
+
+    # -- saving ---------------------------------------------------------------------------
+
+    def save(self, output: Output, recipe: dict[str, Any]) -> Path:
+        """Save ``output`` with its recipe; return the data file's path."""
+        data = encode_output(output)
+        now = datetime.now().astimezone()
+        day = self.root / now.strftime("%Y-%m-%d")
+        day.mkdir(parents=True, exist_ok=True)
+        stem = self._new_stem(day, now, str(recipe.get("task", "")), output.name)
+        data_path = day / (stem + _suffix(output))
+        atomic_write(data_path, data, replace=False)
+        full = _complete_recipe(recipe, output, data, data_path.relative_to(self.root).as_posix(),
+                                now)
+        recipe_path = day / (stem + RECIPE_SUFFIX)
+        atomic_write(recipe_path, _recipe_bytes(full), replace=False)
+        excerpt = output.data[:EXCERPT_CHARS] if output.kind == "text" else ""
+        try:
+            with self._lock, self._db:
+                self._insert(self._row(stem, data_path, recipe_path, full, full["saved"],
+                                       excerpt))
+        except sqlite3.Error as exc:  # the files are saved; the next open indexes them
+            log.warning("could not index %s: %s", data_path, exc)
+        return data_path
+
+    def _new_stem(self, day: Path, now: datetime, task: str, name: str) -> str:
+        base = f"{now:%H%M%S}-{_slug(task or 'task')}-{_slug(name)}"
+        while True:
+            stem = f"{base}-{secrets.token_hex(3)}"
+            if not (day / (stem + RECIPE_SUFFIX)).exists() and self._lookup(stem) is None:
+                return stem
+
+    # -- reading --------------------------------------------------------------------------
+
+    def entries(self, limit: int | None = None, task: str | None = None) -> list[GalleryEntry]:
+        """Entries, newest first; only ``task``'s if given."""
+        sql = "SELECT * FROM entries"
+        args: list[Any] = []
+        if task:
+            sql += " WHERE task = ?"
+            args.append(task)
+        sql += " ORDER BY created DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return self._query(sql, args)
+
+    def search(self, query: str, limit: int | None = None) -> list[GalleryEntry]:
+        """Entries whose task, name, parameters or text hold every word of ``query``
+        (case-insensitive), newest first."""
+        words = query.split()
+        clauses, args = [], []
+        for word in words:
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+            clauses.append("(task LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR "
+                           "params_json LIKE ? ESCAPE '\\' OR text_excerpt LIKE ? ESCAPE '\\')")
+            args += [pattern] * 4
+        sql = "SELECT * FROM entries"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY created DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return self._query(sql, args)
+
+    def get(self, entry_id: str) -> GalleryEntry:
+        """The entry with this id; UserError if there is none."""
+        entry = self._lookup(entry_id)
+        if entry is None:
+            raise UserError(f"no output {entry_id!r} in the gallery")
+        return entry
+
+    def _lookup(self, entry_id: str) -> GalleryEntry | None:
+        found = self._query("SELECT * FROM entries WHERE id = ?", [entry_id])
+        return found[0] if found else None
+
+    def find(self, ref: str) -> list[GalleryEntry]:
+        """Entries that ``ref`` names: the full id, the short code at its end ("3fa9c1"), or
+        the start of an id. One entry when the reference is unambiguous."""
+        exact = self._lookup(ref)
+        if exact is not None:
+            return [exact]
+        like = re.sub(r"([\\%_])", r"\\\1", ref)
+        return self._query("SELECT * FROM entries WHERE id LIKE ? ESCAPE '\\' OR id LIKE ? "
+                           "ESCAPE '\\' ORDER BY created DESC, id DESC",
+                           [f"%-{like}", f"{like}%"])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+
+    # -- changing -------------------------------------------------------------------------
+
+    def remove(self, entry_id: str) -> None:
+        """Delete an entry's files and its index row; UserError if there is no such entry.
+        The recipe goes first, so an interrupted removal leaves no half entry."""
+        entry = self.get(entry_id)
+        for path in (entry.recipe_path, entry.path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        _fsync_dir(entry.path.parent)
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM entries WHERE id = ?", [entry_id])
+        with contextlib.suppress(OSError):
+            entry.path.parent.rmdir()  # only if that was the day's last entry
+
+    def rebuild(self) -> int:
+        """Re-create the index from the recipe files; return how many entries it holds.
+
+        Recipes whose data file is missing and data files with no recipe are not entries;
+        temp files left by interrupted saves (older than TMP_STALE_S) are deleted.
+        """
+        rows = []
+        for day, names in self._scan():
+            for name in names:
+                if _is_temp(name):
+                    _remove_if_stale(day / name)
+                elif name.endswith(RECIPE_SUFFIX):
+                    row = self._read_row(day / name, names)
+                    if row is not None:
+                        rows.append(row)
+        with self._lock:
+            try:
+                self._replace_rows(rows)
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise
+                log.warning("gallery index %s is damaged (%s); re-creating it",
+                            self.index_path, exc)
+                self._db.close()
+                self._db = self._recreate()
+                self._replace_rows(rows)
+        return len(rows)
+
+    def refresh(self) -> None:
+        """Bring the index in line with the files: index complete entries it lacks, drop rows
+        whose recipe or data file is gone. Cheap: lists the folders, reads only new recipes."""
+        on_disk: dict[str, tuple[Path, set[str]]] = {}
+        for day, names in self._scan():
+            for name in names:
+                if name.endswith(RECIPE_SUFFIX) and not _is_temp(name):
+                    on_disk[name[:-len(RECIPE_SUFFIX)]] = (day, names)
+        with self._lock:
+            indexed = dict(self._db.execute("SELECT id, path FROM entries").fetchall())
+            gone = [i for i, rel in indexed.items()
+                    if i not in on_disk or Path(rel).name not in on_disk[i][1]]
+            new = []
+            for stem, (day, names) in on_disk.items():
+                row = None if stem in indexed else self._read_row(day / (stem + RECIPE_SUFFIX),
+                                                                   names)
+                if row is not None:
+                    new.append(row)
+            if gone or new:
+                with self._db:
+                    self._db.executemany("DELETE FROM entries WHERE id = ?", [[i] for i in gone])
+                    for row in new:
+                        self._insert(row)
+
+    def verify(self) -> list[str]:
+        """Problems a user should know about, one line each (an empty list when all is well):
+        an entry whose file is missing or differs from its recipe's sha256, an unreadable
+        recipe, a recipe whose data file is gone, a complete entry missing from the index."""
+        problems = []
+        for entry in self.entries():
+            recipe = _load_recipe(entry.recipe_path)
+            if recipe is None:
+                problems.append(f"{entry.id}: recipe missing or unreadable: {entry.recipe_path}")
+            elif not entry.path.is_file():
+                problems.append(f"{entry.id}: file missing: {entry.path}")
+            elif sha256_file(entry.path) != recipe.get("sha256"):
+                problems.append(f"{entry.id}: file differs from its recipe's sha256: "
+                                f"{entry.path}")
+        with self._lock:
+            indexed = {r[0] for r in self._db.execute("SELECT id FROM entries")}
+        for day, names in self._scan():
+            for name in sorted(names):
+                if not name.endswith(RECIPE_SUFFIX) or _is_temp(name):
+                    continue
+                stem = name[:-len(RECIPE_SUFFIX)]
+                if stem in indexed:
+                    continue  # checked above
+                recipe = _load_recipe(day / name)
+                if recipe is None:
+                    problems.append(f"{stem}: recipe unreadable: {day / name}")
+                elif _data_name(stem, recipe) not in names:
+                    problems.append(f"{stem}: recipe without its file: {day / name}")
+                elif stem not in indexed:
+                    problems.append(f"{stem}: not in the index (run rebuild)")
+        return problems
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the index ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.index_path, timeout=30, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(f"unknown index version {version}")  # re-created
+            with db:
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("SELECT COUNT(*) FROM entries").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _recreate(self) -> sqlite3.Connection:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(str(self.index_path) + suffix).unlink()
+        return self._connect()
+
+    def _replace_rows(self, rows: list[tuple]) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM entries")
+            for row in rows:
+                self._insert(row)
+
+    def _insert(self, row: tuple) -> None:
+        marks = ", ".join("?" * len(_COLUMNS))
+        self._db.execute(f"INSERT OR REPLACE INTO entries ({', '.join(_COLUMNS)}) "
+                         f"VALUES ({marks})", row)
+
+    def _query(self, sql: str, args: list[Any]) -> list[GalleryEntry]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [self._entry(dict(zip(_COLUMNS, r, strict=True))) for r in rows]
+
+    def _entry(self, row: dict[str, Any]) -> GalleryEntry:
+        return GalleryEntry(id=row["id"], path=self.root / row["path"],
+                            recipe=json.loads(row["recipe_json"]), task=row["task"],
+                            name=row["name"], kind=row["kind"], created=row["created"])
+
+    def _row(self, stem: str, data_path: Path, recipe_path: Path, recipe: dict[str, Any],
+             created: str, excerpt: str) -> tuple:
+        out = recipe.get("output") or {}
+        return (stem, data_path.relative_to(self.root).as_posix(),
+                recipe_path.relative_to(self.root).as_posix(), str(recipe.get("task", "")),
+                str(out.get("name", "")), str(out.get("kind", "file")),
+                created,
+                json.dumps(recipe.get("params", {}), sort_keys=True, ensure_ascii=False,
+                           default=str),
+                excerpt, json.dumps(recipe, ensure_ascii=False, default=str))
+
+    def _read_row(self, recipe_path: Path, names: set[str]) -> tuple | None:
+        """The index row for a recipe file, or None when it is no complete entry."""
+        recipe = _load_recipe(recipe_path)
+        if recipe is None:
+            return None
+        stem = recipe_path.name[:-len(RECIPE_SUFFIX)]
+        data_name = _data_name(stem, recipe)
+        if data_name not in names:
+            return None
+        data_path = recipe_path.with_name(data_name)
+        created = str(recipe.get("saved") or recipe.get("created") or datetime.fromtimestamp(
+            recipe_path.stat().st_mtime, UTC).isoformat(timespec="microseconds"))
+        excerpt = ""
+        if (recipe.get("output") or {}).get("kind") == "text":
+            with open(data_path, encoding="utf-8", errors="replace") as f:
+                excerpt = f.read(EXCERPT_CHARS)
+        return self._row(stem, data_path, recipe_path, recipe, created, excerpt)
+
+    def _scan(self) -> Iterator[tuple[Path, set[str]]]:
+        """Each day folder with the names of the files in it."""
+        with os.scandir(self.root) as it:
+            days = sorted(e.path for e in it if e.is_dir() and not e.name.startswith("."))
+        for day in days:
+            try:
+                yield Path(day), set(os.listdir(day))
+            except FileNotFoundError:  # removed meanwhile
+                continue
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _remove_if_stale(path: Path) -> None:
+    try:
+        if time.time() - path.stat().st_mtime > TMP_STALE_S:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _load_recipe(path: Path) -> dict[str, Any] | None:
+    try:
+        recipe = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return recipe if isinstance(recipe, dict) else None
+
+
+def _data_name(stem: str, recipe: dict[str, Any]) -> str:
+    """The data file's name: from the recipe's ``file`` (its folder may have moved since)."""
+    file = recipe.get("file")
+    if isinstance(file, str) and file:
+        return Path(file).name
+    return stem + str((recipe.get("output") or {}).get("suffix", ".bin"))
+
+
+# ---------------------------------------------------------------------------------------------
+# A plain folder, for ``--out DIR``.
+
+
+class DirectorySink:
+    """Saves outputs into ``folder`` as ``<name><suffix>`` (``<name>-2<suffix>`` and so on when
+    taken) with ``<name>.recipe.json`` beside each; no index."""
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder).expanduser()
+
+    def save(self, output: Output, recipe: dict[str, Any]) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = encode_output(output)
+        base, suffix = _slug(output.name, limit=80), _suffix(output)
+        n = 1
+        while True:
+            stem = base if n == 1 else f"{base}-{n}"
+            path = self.folder / (stem + suffix)
+            recipe_path = self.folder / (stem + RECIPE_SUFFIX)
+            n += 1
+            if recipe_path.exists():
+                continue
+            try:
+                atomic_write(path, data, replace=False)
+            except FileExistsError:
+                continue
+            break
+        full = _complete_recipe(recipe, output, data, path.name, datetime.now().astimezone())
+        atomic_write(recipe_path, _recipe_bytes(full))
+        return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Again.
+
+
+def again(recipe: dict[str, Any], registry: Any, sink: Any, models: Any = None,
+          device: Any = None, on_event: Any = None) -> list[Any]:
+    """Run a recipe again: the same task, parameters and seed, on the recipe's device unless
+    ``device`` (a name such as "cpu", or a DeviceInfo) is given. On the CPU the outputs have
+    the same bytes. ``on_event(event, saved)`` sees the events, as in Execution.run.
+
+    Returns the Saved outputs; raises UserError when the recipe cannot run here, and
+    TaskFailed or Cancelled as Execution.run does."""
+    from studio import device as devices
+    from studio.execution import Execution
+    from studio.tasks import ParamError
+
+    task_id = recipe.get("task")
+    try:
+        task = registry.task(task_id)
+    except KeyError as exc:
+        raise UserError(f"cannot run this recipe again: {exc.args[0]}") from None
+    try:
+        params = task.make_params(recipe.get("params") or {})
+    except ParamError as exc:
+        raise UserError(f"cannot run this recipe again: {exc}") from None
+    if isinstance(device, devices.DeviceInfo):
+        info = device
+    else:
+        try:
+            info = devices.pick(device or recipe.get("device") or "auto")
+        except devices.DeviceError as exc:
+            raise UserError(f"{exc} (choose another device, e.g. --device cpu)") from None
+    plugin = next((p for p in getattr(registry, "plugins", []) if p.name == task.plugin), None)
+    execution = Execution(task, params, info, sink=sink, seed=recipe.get("seed"), models=models,
+                          plugin_version=plugin.version if plugin else "")
+    return execution.run(on_event) if on_event is not None else execution.run()

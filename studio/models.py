@@ -1,0 +1,661 @@
+"""Model cards and the model store: where weights lie, what they are, and loading them safely.
+
+Layout. Every installed model is one folder named after its id, holding its card and its files:
+
+    <root>/<id>/card.json            the card (JSON, see ``ModelCard``)
+    <root>/<id>/<file name>          each file the card lists (weights are .safetensors)
+
+There are two roots: shipped models under ``paths.shipped_models_dir()`` (assets/models) and the
+user's under ``paths.models_dir()``; a user model shadows a shipped one with the same id. Plugins
+declare more cards through the ``studio_models`` hook (a ModelCard, a dict or a Path to a card
+JSON); a card without a folder is known but not installed until it is downloaded or imported.
+A card is written after its files, so a half-installed model is never listed as installed.
+
+Weights are read from safetensors only. Foreign checkpoints are imported once through
+``import_checkpoint``, which reads ``.pth``/``.pt``/``.bin`` with ``torch.load(weights_only=True)``
+and nothing else, so no code in a checkpoint ever runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from studio import paths
+from studio.errors import UserError
+
+CHUNK = 1024 * 1024
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin")
+
+
+class ModelCardError(UserError):
+    """A card that cannot be read: the message names the card and the field."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Files on disk.
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a written file to the disk."""
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename) to the disk, where the system allows it."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, so a reader sees
+    the old content or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cards.
+
+
+@dataclass
+class ModelFile:
+    """One file of a model: its name in the model's folder, sha256, size in bytes, and where it
+    can be downloaded (empty when it cannot)."""
+
+    name: str
+    sha256: str
+    size: int
+    url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "sha256": self.sha256, "size": self.size}
+        if self.url:
+            d["url"] = self.url
+        return d
+
+
+@dataclass
+class ModelCard:
+    """What a model is, where it came from, and how good it is."""
+
+    id: str
+    capability: str
+    title: str = ""
+    architecture: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    files: list[ModelFile] = field(default_factory=list)
+    licence: str = ""
+    training_data: str = ""
+    command: str = ""
+    quality: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    folder: Path | None = field(default=None, compare=False)  # not serialised
+
+    # Field name -> (type, required) as read from JSON.
+    _SCHEMA = {
+        "id": (str, True), "capability": (str, True), "title": (str, True),
+        "architecture": (str, True), "config": (dict, True), "files": (list, True),
+        "licence": (str, True), "training_data": (str, True), "command": (str, True),
+        "quality": (dict, True), "description": (str, False),
+    }
+
+    @property
+    def weights_sha256(self) -> str:
+        """The sha256 of the first .safetensors file, or "" when there is none."""
+        return next((f.sha256 for f in self.files if f.name.endswith(".safetensors")), "")
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def path_of(self, file: ModelFile) -> Path | None:
+        return None if self.folder is None else self.folder / file.name
+
+    @classmethod
+    def from_dict(cls, d: Any, folder: Path | None = None, source: str = "") -> ModelCard:
+        """A card from its JSON form, checked. ``source`` names it in messages (a path)."""
+        if not isinstance(d, dict):
+            raise ModelCardError(f"model card {source or '?'}: expected an object, "
+                                 f"got {type(d).__name__}")
+        card_id = d.get("id")
+        name = repr(card_id) if isinstance(card_id, str) and card_id else (source or "?")
+        if source and name != source:
+            name = f"{name} ({source})"
+
+        def fail(what: str) -> ModelCardError:
+            return ModelCardError(f"model card {name}: {what}")
+
+        values: dict[str, Any] = {}
+        for key, (tp, required) in cls._SCHEMA.items():
+            if key not in d:
+                if required:
+                    raise fail(f"missing field {key!r}")
+                continue
+            if not isinstance(d[key], tp):
+                raise fail(f"field {key!r} should be {_type_word(tp)}, "
+                           f"not {_type_word(type(d[key]))}")
+            values[key] = d[key]
+        if not _ID_RE.match(values["id"]):
+            raise fail("field 'id' should be letters, digits, '.', '_' or '-'")
+        values["files"] = [_file_from(x, i, fail) for i, x in enumerate(values["files"])]
+        names = [f.name for f in values["files"]]
+        if len(set(names)) != len(names):
+            raise fail("field 'files' names the same file twice")
+        return cls(**values, folder=folder)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "folder":
+                continue
+            value = getattr(self, f.name)
+            d[f.name] = [x.to_dict() for x in value] if f.name == "files" else value
+        return d
+
+    def save(self, path: Path) -> None:
+        """Write the card as JSON, atomically."""
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        write_atomic(Path(path), text.encode("utf-8"))
+
+    @classmethod
+    def load(cls, path: Path) -> ModelCard:
+        """Read a card JSON; its folder is the file's folder."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ModelCardError(f"model card {path}: cannot read it ({exc.strerror})") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelCardError(f"model card {path}: not valid JSON ({exc})") from None
+        return cls.from_dict(d, folder=path.parent, source=str(path))
+
+
+def _type_word(tp: type) -> str:
+    return {str: "a string", dict: "an object", list: "a list", int: "an integer",
+            bool: "true or false", float: "a number", type(None): "null"}.get(tp, tp.__name__)
+
+
+def _file_from(x: Any, i: int, fail: Callable[[str], ModelCardError]) -> ModelFile:
+    where = f"files[{i}]"
+    if not isinstance(x, dict):
+        raise fail(f"{where} should be an object, not {_type_word(type(x))}")
+    for key, tp in (("name", str), ("sha256", str), ("size", int), ("url", str)):
+        if key not in x:
+            if key == "url":
+                continue
+            raise fail(f"{where}: missing field {key!r}")
+        if not isinstance(x[key], tp) or isinstance(x[key], bool):
+            raise fail(f"{where}.{key} should be {_type_word(tp)}, not {_type_word(type(x[key]))}")
+    name = x["name"]
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise fail(f"{where}.name {name!r} should be a plain file name")
+    if not _SHA_RE.match(x["sha256"]):
+        raise fail(f"{where}.sha256 should be 64 lowercase hex digits")
+    if x["size"] < 0:
+        raise fail(f"{where}.size should not be negative")
+    return ModelFile(name, x["sha256"], x["size"], x.get("url", ""))
+
+
+CARD_NAME = "card.json"
+
+
+def card_path(folder: Path) -> Path:
+    """Where a model's card lies in its folder."""
+    return Path(folder) / CARD_NAME
+
+
+# ---------------------------------------------------------------------------------------------
+# The store.
+
+_verified: dict[tuple[str, int, int], str] = {}  # (path, mtime_ns, size) -> sha256
+_verified_lock = threading.Lock()
+
+
+def _cached_sha256(path: Path) -> str:
+    """The file's sha256, computed once per (path, mtime, size)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    with _verified_lock:
+        known = _verified.get(key)
+    if known is None:
+        known = sha256_file(path)
+        with _verified_lock:
+            _verified[key] = known
+    return known
+
+
+class ModelStore:
+    """Every model Studio knows: those in ``roots`` (lowest priority first; the last root is the
+    user's store, where imports and downloads go) and those plugins declare (``extra_cards``:
+    card-likes, or ``(plugin_name, card-like)`` pairs). A card in a root shadows a declared one,
+    and a later root shadows an earlier one."""
+
+    def __init__(self, roots: Iterable[Path] | None = None, extra_cards: Iterable[Any] = ()):
+        if roots is None:
+            roots = [paths.shipped_models_dir(), paths.models_dir()]
+        self.roots = [Path(r) for r in roots]
+        if not self.roots:
+            raise ValueError("a model store needs at least one root")
+        self.extra_cards = list(extra_cards)
+        self.errors: list[str] = []  # cards that could not be read, from the last scan
+
+    @classmethod
+    def from_registry(cls, registry: Any, roots: Iterable[Path] | None = None) -> ModelStore:
+        """The default store plus the cards the registry's plugins declare. A bad entry is
+        skipped and recorded in ``errors``; this never raises for one."""
+        store = cls(roots, extra_cards=list(getattr(registry, "model_entries", None) or []))
+        store.cards()  # fills ``errors`` now
+        return store
+
+    @property
+    def user_dir(self) -> Path:
+        return self.roots[-1]
+
+    def cards(self) -> list[ModelCard]:
+        """Every known card, sorted by id; unreadable cards are skipped and listed in
+        ``self.errors``."""
+        errors: list[str] = []
+        found: dict[str, ModelCard] = {}
+        for entry in self.extra_cards:
+            source, item = entry if isinstance(entry, tuple) else ("", entry)
+            try:
+                card = _card_from(item)
+            except UserError as exc:
+                errors.append(f"plugin {source}: {exc}" if source else str(exc))
+                continue
+            found.setdefault(card.id, card)
+        for root in self.roots:
+            for card in _scan(root, errors):
+                found[card.id] = card
+        self.errors = errors
+        return [found[k] for k in sorted(found)]
+
+    def get(self, model_id: str) -> ModelCard:
+        cards = self.cards()
+        for card in cards:
+            if card.id == model_id:
+                return card
+        known = ", ".join(c.id for c in cards) or "none"
+        raise UserError(f"unknown model {model_id!r} (known: {known})")
+
+    def origin(self, card: ModelCard) -> str:
+        """"user", "shipped" (another root) or "plugin" (declared, wherever its files are)."""
+        if card.folder is not None:
+            if card.folder.parent == self.user_dir:
+                return "user"
+            if card.folder.parent in self.roots:
+                return "shipped"
+        return "plugin"
+
+    def is_installed(self, card: ModelCard) -> bool:
+        """All the card's files are present with their sizes (hashes are checked on load). A card
+        with no files counts as installed."""
+        if not card.files:
+            return True
+        if card.folder is None:
+            return False
+        for f in card.files:
+            p = card.folder / f.name
+            if not p.is_file() or p.stat().st_size != f.size:
+                return False
+        return True
+
+    def verify(self, model_id: str) -> list[str]:
+        """Problems with an installed model's files, each a line (empty when all is well).
+        Every hash is computed afresh."""
+        card = self.get(model_id)
+        if card.folder is None:
+            return ["not installed"] if card.files else []
+        problems = []
+        for f in card.files:
+            p = card.folder / f.name
+            if not p.is_file():
+                problems.append(f"missing file {f.name}")
+                continue
+            size = p.stat().st_size
+            if size != f.size:
+                problems.append(f"size mismatch for {f.name}: expected {f.size} bytes, "
+                                f"found {size}")
+                continue
+            digest = sha256_file(p)
+            st = p.stat()
+            with _verified_lock:
+                _verified[(str(p.resolve()), st.st_mtime_ns, st.st_size)] = digest
+            if digest != f.sha256:
+                problems.append(_sha_problem(f.name, f.sha256, digest))
+        return problems
+
+    def load(self, model_id: str, device: str = "cpu") -> tuple[ModelCard, dict[str, Any]]:
+        """The card and its weights (all its .safetensors files merged) as tensors on
+        ``device``. Each file's sha256 is checked once per mtime and size."""
+        card = self.get(model_id)
+        if not self.is_installed(card):
+            how = (f"run `studio models download {card.id}`"
+                   if card.files and all(f.url for f in card.files)
+                   else "import it with `studio models import`")
+            raise UserError(f"model {card.id!r} is not installed; {how}")
+        weights = [f for f in card.files if f.name.endswith(".safetensors")]
+        if not weights or card.folder is None:
+            raise UserError(f"model {card.id!r} has no .safetensors weights")
+        for f in card.files:
+            digest = _cached_sha256(card.folder / f.name)
+            if digest != f.sha256:
+                raise UserError(f"model {card.id!r} is corrupt: "
+                                f"{_sha_problem(f.name, f.sha256, digest)}; "
+                                "download or import it again")
+        from safetensors.torch import load_file
+
+        tensors: dict[str, Any] = {}
+        for f in weights:
+            try:
+                part = load_file(str(card.folder / f.name), device=device)
+            except Exception as exc:
+                raise UserError(f"model {card.id!r}: cannot read {f.name}: "
+                                f"{_first_line(exc)}") from None
+            clash = sorted(set(part) & set(tensors))
+            if clash:
+                raise UserError(f"model {card.id!r}: tensor {clash[0]!r} is in two files")
+            tensors.update(part)
+        return card, tensors
+
+    def remove(self, model_id: str) -> Path:
+        """Delete a user-installed model's folder; returns it. Shipped and declared-only models
+        cannot be removed."""
+        card = self.get(model_id)
+        if self.origin(card) != "user":
+            raise UserError(f"model {card.id!r} is not installed in the user store "
+                            f"({self.user_dir}); only user models can be removed")
+        assert card.folder is not None
+        card_path(card.folder).unlink(missing_ok=True)  # unlisted first
+        shutil.rmtree(card.folder, ignore_errors=True)
+        return card.folder
+
+
+def _card_from(item: Any) -> ModelCard:
+    """A checked copy of a card-like a plugin declared (a ModelCard, a dict or a Path)."""
+    try:
+        if isinstance(item, ModelCard):
+            return ModelCard.from_dict(item.to_dict(), folder=item.folder)
+        if isinstance(item, Path):
+            return ModelCard.load(item)
+        if isinstance(item, Mapping):
+            return ModelCard.from_dict(dict(item))
+    except UserError:
+        raise
+    except Exception as exc:  # a card-like so broken it cannot even be copied
+        raise ModelCardError(f"model card: {type(exc).__name__}: {_first_line(exc)}") from None
+    raise ModelCardError(f"model card: expected a ModelCard, a dict or a Path, "
+                         f"not {type(item).__name__}")
+
+
+def _scan(root: Path, errors: list[str]) -> list[ModelCard]:
+    if not root.is_dir():
+        return []
+    cards = []
+    for folder in sorted(root.iterdir()):
+        path = card_path(folder)
+        if folder.name.startswith(".") or not path.is_file():
+            continue
+        try:
+            card = ModelCard.load(path)
+        except UserError as exc:
+            errors.append(str(exc))
+            continue
+        if card.id != folder.name:
+            errors.append(f"model card {path}: id {card.id!r} does not match its folder")
+            continue
+        cards.append(card)
+    return cards
+
+
+def _sha_problem(name: str, expected: str, got: str) -> str:
+    return f"sha256 mismatch for {name}: expected {expected[:12]}..., got {got[:12]}..."
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Importing foreign checkpoints.
+
+_CARD_DEFAULTS: dict[str, Any] = {
+    "architecture": "", "config": {}, "licence": "unknown", "training_data": "unknown",
+    "command": "", "quality": {}, "description": "",
+}
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def import_checkpoint(
+    src: Path,
+    model_id: str,
+    capability: str,
+    expected: Mapping[str, tuple[int, ...]] | None = None,
+    rename: Callable[[str], str | None] | None = None,
+    drop: Callable[[str], bool] | None = None,
+    card_fields: Mapping[str, Any] | None = None,
+    store_dir: Path | None = None,
+    dtype: str | None = "float16",
+) -> ModelCard:
+    """Import a checkpoint into ``<store_dir>/<model_id>/`` as safetensors with its card.
+
+    ``drop(key)`` removes tensors (stray buffers); ``rename(key)`` maps names (None drops);
+    ``expected`` maps every key to its shape and is checked after both. Floating tensors are
+    stored as ``dtype`` (None keeps theirs). Re-importing an id replaces it: the card, written
+    last, is what switches to the new weights.
+    """
+    src = Path(src)
+    if not _ID_RE.match(model_id):
+        raise UserError(f"model id {model_id!r} should be letters, digits, '.', '_' or '-'")
+    if dtype is not None and dtype not in _FLOAT_DTYPES:
+        raise UserError(f"dtype {dtype!r} is not one of {', '.join(_FLOAT_DTYPES)}")
+    extra = dict(card_fields or {})
+    unknown = sorted(set(extra) - set(_CARD_DEFAULTS) - {"title"})
+    if unknown:
+        raise UserError(f"unknown card field {', '.join(unknown)}")
+
+    state = _map_keys(read_checkpoint(src), rename, drop)
+    if expected is not None:
+        problem = shape_problems(state, expected)
+        if problem:
+            raise UserError(f"{src.name} does not fit {model_id}: {problem}")
+    tensors = _prepare(state, dtype)
+
+    folder = Path(store_dir or paths.models_dir()) / model_id
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = _write_safetensors(tensors, folder, model_id)
+    fields_ = {**_CARD_DEFAULTS, "title": model_id,
+               "description": f"Imported from {src.name}.", **extra}
+    card = ModelCard(
+        id=model_id, capability=capability,
+        files=[ModelFile(weights.name, sha256_file(weights), weights.stat().st_size)],
+        folder=folder, **fields_,
+    )
+    old = card_path(folder)
+    previous = ModelCard.load(old) if old.is_file() else None
+    card.save(old)
+    if previous is not None:  # the old weights are unused now
+        for f in previous.files:
+            if f.name != weights.name:
+                (folder / f.name).unlink(missing_ok=True)
+    return card
+
+
+def read_checkpoint(src: Path) -> dict[str, Any]:
+    """The state dict in a checkpoint file: safetensors, or a torch file read with
+    ``weights_only=True`` (a raw state dict, or a dict holding ``state_dict``/``model``)."""
+    if not src.is_file():
+        raise UserError(f"no such file: {src}")
+    suffix = src.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(src))
+        except Exception as exc:
+            raise UserError(f"cannot read {src.name}: {_first_line(exc)}") from None
+    if suffix not in CHECKPOINT_SUFFIXES:
+        raise UserError(f"unsupported checkpoint type {suffix or src.name!r} "
+                        "(use .pth, .pt, .bin or .safetensors)")
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(src, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if m is None:  # not a refused object: the file itself is broken
+            raise UserError(f"cannot read {src.name}: not a valid PyTorch checkpoint") from None
+        raise UserError(f"refused to load {src.name}: it holds Python objects besides tensors "
+                        f"(it needs {m.group(1)}); only plain state dicts can be "
+                        "imported") from None
+    except Exception as exc:
+        raise UserError(f"cannot read {src.name}: {_first_line(exc)}") from None
+    return _state_dict_in(obj, src.name)
+
+
+def _state_dict_in(obj: Any, name: str) -> dict[str, Any]:
+    import torch
+
+    for _ in range(3):  # {"model": {"state_dict": {...}}} at most
+        if not isinstance(obj, dict):
+            break
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return dict(obj)
+        inner = next((obj[k] for k in ("state_dict", "model") if isinstance(obj.get(k), dict)),
+                     None)
+        if inner is None:
+            break
+        obj = inner
+    if isinstance(obj, dict):
+        bad = next((k for k, v in obj.items() if not isinstance(v, torch.Tensor)), None)
+        keys = ", ".join(map(str, list(obj)[:5])) or "none"
+        raise UserError(f"{name}: no state dict found (key {bad!r} holds "
+                        f"{type(obj.get(bad)).__name__}; top-level keys: {keys})")
+    raise UserError(f"{name}: no state dict found (it holds {type(obj).__name__})")
+
+
+def _map_keys(
+    state: dict[str, Any],
+    rename: Callable[[str], str | None] | None,
+    drop: Callable[[str], bool] | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for key, tensor in state.items():
+        if drop is not None and drop(key):
+            continue
+        new = rename(key) if rename is not None else key
+        if new is None:
+            continue
+        if new in out:
+            raise UserError(f"rename maps both {origin[new]!r} and {key!r} to {new!r}")
+        out[new], origin[new] = tensor, key
+    if not out:
+        raise UserError("the checkpoint holds no tensors to import")
+    return out
+
+
+def _listing(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else ('es' if word.endswith('ch') else 's')}"
+
+
+def shape_problems(state: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]]) -> str:
+    """One line naming missing keys, unexpected keys and shape mismatches ("" when none)."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = [
+        f"{k} expected {tuple(expected[k])}, got {tuple(state[k].shape)}"
+        for k in sorted(set(state) & set(expected))
+        if tuple(state[k].shape) != tuple(expected[k])
+    ]
+    parts = []
+    if missing:
+        parts.append(f"missing {_count(len(missing), 'key')}: {_listing(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {_count(len(unexpected), 'key')}: {_listing(unexpected)}")
+    if mismatched:
+        parts.append(f"{_count(len(mismatched), 'shape mismatch')}: "
+                     f"{_listing(mismatched, 3)}")
+    return "; ".join(parts)
+
+
+def _prepare(state: dict[str, Any], dtype: str | None) -> dict[str, Any]:
+    """Own, contiguous tensors (safetensors refuses shared storage), floats cast to ``dtype``."""
+    import torch
+
+    target = getattr(torch, dtype) if dtype else None
+    out = {}
+    for key, t in state.items():
+        t = t.detach()
+        if target is not None and t.is_floating_point():
+            t = t.to(target)
+        out[key] = t.clone().contiguous()
+    return out
+
+
+def _write_safetensors(tensors: dict[str, Any], folder: Path, model_id: str) -> Path:
+    """Write the weights to a temporary file in ``folder``, flush, and rename it to
+    ``<model_id>-<sha256[:8]>.safetensors`` (a new name, so the old card stays valid until
+    the new card replaces it)."""
+    from safetensors.torch import save_file
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{model_id}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "studio_model": model_id})
+        fsync_file(tmp)
+        final = folder / f"{model_id}-{sha256_file(tmp)[:8]}.safetensors"
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+    return final
