@@ -293,6 +293,7 @@ def test_download_task_cancelled_keeps_part_and_no_card(server, tmp_path, monkey
     from studio import paths
     from studio.execution import Execution
     from studio.models import ModelStore
+    from studio.tasks import Progress
 
     monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(downloads, "CHUNK_SIZE", 1024)
@@ -305,10 +306,17 @@ def test_download_task_cancelled_keeps_part_and_no_card(server, tmp_path, monkey
     store = ModelStore([tmp_path / "shipped", tmp_path / "user"], extra_cards=[card])
     params = DOWNLOAD_TASK.make_params({"model_id": "slow"})
     part = paths.downloads_dir() / f"{sha(PAYLOAD)}.part"
-    with pytest.raises(Cancelled):
+    seen: list[Progress] = []
+
+    def on_event(event, saved) -> None:
+        if isinstance(event, Progress) and event.fraction:
+            seen.append(event)
+
+    with pytest.raises(Cancelled):  # cancelled at the first progress report
         Execution(DOWNLOAD_TASK, params, devices.pick("cpu"), models=store).run(
-            is_cancelled=lambda: part.exists() and part.stat().st_size >= 2048)
-    assert 2048 <= part.stat().st_size < len(PAYLOAD)
+            on_event, is_cancelled=lambda: bool(seen))
+    assert seen[0].message == f"model.bin: 0.0 of {len(PAYLOAD) / 1e6:.1f} MB"
+    assert 1024 <= part.stat().st_size < len(PAYLOAD)
     assert not (tmp_path / "user" / "slow" / "card.json").exists()
     assert not store.is_installed(store.get("slow"))
 

@@ -15,7 +15,16 @@ import torch
 import studio.device as devices
 from studio.execution import Execution, Saved, TaskFailed
 from studio.tasks import (
-    Cancelled, Context, Event, Log, Output, Preview, Progress, Stream, Task, param,
+    Cancelled,
+    Context,
+    Event,
+    Log,
+    Output,
+    Preview,
+    Progress,
+    Stream,
+    Task,
+    param,
 )
 
 CPU = devices.pick("cpu")

@@ -6,9 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from studio.tasks import Context, Event, Log, Output, Progress, Stream, param
-from studio_write import loading
-from studio_write.sampling import Sampling, generate
-from studio_write.tokenizer import StreamDecoder
 
 DEFAULT_MODEL = "write.classics"
 TOP_N = 10
@@ -54,6 +51,11 @@ class StopWatcher:
 
 
 def write_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
+    # imported here: loading the plugin (and opening the window) must not wait for torch
+    from studio_write import loading
+    from studio_write.sampling import Sampling, generate
+    from studio_write.tokenizer import StreamDecoder
+
     model, tok, card = loading.load(ctx, p.model)
     block = model.config.block_size
     tail = p.prompt[-block * 16:]  # a 1 MB prompt: only its end can fit the context anyway

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -35,11 +37,20 @@ from studio.ui.task_page import TaskPage
 from studio.ui.widgets import capability_icon
 
 
+def _probe_device(choice: str) -> tuple[str, str]:
+    """(label, error) for a device choice."""
+    try:
+        return devices.pick(choice, interactive=True).label, ""
+    except devices.DeviceError as exc:
+        return "", str(exc)
+
+
 def settings() -> QSettings:
     return QSettings(str(paths.data_dir() / "settings.ini"), QSettings.IniFormat)
 
 
 class MainWindow(QMainWindow):
+    _device_probed = Signal(str, str, str)  # choice, label, error (from the probe thread)
     def __init__(self, registry: Any, gallery: Any, models: Any, device: str | None = None):
         super().__init__()
         self.setWindowTitle("Studio")
@@ -99,6 +110,7 @@ class MainWindow(QMainWindow):
         self.job_label = QLabel("idle")
         self.statusBar().addWidget(self.job_label)
         self.jobs.job_changed.connect(self._job_status)
+        self._device_probed.connect(self._device_found)
         self._show_device()
 
 
@@ -216,13 +228,25 @@ class MainWindow(QMainWindow):
             return None
 
     def _show_device(self) -> None:
-        try:
-            info = devices.pick(self.device_choice, interactive=True)
-            self.device_label.setText(info.label)
+        """Name the device in the status bar. Asking torch means importing it (about a second),
+        so the first time that happens on a thread of its own, after the window is up."""
+        choice = self.device_choice
+        if "torch" in sys.modules:
+            self._device_found(choice, *_probe_device(choice))
+            return
+        self.device_label.setText(f"{choice.upper() if choice != 'auto' else 'Device'}: …")
+        threading.Thread(target=lambda: self._device_probed.emit(choice, *_probe_device(choice)),
+                         daemon=True, name="device-probe").start()
+
+    def _device_found(self, choice: str, label: str, error: str) -> None:
+        if choice != self.device_choice:
+            return  # the user chose another device meanwhile
+        if error:
+            self.device_label.setText(f"{choice.upper()}: unavailable")
+            self.notify(error, "error")
+        else:
+            self.device_label.setText(label)
             self.device_label.setToolTip("The device that computes (Tools ▸ Compute device)")
-        except devices.DeviceError as exc:
-            self.device_label.setText(f"{self.device_choice.upper()}: unavailable")
-            self.notify(str(exc), "error")
 
     def _job_status(self, job: Job) -> None:
         running = self.jobs.running

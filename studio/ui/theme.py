@@ -62,6 +62,10 @@ QFrame#notification {{ background: #3a2a2d; border: 1px solid {ERROR}; border-ra
 QFrame#notification[level="info"] {{ background: #2a3a2d; border-color: {OK}; }}
 QFrame#card {{ background: {SURFACE}; border: 1px solid {BORDER}; border-radius: 6px; }}
 QScrollArea {{ border: none; }}
+QTabWidget::pane {{ border: 1px solid {BORDER}; border-radius: 6px; background: {BG}; top: -1px; }}
+QTabBar::tab {{ background: {SURFACE}; color: {MUTED}; padding: 6px 16px; margin-right: 2px;
+    border-top-left-radius: 4px; border-top-right-radius: 4px; }}
+QTabBar::tab:selected {{ background: {RAISED}; color: {TEXT}; }}
 QSplitter::handle {{ background: {BG}; }}
 QMenu {{ background: {RAISED}; border: 1px solid {BORDER}; }}
 QMenu::item:selected {{ background: {ACCENT_DARK}; }}
