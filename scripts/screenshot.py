@@ -1,10 +1,10 @@
 """Regenerate the README screenshot from the real window.
 
-    python scripts/screenshot.py docs/screenshot.png [--capability ID] [--run]
+    python scripts/screenshot.py docs/screenshot.png [--capability ID] [--drop FILE] [--run]
 
 It opens the studio (offscreen unless a DISPLAY is set) with a fresh user data folder, selects the
-capability, runs its first task once when --run is given (so the job queue and the gallery show
-something), and saves a grab of the whole window.
+capability, drops FILE on the window as a user would, runs the page's task once when --run is
+given (so the job queue and the gallery show something), and saves a grab of the whole window.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
     ap.add_argument("--capability", default=None)
+    ap.add_argument("--drop", type=Path, default=None, help="a file to drop on the window")
     ap.add_argument("--run", action="store_true", help="run the page's task once first")
     ap.add_argument("--size", default="1280x800")
     args = ap.parse_args()
@@ -43,6 +44,8 @@ def main() -> int:
     ids = [c.id for c in window.registry.capabilities]
     if args.capability:
         window.switcher.setCurrentRow(ids.index(args.capability))
+    if args.drop:
+        window.drop_files([args.drop.resolve()])
     if args.run:
         job = window.current_panel().run_default()
         while job is not None and not job.state.finished:

@@ -82,6 +82,8 @@ class Execution:
                     on_event(event, saved)
                     if is_cancelled():
                         raise Cancelled()
+                if is_cancelled():  # the task saw ctx.is_cancelled() and returned early
+                    raise Cancelled()
         except Cancelled:
             raise
         except (KeyboardInterrupt, GeneratorExit):

@@ -112,7 +112,10 @@ def load_plugins(
         info = _info(reg, impl.plugin_name)
         caps = _call(reg, info, "studio_capabilities", impl.function)
         for cap in caps or []:
-            problem = _check_capability(cap, reg)
+            try:
+                problem = _check_capability(cap, reg)
+            except Exception as exc:  # e.g. ``tasks`` is not a list: still this plugin's fault
+                problem = f"capability {getattr(cap, 'id', cap)!r}: {type(exc).__name__}: {exc}"
             if problem:
                 _fail(reg, info, "studio_capabilities", ValueError(problem))
                 continue

@@ -209,13 +209,23 @@ def _to_bool(value: Any) -> bool:
 
 
 _SIMPLE = (int, float, str, bool, Path)
+# Taken by `studio run` itself (--seed, --out, --device, --help); the seed is ``ctx.seed``.
+RESERVED_NAMES = frozenset({"seed", "out", "device", "help"})
 
 
 def schema_of(params_cls: type) -> list[ParamSpec]:
-    """The ParamSpecs of a parameter dataclass, in field order."""
-    hints = typing.get_type_hints(params_cls)
+    """The ParamSpecs of a parameter dataclass, in field order. A schema the host cannot use
+    raises TypeError."""
+    try:
+        hints = typing.get_type_hints(params_cls)
+    except Exception as exc:  # e.g. NameError: an annotation names something undefined
+        name = getattr(params_cls, "__name__", repr(params_cls))
+        raise TypeError(f"{name}: cannot resolve the parameter types: {exc}") from exc
     specs = []
     for f in dataclasses.fields(params_cls):
+        if f.name in RESERVED_NAMES:
+            raise TypeError(f"{params_cls.__name__}.{f.name}: the parameter name {f.name!r} is "
+                            f"reserved (taken by `studio run`; the run's seed is ctx.seed)")
         tp, optional = _unwrap_optional(hints[f.name])
         if tp not in _SIMPLE:
             raise TypeError(f"{params_cls.__name__}.{f.name}: unsupported parameter type {tp!r}")

@@ -89,6 +89,30 @@ BROKEN: dict[str, tuple[str, str, str]] = {
         "studio_capabilities",
         "ValueError: task id 'twice.run' is already taken",
     ),
+    "broken_tasks_not_list": (
+        _HEADER + textwrap.dedent("""
+            @hookimpl
+            def studio_capabilities():
+                return [Capability("lone", "Lone", Task("lone.run", "Run", NoParams, _run))]
+        """),
+        "studio_capabilities",
+        "ValueError: capability 'lone': TypeError: 'Task' object is not iterable",
+    ),
+    "broken_annotation": (
+        _HEADER + textwrap.dedent("""
+            @dataclass
+            class TypoParams:
+                size: "Intt" = 3
+
+
+            @hookimpl
+            def studio_capabilities():
+                return [Capability("typo", "Typo", [Task("typo.run", "Run", TypoParams, _run)])]
+        """),
+        "studio_capabilities",
+        "ValueError: task 'typo.run': TypoParams: cannot resolve the parameter types: "
+        "name 'Intt' is not defined",
+    ),
     "broken_models": (
         _HEADER + textwrap.dedent("""
             @hookimpl

@@ -3,7 +3,7 @@ dataclass, conversions and their messages, events, and the command-line flags of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +95,23 @@ def test_unsupported_field_type_names_the_field():
 
     with pytest.raises(TypeError, match=r"Bad\.tags: unsupported parameter type"):
         schema_of(Bad)
+
+
+def test_unresolvable_annotation_is_a_type_error():
+    @dataclass
+    class Typo:
+        size: Intt = param(3)  # noqa: F821
+
+    with pytest.raises(TypeError, match="Typo: cannot resolve the parameter types: name 'Intt'"):
+        schema_of(Typo)
+
+
+@pytest.mark.parametrize("name", ["seed", "out", "device", "help"])
+def test_names_taken_by_studio_run_are_refused(name):
+    Clash = make_dataclass("Clash", [(name, int, param(1))])
+
+    with pytest.raises(TypeError, match=f"Clash.{name}: the parameter name '{name}' is reserved"):
+        schema_of(Clash)
 
 
 # --- converting and checking values -----------------------------------------------------------

@@ -3,6 +3,7 @@ recipe), show the recipe, open the file, and delete."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -108,6 +109,9 @@ class GalleryView(QWidget):
                       self.window()).exec()
 
     def _delete(self, entry: Any) -> None:
-        self.gallery.remove(entry.id)
+        from studio.errors import UserError
+
+        with contextlib.suppress(UserError):  # already gone (another window, the CLI)
+            self.gallery.remove(entry.id)
         self._thumbs.pop(str(entry.path), None)
         self.refresh()
