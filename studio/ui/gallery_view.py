@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QIcon, QImage, QPixmap
+from PySide6.QtCore import QRectF, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
@@ -21,10 +22,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.ui import theme
 from studio.ui.notifications import DetailsDialog
 from studio.ui.widgets import tile_icon
 
 THUMB = 96
+
+
+def text_thumbnail(path: Path) -> QIcon:
+    """The first lines of a text output, as a small page."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(400)
+    except OSError:
+        return QIcon()
+    pix = QPixmap(THUMB, THUMB)
+    pix.fill(QColor(theme.RAISED))
+    p = QPainter(pix)
+    font = QFont()
+    font.setPixelSize(9)
+    p.setFont(font)
+    p.setPen(QColor(theme.TEXT))
+    p.drawText(QRectF(6, 6, THUMB - 12, THUMB - 12), Qt.TextWordWrap, text)
+    p.end()
+    return QIcon(pix)
 
 
 class GalleryView(QWidget):
@@ -81,6 +102,8 @@ class GalleryView(QWidget):
                 if not img.isNull():
                     icon = QIcon(QPixmap.fromImage(
                         img.scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.SmoothTransformation)))
+            elif entry.kind == "text":
+                icon = text_thumbnail(entry.path)
             if icon.isNull():
                 icon = tile_icon(entry.kind[:1] or "?", entry.task, THUMB)
             self._thumbs[key] = icon
