@@ -20,6 +20,7 @@ events; it never imports Qt. Cancelling closes the generator, so its ``finally``
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import types
 import typing
@@ -179,6 +180,8 @@ class ParamSpec:
                 v = int(value)
             else:
                 v = self.type(value)
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(value)
         except (TypeError, ValueError):
             kind = self.type.__name__
             raise ParamError(f"{self.flag}: {value!r} is not a valid {kind}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ TEXT_SUFFIXES = (".txt", ".md")
 WINE_FIELDS = ("country", "province", "variety", "description")
 _GUTENBERG_START = "*** START OF"
 _GUTENBERG_END = "*** END OF"
+_GUTENBERG_TAIL = re.compile(r"^end of (the )?project gutenberg", re.IGNORECASE)
 
 
 @dataclass
@@ -53,7 +55,10 @@ def strip_gutenberg(text: str) -> str:
         return text
     end = next((i for i in range(start + 1, len(lines))
                 if lines[i].lstrip().startswith(_GUTENBERG_END)), len(lines))
-    return "".join(lines[start + 1:end]).strip() + "\n"
+    body = lines[start + 1:end]
+    while body and (not body[-1].strip() or _GUTENBERG_TAIL.match(body[-1].strip())):
+        body.pop()  # "End of the Project Gutenberg EBook of ..." just above the END line
+    return "".join(body).strip() + "\n"
 
 
 def wine_documents(text: str, name: str = "the CSV") -> list[str]:

@@ -268,6 +268,12 @@ class WritePanel(QWidget):
             return []
 
     # -- actions -------------------------------------------------------------------------
+    def _model_id(self) -> str:
+        """The chosen card's id, or what the user typed into the box."""
+        text = self.model.currentText().strip()
+        i = self.model.findText(text)
+        return (self.model.itemData(i) or text) if i >= 0 else text
+
     def run_default(self):
         return self.generate(from_cursor=False)
 
@@ -279,7 +285,7 @@ class WritePanel(QWidget):
         text = self.editor.toPlainText()
         prompt = text[: cursor.position()]
         values = {
-            "prompt": prompt, "model": self.model.currentData() or self.model.currentText(),
+            "prompt": prompt, "model": self._model_id(),
             "max_tokens": self.max_tokens.value(), "temperature": self.temperature.value(),
             "top_k": self.top_k.value(), "top_p": self.top_p.value(),
             "repetition_penalty": self.repetition.value(), "stop": self.stop.currentText(),
@@ -321,7 +327,7 @@ class WritePanel(QWidget):
         return True
 
     def current_values(self) -> dict[str, Any]:
-        return {"model": self.model.currentData() or self.model.currentText(),
+        return {"model": self._model_id(),
                 "max_tokens": self.max_tokens.value(), "temperature": self.temperature.value(),
                 "top_k": self.top_k.value(), "top_p": self.top_p.value(),
                 "repetition_penalty": self.repetition.value(), "stop": self.stop.currentText(),

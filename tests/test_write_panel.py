@@ -1,0 +1,102 @@
+"""The Write panel, offscreen, with a tiny random model in the user's store."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QTextCursor
+
+from studio.ui.jobs import JobState
+
+
+def make_tiny_model(model_id: str = "write.tiny") -> None:
+    from safetensors.torch import save_file
+
+    from studio import paths
+    from studio.models import ModelCard, ModelFile, sha256_file
+    from studio_write.gpt import GPT, GPTConfig
+    from studio_write.loading import fp16_state_dict
+    from studio_write.tokenizer import train_bpe
+
+    tok = train_bpe(["the cat sat on the mat. " * 50, "a dog ran far away! " * 50], 300)
+    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=16)
+    folder = paths.models_dir() / model_id
+    folder.mkdir(parents=True)
+    save_file(fp16_state_dict(GPT(cfg)), str(folder / "model.safetensors"))
+    tok.save(folder / "tokenizer.json")
+    files = [ModelFile(n, sha256_file(folder / n), (folder / n).stat().st_size)
+             for n in ("model.safetensors", "tokenizer.json")]
+    ModelCard(id=model_id, capability="write", title="Tiny", architecture="gpt",
+              config=cfg.to_dict(), files=files, licence="CC0-1.0", training_data="test text",
+              command="tests", quality={}).save(folder / "card.json")
+
+
+@pytest.fixture
+def panel(qtbot, user_data):
+    from studio.gallery import Gallery
+    from studio.models import ModelStore
+    from studio.plugins import load_plugins
+    from studio.ui.main_window import MainWindow
+
+    make_tiny_model()
+    registry = load_plugins(disable=set())
+    w = MainWindow(registry, Gallery(), ModelStore.from_registry(registry), device="cpu")
+    qtbot.addWidget(w)
+    w.show()
+    p = w.panels["write"]
+    p.model.setCurrentIndex(p.model.findData("write.tiny"))
+    yield p
+    w.jobs.cancel_all()
+    w.jobs.wait(5000)
+
+
+def test_the_continuation_streams_into_the_editor_in_its_own_colour(qtbot, panel):
+    panel.editor.setPlainText("the cat")
+    panel.max_tokens.setValue(12)
+    job = panel.generate()
+    qtbot.waitUntil(lambda: job.reported, timeout=30000)
+    assert job.state is JobState.DONE
+    text = panel.editor.toPlainText()
+    assert text.startswith("the cat") and len(text) > len("the cat")
+    assert len(panel.odds) == 12
+    assert all(len(o["top"]) == 10 for o in panel.odds)
+    # a generated character carries the index of the odds it was drawn from
+    cursor = panel.editor.textCursor()
+    cursor.setPosition(len("the cat") + 1)  # just after the first generated character
+    panel.editor.setTextCursor(cursor)
+    assert "was drawn" in panel.chart.title
+    saved = panel.host.gallery.entries()[0].path.read_text()
+    assert saved == text
+
+
+def test_continue_from_the_cursor_keeps_the_text_after_it(qtbot, panel):
+    panel.editor.setPlainText("the cat|the end")
+    cursor = panel.editor.textCursor()
+    cursor.setPosition(len("the cat"))
+    panel.editor.setTextCursor(cursor)
+    panel.max_tokens.setValue(5)
+    job = panel.generate(from_cursor=True)
+    qtbot.waitUntil(lambda: job.reported, timeout=30000)
+    text = panel.editor.toPlainText()
+    assert text.startswith("the cat") and text.endswith("|the end")
+    assert job.params.prompt == "the cat"
+
+
+def test_stop_ends_the_stream(qtbot, panel):
+    panel.max_tokens.setValue(8000)
+    panel.editor.moveCursor(QTextCursor.End)
+    job = panel.generate()
+    qtbot.waitUntil(lambda: len(panel.odds) >= 3, timeout=30000)
+    panel.stop_job()
+    qtbot.waitUntil(lambda: job.reported, timeout=5000)
+    assert job.state is JobState.CANCELLED
+    assert len(panel.odds) < 8000
+    assert panel.generate_button.isEnabled()
+
+
+def test_an_unknown_model_is_a_message_not_a_crash(qtbot, panel):
+    panel.model.setEditText("write.nope")
+    job = panel.generate()
+    qtbot.waitUntil(lambda: job.reported, timeout=30000)
+    assert job.state is JobState.FAILED
+    assert "unknown model" in job.error
+    assert panel.status.text().startswith("Failed")
