@@ -67,7 +67,8 @@ def main() -> None:
     version_cmd = [studio, "--version"] if studio else [sys.executable, "-m", "studio.cli",
                                                         "--version"]
     env = dict(os.environ)
-    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if not env.get("DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env["STUDIO_DATA_DIR"] = tempfile.mkdtemp(prefix="studio-bench-")
     probe = subprocess.run(
         [sys.executable, "-c", "import sys; from studio.cli import main; main(['--version']); "
@@ -86,7 +87,7 @@ def main() -> None:
         "version imports Qt": probe[-1] == "True",
         "launch to painted window": summary(window),
         "baseline: bare PySide6 window to first paint": summary(bare),
-        "platform": env["QT_QPA_PLATFORM"],
+        "platform": env.get("QT_QPA_PLATFORM") or f"xcb on {env['DISPLAY']}",
         "ratio window/bare": round(statistics.median(window) / statistics.median(bare), 2),
     }
     print(json.dumps(out, indent=2))
