@@ -249,3 +249,33 @@ def test_empty_window_without_plugins(qtbot, user_data):
     qtbot.addWidget(w)
     assert w.switcher.count() == 0
     assert not w.drop_files([Path(__file__)])
+
+
+def test_out_of_memory_offers_the_cpu(qtbot, window):
+    from dataclasses import dataclass
+
+    from PySide6.QtWidgets import QPushButton
+
+    from studio.tasks import Task
+
+    @dataclass
+    class NoParams:
+        pass
+
+    def oom(p, ctx):
+        yield from ()
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    task = Task("test.oom", "Big model", NoParams, oom)
+    job = wait_done(qtbot, window.jobs.submit(task, NoParams()))
+    assert job.state is JobState.FAILED and job.out_of_memory
+    level, message = window.notifications.history[-1]
+    assert level == "error" and "ran out of memory" in message and "CPU" in message
+    buttons = [b.text() for b in window.notifications.findChildren(QPushButton)]
+    assert "Run on the CPU" in buttons
+    retry = next(b for b in window.notifications.findChildren(QPushButton)
+                 if b.text() == "Run on the CPU")
+    retry.click()
+    again = window.jobs.jobs[-1]
+    assert again is not job and again.device == "cpu"
+    wait_done(qtbot, again)
