@@ -19,12 +19,9 @@ import importlib
 import sys
 
 import studio
-from studio.errors import UserError
+from studio.errors import EXIT_CANCELLED, EXIT_USAGE, UserError
 
 COMMANDS = ("run", "plugins", "models", "gallery")
-EXIT_USAGE = 2
-EXIT_FAILED = 1
-EXIT_CANCELLED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:

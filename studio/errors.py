@@ -1,4 +1,9 @@
-"""Errors meant for the user: one line that names the problem, no traceback."""
+"""Errors meant for the user: one line that names the problem, no traceback; and the exit
+statuses of the ``studio`` command."""
+
+EXIT_FAILED = 1  # the task ran and failed
+EXIT_USAGE = 2  # bad input: nothing ran
+EXIT_CANCELLED = 130  # Ctrl-C
 
 
 class UserError(Exception):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from studio.errors import UserError
-from studio.tasks import Event, Log, Output, Progress, Stream, Task
+from studio.errors import EXIT_CANCELLED, EXIT_FAILED, UserError
+from studio.tasks import Cancelled, Event, Log, Output, Progress, Stream, Task
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,3 +125,31 @@ class TerminalReporter:
             self.err.write("\r\033[K")
             self.err.flush()
             self._bar_shown = False
+
+
+def warn_plugin_failures(registry: Any) -> None:
+    for failure in registry.failures:
+        print(f"studio: warning: plugin {failure}", file=sys.stderr)
+
+
+def run_in_terminal(work: Callable[[TerminalReporter], object], debug: bool = False,
+                    what: str = "", on_cancel: str = "studio: cancelled") -> int:
+    """Run ``work(reporter)``, which runs a task reporting to ``reporter``, and turn how it
+    ended into the command's exit status: 0, 1 (failed, one line), 130 (cancelled)."""
+    from studio.execution import TaskFailed
+
+    reporter = TerminalReporter()
+    try:
+        work(reporter)
+    except Cancelled:
+        reporter.finish()
+        print(on_cancel, file=sys.stderr)
+        return EXIT_CANCELLED
+    except TaskFailed as exc:
+        reporter.finish()
+        if debug:
+            print(exc.details, file=sys.stderr)
+        print(f"studio: error: {what + ' failed: ' if what else ''}{exc}", file=sys.stderr)
+        return EXIT_FAILED
+    reporter.finish()
+    return 0

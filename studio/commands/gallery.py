@@ -7,7 +7,6 @@ will do as well.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,36 +76,21 @@ def show_entry(args: argparse.Namespace) -> int:
 
 
 def run_again(args: argparse.Namespace) -> int:
-    from studio.cli import EXIT_CANCELLED, EXIT_FAILED
-    from studio.execution import TaskFailed
     from studio.gallery import DirectorySink, again
     from studio.models import ModelStore
     from studio.plugins import load_plugins
-    from studio.runner import TerminalReporter
-    from studio.tasks import Cancelled
+    from studio.runner import run_in_terminal, warn_plugin_failures
 
     gallery = _open()
     entry = _entry(gallery, args.id)
     registry = load_plugins()
-    for failure in registry.failures:
-        print(f"studio: warning: plugin {failure}", file=sys.stderr)
+    warn_plugin_failures(registry)
     sink = DirectorySink(args.out) if args.out is not None else gallery
-    reporter = TerminalReporter(sys.stdout, sys.stderr)  # the streams of now, not of import
-    try:
-        again(entry.recipe, registry, sink, models=ModelStore.from_registry(registry),
-              device=args.device, on_event=reporter)
-    except Cancelled:
-        reporter.finish()
-        print("studio: cancelled", file=sys.stderr)
-        return EXIT_CANCELLED
-    except TaskFailed as exc:
-        reporter.finish()
-        if args.debug:
-            print(exc.details, file=sys.stderr)
-        print(f"studio: error: {entry.task} failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    reporter.finish()  # it printed each new file's path
-    return 0
+    models = ModelStore.from_registry(registry)
+    return run_in_terminal(
+        lambda reporter: again(entry.recipe, registry, sink, models=models, device=args.device,
+                               on_event=reporter),
+        args.debug, entry.task)
 
 
 def rebuild_index(args: argparse.Namespace) -> int:

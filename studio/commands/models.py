@@ -159,11 +159,9 @@ def import_model(args: argparse.Namespace) -> int:
 
 def download(args: argparse.Namespace) -> int:
     from studio import device as devices
-    from studio.cli import EXIT_CANCELLED, EXIT_FAILED
     from studio.downloads import DOWNLOAD_TASK
-    from studio.execution import Execution, TaskFailed
-    from studio.runner import TerminalReporter
-    from studio.tasks import Cancelled
+    from studio.execution import Execution
+    from studio.runner import run_in_terminal
 
     store = _store()
     card = store.get(args.id)
@@ -172,21 +170,8 @@ def download(args: argparse.Namespace) -> int:
         return 0
     params = DOWNLOAD_TASK.make_params({"model_id": card.id})
     execution = Execution(DOWNLOAD_TASK, params, devices.pick("cpu"), models=store)
-    reporter = TerminalReporter()
-    try:
-        execution.run(reporter)
-    except Cancelled:
-        reporter.finish()
-        print("studio: cancelled (run the same command again to resume)", file=sys.stderr)
-        return EXIT_CANCELLED
-    except TaskFailed as exc:
-        reporter.finish()
-        if args.debug:
-            print(exc.details, file=sys.stderr)
-        print(f"studio: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    reporter.finish()
-    return 0
+    return run_in_terminal(execution.run, args.debug,
+                           on_cancel="studio: cancelled (run the same command again to resume)")
 
 
 def remove(args: argparse.Namespace) -> int:

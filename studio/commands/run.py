@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from studio.errors import UserError
 
@@ -18,18 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio import device as devices
-    from studio.cli import EXIT_CANCELLED, EXIT_FAILED
-    from studio.execution import Execution, TaskFailed
+    from studio.execution import Execution
     from studio.plugins import load_plugins
-    from studio.runner import TerminalReporter, parse_task_args
-    from studio.tasks import Cancelled
+    from studio.runner import parse_task_args, run_in_terminal, warn_plugin_failures
 
     if not args.task or args.task in ("-h", "--help"):
         print("usage: studio run TASK [--flag value ...]   (tasks: `studio tasks`)")
         return 0
     registry = load_plugins()
-    for failure in registry.failures:
-        print(f"studio: warning: plugin {failure}", file=sys.stderr)
+    warn_plugin_failures(registry)
     try:
         task = registry.task(args.task)
     except KeyError as exc:
@@ -59,18 +55,4 @@ def run(args: argparse.Namespace) -> int:
     execution = Execution(task, params, info, sink=sink, seed=opts.seed,
                           models=ModelStore.from_registry(registry),
                           plugin_version=plugin.version if plugin else "")
-    reporter = TerminalReporter()
-    try:
-        execution.run(reporter)
-    except Cancelled:
-        reporter.finish()
-        print("studio: cancelled", file=sys.stderr)
-        return EXIT_CANCELLED
-    except TaskFailed as exc:
-        reporter.finish()
-        if args.debug:
-            print(exc.details, file=sys.stderr)
-        print(f"studio: error: {task.id} failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    reporter.finish()
-    return 0
+    return run_in_terminal(execution.run, args.debug, task.id)
