@@ -25,27 +25,14 @@ class WeightsError(ValueError):
     """The weights do not fit the architecture; the message lists the keys."""
 
 
-def _names(keys: list[str], n: int = 6) -> str:
-    shown = ", ".join(keys[:n])
-    return shown + (f" and {len(keys) - n} more" if len(keys) > n else "")
-
-
 def check_state_dict(model: GPT, weights: dict[str, torch.Tensor]) -> None:
     """Raise WeightsError naming missing keys, unexpected keys and shape mismatches."""
+    from studio.models import shape_problems
+
     want = {k: tuple(v.shape) for k, v in model.state_dict().items() if k != TIED}
-    missing = sorted(set(want) - set(weights))
-    extra = sorted(set(weights) - set(want) - {TIED})
-    shapes = sorted(k for k in set(want) & set(weights) if tuple(weights[k].shape) != want[k])
-    problems = []
-    if missing:
-        problems.append(f"missing {len(missing)} key(s): {_names(missing)}")
-    if extra:
-        problems.append(f"unexpected {len(extra)} key(s): {_names(extra)}")
-    if shapes:
-        problems.append("wrong shape: " + _names(
-            [f"{k} {tuple(weights[k].shape)} != {want[k]}" for k in shapes], 3))
+    problems = shape_problems({k: v for k, v in weights.items() if k != TIED}, want)
     if problems:
-        raise WeightsError("; ".join(problems))
+        raise WeightsError(problems)
 
 
 def build(config: dict[str, Any], weights: dict[str, torch.Tensor], device: str = "cpu") -> GPT:
