@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from studio.hookspecs import Capability, hookimpl
 from studio.tasks import Task
+from studio_write.import_gpt2 import IMPORT_GPT2
 from studio_write.tasks import GenerateParams, write_generate
+from studio_write.train import TRAIN
 
 GENERATE = Task("write.generate", "Continue a text", GenerateParams, write_generate,
                 "Streams a continuation of the prompt, token by token.")
@@ -19,5 +21,5 @@ def _panel(host):
 
 @hookimpl
 def studio_capabilities() -> list[Capability]:
-    return [Capability("write", "Write", [GENERATE], panel=_panel, accepts=(".txt", ".md", ".csv"),
-                       description="A GPT that writes with you.")]
+    return [Capability("write", "Write", [GENERATE, TRAIN, IMPORT_GPT2], panel=_panel,
+                       accepts=(".txt", ".md", ".csv"), description="A GPT that writes with you.")]

@@ -81,20 +81,20 @@ def wine_documents(text: str, name: str = "the CSV") -> list[str]:
 def read_source(path: Path) -> Source:
     """The documents of one file; ValueError with one line when it cannot be used."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", *TEXT_SUFFIXES, ""):
+        raise ValueError(f"{path.name}: unsupported file type {suffix!r} (use .txt, .md or .csv)")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise ValueError(f"{path.name}: not UTF-8 text") from None
     except OSError as exc:
         raise ValueError(f"{path.name}: cannot read it ({exc.strerror})") from None
-    suffix = path.suffix.lower()
     if suffix == ".csv":
         docs = wine_documents(text, path.name)
-    elif suffix in TEXT_SUFFIXES or not suffix:
+    else:
         text = strip_gutenberg(text).replace("\r\n", "\n")
         docs = [text] if text.strip() else []
-    else:
-        raise ValueError(f"{path.name}: unsupported file type {suffix!r} (use .txt, .md or .csv)")
     if END in "".join(docs):
         docs = [d.replace(END, "") for d in docs]
     if not any(d.strip() for d in docs):
@@ -113,9 +113,10 @@ def split(source: Source, val_fraction: float) -> tuple[str, str]:
     if val_fraction <= 0:
         return text, ""
     cut = int(len(text) * (1 - val_fraction))
-    ends = [i for i in (text.find(END, cut), text.find("\n", cut)) if i >= 0]
-    if ends:
-        boundary = min(ends)
+    after = [i for i in (text.find(END, cut), text.find("\n", cut)) if i >= 0]
+    before = [i for i in (text.rfind(END, 0, cut), text.rfind("\n", 0, cut)) if i >= 0]
+    if after or before:
+        boundary = min(after) if after else max(before)
         cut = boundary + (len(END) if text.startswith(END, boundary) else 1)
     return text[:cut], text[cut:]
 
