@@ -75,8 +75,9 @@ def trained(tmp_path_factory) -> dict:
     text = root / "fables.txt"
     text.write_text(TEXT, encoding="utf-8")
     store = ModelStore([root / "models"])
-    events = run(TRAIN, {**TINY, "files": str(text), "model_id": "tiny", "max_iters": 60},
-                 store, seed=1)
+    values = {**TINY, "files": str(text), "model_id": "tiny", "max_iters": 150, "lr": 1e-2,
+              "batch_size": 16}
+    events = run(TRAIN, values, store, seed=1)
     return {"root": root, "text": text, "store": store, "events": events}
 
 
@@ -256,29 +257,29 @@ def test_training_writes_a_loadable_model_with_its_card(trained):
     assert {f.name for f in card.files} == {"model.safetensors", "tokenizer.json"}
     assert trained["store"].verify("tiny") == []
     q = card.quality
-    assert q["steps"] == 60 and q["train_seconds"] > 0
+    assert q["steps"] == 150 and q["train_seconds"] > 0
     assert 0 < q["val_loss_per_char"] < q["val_loss"] < math.log(card.config["vocab_size"])
-    assert "fables.txt" in card.training_data and "--max-iters 60" in card.command
+    assert "fables.txt" in card.training_data and "--max-iters 150" in card.command
     _, weights = trained["store"].load("tiny")
     assert all(t.dtype == torch.float16 for t in weights.values())
     assert "lm_head.weight" not in weights
     loading.build(card.config, weights)  # every key and shape fits
     previews = [e.data for e in trained["events"] if isinstance(e, Preview)]
-    assert [p["step"] for p in previews] == [20, 40, 60]
+    assert [p["step"] for p in previews] == [20, 40, 60, 80, 100, 120, 140, 150]
     assert previews[-1]["val_loss"] < previews[0]["val_loss"]
     assert all(isinstance(p["sample"], str) for p in previews)
     state = json.loads((card.folder / "train_state" / "state.json").read_text())
-    assert state["step"] == 60 and not list((card.folder / "train_state").glob("*.pt*"))
+    assert state["step"] == 150 and not list((card.folder / "train_state").glob("*.pt*"))
 
 
 def test_resume_continues_from_the_saved_step(trained):
     store = trained["store"]
     events = run(TRAIN, {**TINY, "files": str(trained["text"]), "model_id": "tiny",
-                         "max_iters": 70, "eval_interval": 5, "resume": True}, store, seed=9)
+                         "max_iters": 160, "eval_interval": 5, "resume": True}, store, seed=9)
     logs = [e.message for e in events if isinstance(e, Log)]
-    assert any("resuming tiny at step 60" in m for m in logs)
-    assert [e.data["step"] for e in events if isinstance(e, Preview)] == [65, 70]
-    assert store.get("tiny").quality["steps"] == 70
+    assert any("resuming tiny at step 150" in m for m in logs)
+    assert [e.data["step"] for e in events if isinstance(e, Preview)] == [155, 160]
+    assert store.get("tiny").quality["steps"] == 160
 
 
 def test_cancel_keeps_the_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path):

@@ -177,6 +177,11 @@ class WritePanel(QWidget):
         self.stop.setEditable(True)
         self.stop.addItems(["", "\\n\\n", "."])
         self.stop.setToolTip("Stop at any of these strings (separate several with |)")
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, 2**31 - 1)
+        self.seed.setValue(-1)
+        self.seed.setSpecialValueText("random")
+        self.seed.setToolTip("The same seed and settings give the same text")
         knobs = QFormLayout()
         knobs.addRow("Model", self.model)
         knobs.addRow("Max tokens", self.max_tokens)
@@ -185,6 +190,7 @@ class WritePanel(QWidget):
         knobs.addRow("Top-p", self.top_p)
         knobs.addRow("Repetition penalty", self.repetition)
         knobs.addRow("Stop at", self.stop)
+        knobs.addRow("Seed", self.seed)
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("primary")
@@ -297,7 +303,8 @@ class WritePanel(QWidget):
             self.status.setText(str(exc))
             return None
         self.insert_at = QTextCursor(cursor)
-        self.job = self.host.submit(task, params)
+        seed = self.seed.value() if self.seed.value() >= 0 else None
+        self.job = self.host.submit(task, params, seed=seed)
         self.status.setText("Queued")
         self._sync()
         return self.job

@@ -114,7 +114,7 @@ class StreamDecoder:
     def __init__(self, tokenizer: TextTokenizer, context: list[int] | None = None):
         self.tokenizer = tokenizer
         self.ids = list(context or [])[-4:]  # a little context, so spacing decodes right
-        self.prefix = len(self.ids)
+        self.prefix = 0  # the first chunk is told apart from the decoded context
         self.read = len(self.ids)
 
     def push(self, token: int) -> str:

@@ -424,6 +424,10 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         tok = TextTokenizer.from_json(saved["tokenizer"])
         cfg = GPTConfig(**saved["config"])
         cfg.dropout = p.dropout
+        asked = (p.n_layer, p.n_head, p.n_embd, p.block_size)
+        if asked != (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size):
+            yield Log("resuming: the model's shape and vocabulary come from the checkpoint, "
+                      "not from the size parameters", "warning")
     else:
         yield Progress(None, "learning the vocabulary")
         texts = [data.split(s, p.val_fraction)[0] for s in sources]
