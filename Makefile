@@ -30,7 +30,9 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/ui_latency.py
 
 screenshot: $(STAMP)
-	$(BIN)/python scripts/screenshot.py docs/screenshot.png
+	printf 'JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\nROMEO:\n' > /tmp/studio-prompt.txt
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py docs/screenshot.png \
+		--drop /tmp/studio-prompt.txt --run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
