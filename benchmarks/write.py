@@ -107,8 +107,11 @@ def main() -> None:
     torch.manual_seed(0)
     with torch.inference_mode():
         bandwidth = copy_bandwidth(args.copy_mb)
-        results = [measure("gpt2-124M (random weights)", GPT(GPTConfig()).eval(), args,
-                           bandwidth)]
+        gpt2 = GPT(GPTConfig()).eval()
+        results = [measure("gpt2-124M (random weights), row-major nn.Linear layout", gpt2, args,
+                           bandwidth),
+                   measure("gpt2-124M (random weights), column-major as loaded for the CPU",
+                           gpt2.column_major(), args, bandwidth)]
         model = starter(args.starter)
         if model is not None:
             results.append(measure(args.starter, model, args, bandwidth))

@@ -41,7 +41,8 @@ def build(config: dict[str, Any], weights: dict[str, torch.Tensor], device: str 
     check_state_dict(model, weights)
     dtype = torch.float32 if device == "cpu" else torch.float16
     model.load_state_dict({k: v for k, v in weights.items() if k != TIED}, strict=False)
-    return model.to(device=device, dtype=dtype).eval()
+    model = model.to(device=device, dtype=dtype).eval()
+    return model.column_major() if device == "cpu" else model
 
 
 def load(ctx: Any, model_id: str) -> tuple[GPT, TextTokenizer, Any]:
