@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from studio.errors import EXIT_CANCELLED, EXIT_FAILED, UserError
-from studio.tasks import Cancelled, Event, Log, Output, Progress, Stream, Task
+from studio.tasks import Cancelled, Event, Log, Output, ParamError, Progress, Stream, Task
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,8 +56,6 @@ def parse_task_args(task: Task, argv: list[str]) -> tuple[Any, argparse.Namespac
     """The task's parameters (checked) and the run options from the command line."""
     ns = task_parser(task).parse_args(argv)
     values = {s.name: getattr(ns, s.name) for s in task.schema() if getattr(ns, s.name) is not None}
-    from studio.tasks import ParamError
-
     try:
         params = task.make_params(values)
     except ParamError as exc:

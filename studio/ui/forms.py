@@ -121,8 +121,7 @@ class ParamForm(QWidget):
         else:  # str, or an optional number typed as text ("" = none)
             w = QLineEdit()
             if spec.optional:
-                w.setPlaceholderText("none" if spec.type is str else "none (random)"
-                                     if spec.name == "seed" else "none")
+                w.setPlaceholderText("none")
             w.textChanged.connect(self.changed)
         return w
 

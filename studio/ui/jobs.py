@@ -93,7 +93,7 @@ class Job:
 class _Signals(QObject):
     """Lives on the GUI thread; the worker emits, Qt queues the calls across threads."""
 
-    state = Signal(object)  # Job
+    state = Signal(object)  # Job, once it has ended
     progress = Signal(object)  # Job
     preview = Signal(object)  # Job: take_preview() for the newest
     stream = Signal(object)  # Job: take_stream() for the batched text
@@ -186,7 +186,7 @@ class JobManager(QObject):
         self._signals = _Signals(self)
         self._signals.state.connect(self._on_state)
         self._signals.progress.connect(self._on_progress)
-        self._signals.preview.connect(lambda job: self._emit_preview(job))
+        self._signals.preview.connect(self._emit_preview)
         self._signals.stream.connect(self._emit_stream)
         self._signals.log.connect(self.job_log)
         self._signals.output.connect(self.job_output)
@@ -252,16 +252,13 @@ class JobManager(QObject):
 
     @Slot(object)
     def _on_state(self, job: Job) -> None:
-        if job.state.finished:
-            # deliver what the worker left in the coalescing slots before saying it ended
-            self._emit_stream(job)
-            if job is self._running:
-                self._running = None
-            self.job_changed.emit(job)
-            self.job_finished.emit(job)
-            self._start_next()
-        else:
-            self.job_changed.emit(job)
+        """The worker's last word: the job ended (the worker emits nothing else on ``state``)."""
+        self._emit_stream(job)  # what the worker left in the slot, before saying it ended
+        if job is self._running:
+            self._running = None
+        self.job_changed.emit(job)
+        self.job_finished.emit(job)
+        self._start_next()
 
     @Slot(object)
     def _on_progress(self, job: Job) -> None:
