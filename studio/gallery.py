@@ -534,7 +534,8 @@ def _data_name(stem: str, recipe: dict[str, Any]) -> str:
 
 class DirectorySink:
     """Saves outputs into ``folder`` as ``<name><suffix>`` (``<name>-2<suffix>`` and so on when
-    taken) with ``<name>.recipe.json`` beside each; no index."""
+    taken) with ``<name><suffix>.recipe.json`` beside each (so ``music.mid`` and ``music.wav``
+    of one run sit side by side); no index."""
 
     def __init__(self, folder: Path | str):
         self.folder = Path(folder).expanduser()
@@ -547,7 +548,7 @@ class DirectorySink:
         while True:
             stem = base if n == 1 else f"{base}-{n}"
             path = self.folder / (stem + suffix)
-            recipe_path = self.folder / (stem + RECIPE_SUFFIX)
+            recipe_path = self.folder / (path.name + RECIPE_SUFFIX)
             n += 1
             if recipe_path.exists():
                 continue

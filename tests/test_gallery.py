@@ -267,15 +267,15 @@ def test_directory_sink_numbers_taken_names(tmp_path):
     paths = [sink.save(Output(f"take {i}", name="poem"), recipe_for()) for i in range(3)]
     assert [p.name for p in paths] == ["poem.txt", "poem-2.txt", "poem-3.txt"]
     assert [p.read_text() for p in paths] == ["take 0", "take 1", "take 2"]
-    recipe = json.loads((tmp_path / "out" / "poem-2.recipe.json").read_text())
+    recipe = json.loads((tmp_path / "out" / "poem-2.txt.recipe.json").read_text())
     assert recipe["file"] == "poem-2.txt"
     assert recipe["sha256"] == hashlib.sha256(b"take 1").hexdigest()
     img = sink.save(Output(image(), name="poem"), recipe_for())
-    assert img.name == "poem-4.png"  # poem.png is free, but not poem.recipe.json
-    assert json.loads((tmp_path / "out" / "poem-4.recipe.json").read_text())["file"] == img.name
+    assert img.name == "poem.png"  # another kind of file under the same name
+    assert json.loads((tmp_path / "out" / "poem.png.recipe.json").read_text())["file"] == img.name
     paths.append(img)
     assert sorted(os.listdir(tmp_path / "out")) == sorted(
-        [p.name for p in paths] + [p.stem + ".recipe.json" for p in paths])
+        [p.name for p in paths] + [p.name + ".recipe.json" for p in paths])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +390,7 @@ def test_cli_run_with_out_writes_into_that_folder(user_data, testkit, tmp_path, 
     out_dir = tmp_path / "outputs"
     assert main(["run", "testkit.echo", "--text", "hi", "--out", str(out_dir)]) == 0
     assert (out_dir / "echo.txt").read_text(encoding="utf-8") == "hi"
-    recipe = json.loads((out_dir / "echo.recipe.json").read_text(encoding="utf-8"))
+    recipe = json.loads((out_dir / "echo.txt.recipe.json").read_text(encoding="utf-8"))
     assert recipe["task"] == "testkit.echo" and recipe["params"]["text"] == "hi"
     assert recipe["sha256"] == hashlib.sha256(b"hi").hexdigest()
     assert str(out_dir / "echo.txt") in capsys.readouterr().out

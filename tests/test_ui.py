@@ -19,7 +19,7 @@ def registry(testkit):
     """Only the test plugin: the built-in capabilities have tests of their own."""
     from studio.plugins import load_plugins
 
-    return load_plugins(disable={"studio_write"})
+    return load_plugins(disable={"studio_write", "studio_compose"})
 
 
 @pytest.fixture

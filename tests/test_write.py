@@ -19,10 +19,10 @@ from studio import device as devices
 from studio.execution import Execution, TaskFailed
 from studio.models import ModelStore
 from studio.tasks import Cancelled, Log, Output, Preview, Stream
-from studio_write import data, loading
+from studio_write import data, loading, sampling
 from studio_write.gpt import GPT, GPTConfig
 from studio_write.import_gpt2 import IMPORT_GPT2, CheckpointError, import_gpt2
-from studio_write.sampling import Sampling, adjust, choose
+from studio_write.sampling import Sampling, adjust, choose, draw, nucleus
 from studio_write.tokenizer import END, StreamDecoder, train_bpe, train_words
 from studio_write.train import TRAIN
 
@@ -107,6 +107,34 @@ def test_cached_logits_equal_uncached():
     torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
 
 
+def test_half_precision_stays_close_to_float32():
+    """precision=half (float16 matrices, float32 activations): the prompt is read exactly as in
+    float32 (the weights widened), one-token steps stay close and pick the same greedy tokens."""
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=300, block_size=64, n_layer=2, n_head=2, n_embd=64)
+    state = {k: v.half() for k, v in GPT(cfg).state_dict().items() if k != loading.TIED}
+    for p in state.values():  # trained-sized weights, so that the logits spread out
+        p.mul_(4)
+    half = loading.build(cfg.to_dict(), state, precision="half")
+    full = loading.build(cfg.to_dict(), state, precision="float32")
+    assert half.lm_head.weight is half.transformer.wte.weight  # still tied
+    assert half.transformer.h[0].mlp.c_fc.weight.dtype == torch.float16
+    assert half.transformer.ln_f.weight.dtype == torch.float32
+    prompt = torch.randint(300, (1, 10), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        torch.testing.assert_close(half(prompt)[0], full(prompt)[0], atol=1e-5, rtol=1e-5)
+        g = torch.Generator()
+        ours = [s.token for s in sampling.generate(half, prompt[0].tolist(), 40, Sampling(0.0), g)]
+        want = [s.token for s in sampling.generate(full, prompt[0].tolist(), 40, Sampling(0.0), g)]
+        assert ours == want
+        cache_h, cache_f = half.new_cache(), full.new_cache()
+        half(prompt, cache=cache_h), full(prompt, cache=cache_f)
+        for t in ours[:20]:
+            lh = half(torch.tensor([[t]]), cache=cache_h)[0]
+            lf = full(torch.tensor([[t]]), cache=cache_f)[0]
+            assert float((lh - lf).abs().max()) < 0.03 * float(lf.std())  # std about 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Tokenizers.
 
@@ -187,6 +215,24 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
         assert mass >= top_p
         assert mass - float(p[kept].min()) < top_p  # without its least likely token: short
         assert float(p[kept].min()) >= float(p[~kept].max())  # the likeliest ones
+
+
+@pytest.mark.parametrize("scale", [0.5, 3.0, 8.0])
+def test_nucleus_without_a_full_sort_keeps_what_a_sort_keeps(scale):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(50257, generator=g) * scale  # flat (most tokens kept) to peaked
+    sorted_p, order = torch.sort(torch.softmax(logits, -1), descending=True)
+    for top_p in (0.0, 0.5, 0.9, 0.99):
+        want = order[sorted_p.cumsum(0) - sorted_p < top_p].tolist() or [int(order[0])]
+        assert set(nucleus(logits, top_p).tolist()) == set(want)
+
+
+def test_draw_follows_the_probabilities_and_never_picks_a_dropped_token():
+    probs = torch.tensor([0.0, 0.5, 0.0, 0.2, 0.3, 0.0]) * 3  # unnormalised is fine
+    g = torch.Generator().manual_seed(0)
+    counts = torch.bincount(torch.tensor([draw(probs, g) for _ in range(20000)]), minlength=6)
+    assert counts[[0, 2, 5]].sum() == 0
+    torch.testing.assert_close(counts / 20000, probs / probs.sum(), atol=0.015, rtol=0)
 
 
 def test_repetition_penalty_lowers_seen_tokens():
@@ -332,11 +378,13 @@ def test_a_one_megabyte_prompt_slides_the_window(trained):
     assert len(chunks) >= 1 and output == prompt + "".join(chunks)
 
 
-def test_same_seed_same_text_other_seed_other_text(trained):
+@pytest.mark.parametrize("precision", ["auto", "half"])  # auto: float32 for so small a model
+def test_same_seed_same_text_other_seed_other_text(trained, precision):
     store = trained["store"]
-    a = generate(store, seed=1, prompt="The", max_tokens=30, temperature=1.5, top_p=1.0)[2]
-    b = generate(store, seed=1, prompt="The", max_tokens=30, temperature=1.5, top_p=1.0)[2]
-    c = generate(store, seed=2, prompt="The", max_tokens=30, temperature=1.5, top_p=1.0)[2]
+    kw = dict(prompt="The", max_tokens=30, temperature=1.5, top_p=0.9, precision=precision)
+    a = generate(store, seed=1, **kw)[2]
+    b = generate(store, seed=1, **kw)[2]
+    c = generate(store, seed=2, **kw)[2]
     assert a == b and a != c
 
 

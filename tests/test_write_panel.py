@@ -7,7 +7,7 @@ from PySide6.QtGui import QTextCursor
 
 from studio.ui.jobs import JobState
 
-SEED = 3  # a seed whose random-model text runs past 12 tokens before an end-of-text token
+SEED = 1  # a seed whose random-model text runs past 12 tokens before an end-of-text token
 
 
 def make_tiny_model(model_id: str = "write.tiny") -> None:

@@ -186,7 +186,7 @@ def import_gpt2(folder: Path, model_id: str, store_dir: Path, licence: str = "",
 
 
 def write_import_gpt2(p: ImportParams, ctx: Context) -> Iterator[Event]:
-    from studio_write.train import user_models_dir
+    from studio.training import user_models_dir
 
     yield Progress(None, f"reading {p.folder.name}")
     card = import_gpt2(p.folder, p.model_id, user_models_dir(ctx), p.licence, p.training_data)

@@ -35,27 +35,49 @@ def check_state_dict(model: GPT, weights: dict[str, torch.Tensor]) -> None:
         raise WeightsError(problems)
 
 
-def build(config: dict[str, Any], weights: dict[str, torch.Tensor], device: str = "cpu") -> GPT:
+PRECISIONS = ("auto", "half", "float32")
+CACHED_BYTES = 32 * 2**20  # float32 weights up to this size stay in a CPU cache as it generates
+
+
+def cpu_precision(model: GPT) -> str:
+    """What ``auto`` means on the CPU. A one-token step reads every weight: for weights that
+    do not fit in the CPU's cache, float16 halves the bytes from memory (GPT-2 124M, one thread:
+    1.8x faster); weights that fit are read fastest by the float32 product (the 4.2M-parameter
+    starter model: float32 as fast or up to 15% faster)."""
+    return "half" if 4 * sum(p.numel() for p in model.parameters()) > CACHED_BYTES else "float32"
+
+
+def build(config: dict[str, Any], weights: dict[str, torch.Tensor], device: str = "cpu",
+          precision: str = "auto") -> GPT:
+    """A GPT ready to generate on ``device``. ``half``: on the CPU the weight matrices in float16
+    (activations float32), elsewhere the whole model in float16; ``float32``: all float32 (on the
+    CPU with the matrices laid out column-major, the faster float32 layout for one token);
+    ``auto``: half on a GPU, on the CPU see ``cpu_precision``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
     fields = GPTConfig.__dataclass_fields__
     model = GPT(GPTConfig(**{k: v for k, v in config.items() if k in fields}))
     check_state_dict(model, weights)
-    dtype = torch.float32 if device == "cpu" else torch.float16
     model.load_state_dict({k: v for k, v in weights.items() if k != TIED}, strict=False)
-    model = model.to(device=device, dtype=dtype).eval()
-    return model.column_major() if device == "cpu" else model
+    model = model.to(device=device).eval()
+    if precision == "auto":
+        precision = cpu_precision(model) if device == "cpu" else "half"
+    if precision == "float32":
+        return model.column_major() if device == "cpu" else model
+    return model.half_matrices() if device == "cpu" else model.half()
 
 
-def load(ctx: Any, model_id: str) -> tuple[GPT, TextTokenizer, Any]:
+def load(ctx: Any, model_id: str, precision: str = "auto") -> tuple[GPT, TextTokenizer, Any]:
     """The model and tokenizer of ``model_id`` on the context's device, kept in memory for the
     next run with the same weights."""
     card, weights = ctx.load_model(model_id)
-    key = (card.id, card.weights_sha256, ctx.device)
+    key = (card.id, card.weights_sha256, ctx.device, precision)
     with _lock:
         if key not in _cache:
             if card.folder is None:
                 raise ValueError(f"model {card.id} has no folder")
             tokenizer = TextTokenizer.load(Path(card.folder) / "tokenizer.json")
-            model = build(card.config, weights, ctx.device)
+            model = build(card.config, weights, ctx.device, precision)
             if tokenizer.vocab_size > model.config.vocab_size:
                 raise WeightsError(f"tokenizer has {tokenizer.vocab_size} tokens, the model "
                                    f"only {model.config.vocab_size}")

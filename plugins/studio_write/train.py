@@ -14,22 +14,28 @@ Checkpoints hold no pickle: tensors are safetensors, everything else JSON.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import math
-import os
 import re
-import shlex
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studio import paths
 from studio.tasks import Context, Event, Log, Preview, Progress, Task, param
+from studio.training import (
+    command_line,
+    fp16_tensors,
+    optimizer_tensors,
+    read_checkpoint,
+    restore_optimizer,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+    save_tensors,
+    user_models_dir,
+)
 
 if TYPE_CHECKING:  # torch and the model are imported when a task runs, not when the plugin loads
     import torch
@@ -251,104 +257,6 @@ def make_optimizer(model: GPT, p: TrainParams, device: str) -> torch.optim.AdamW
 
 
 # ---------------------------------------------------------------------------------------------
-# Checkpoints: safetensors for tensors, JSON for the rest.
-
-
-def save_tensors(tensors: dict[str, torch.Tensor], path: Path,
-                 metadata: dict[str, str] | None = None) -> None:
-    """Write a safetensors file through a temporary file and a rename."""
-    from safetensors.torch import save_file
-
-    from studio.models import fsync_dir, fsync_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-        save_file(cpu, tmp, metadata=metadata)
-        fsync_file(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def _b64(t: torch.Tensor) -> str:
-    return base64.b64encode(t.cpu().numpy().tobytes()).decode("ascii")
-
-
-def _unb64(s: str) -> torch.Tensor:
-    import torch
-
-    return torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8)
-
-
-def save_checkpoint(folder: Path, step: int, model: GPT, opt: torch.optim.Optimizer,
-                    g: torch.Generator, meta: dict[str, Any]) -> None:
-    """``model-<step>.safetensors`` and ``optimizer-<step>.safetensors``, then ``state.json``
-    naming them (written last, atomically), then the older files are removed."""
-    import torch
-
-    from studio.models import write_atomic
-
-    folder.mkdir(parents=True, exist_ok=True)
-    model_file, opt_file = f"model-{step:08d}.safetensors", f"optimizer-{step:08d}.safetensors"
-    weights = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    save_tensors(weights, folder / model_file)
-    sd = opt.state_dict()
-    flat = {f"{pid}.{name}": (v if torch.is_tensor(v) else torch.tensor(v))
-            for pid, st in sd["state"].items() for name, v in st.items()}
-    save_tensors(flat, folder / opt_file)
-    state = {**meta, "step": step, "model_file": model_file, "optimizer_file": opt_file,
-             "param_groups": sd["param_groups"],
-             "rng": {"batch": _b64(g.get_state()), "torch": _b64(torch.get_rng_state())}}
-    if torch.cuda.is_available():
-        state["rng"]["cuda"] = [_b64(s) for s in torch.cuda.get_rng_state_all()]
-    write_atomic(folder / "state.json", json.dumps(state).encode("utf-8"))
-    for old in folder.glob("*.safetensors"):
-        if old.name not in (model_file, opt_file):
-            old.unlink(missing_ok=True)
-
-
-def read_checkpoint(folder: Path) -> dict[str, Any] | None:
-    """The saved state (JSON) with ``model``/``optimizer`` tensors, or None when there is none."""
-    from safetensors.torch import load_file
-
-    path = folder / "state.json"
-    if not path.is_file():
-        return None
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-        state["model"] = load_file(str(folder / state["model_file"]))
-        state["optimizer"] = load_file(str(folder / state["optimizer_file"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"the checkpoint in {folder} cannot be read ({exc}); "
-                         "train without --resume to start again") from None
-    return state
-
-
-def restore_optimizer(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    tensors: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in state["optimizer"].items():
-        pid, name = key.split(".", 1)
-        tensors.setdefault(int(pid), {})[name] = value
-    groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g
-              for g in state["param_groups"]]
-    opt.load_state_dict({"state": tensors, "param_groups": groups})
-
-
-def restore_rng(g: torch.Generator, rng: dict[str, Any]) -> None:
-    import torch
-
-    g.set_state(_unb64(rng["batch"]))
-    torch.set_rng_state(_unb64(rng["torch"]))
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([_unb64(s) for s in rng["cuda"]])
-
-
-# ---------------------------------------------------------------------------------------------
 # The model folder in the store.
 
 
@@ -357,14 +265,11 @@ def write_model_folder(folder: Path, weights: dict[str, torch.Tensor], tok: Text
     """``model.safetensors`` (fp16), ``tokenizer.json`` and ``card.json`` (written last) in
     ``folder``; returns the card. ``card_fields``: title, licence, training_data, command,
     quality, description."""
-    import torch
 
     from studio.models import ModelCard, ModelFile, card_path, sha256_file, write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_tensors({k: v.to(torch.float16) if v.is_floating_point() else v
-                  for k, v in weights.items()},
-                 folder / "model.safetensors", metadata={"format": "pt"})
+    save_tensors(fp16_tensors(weights), folder / "model.safetensors", metadata={"format": "pt"})
     write_atomic(folder / "tokenizer.json", tok.to_json().encode("utf-8"))
     files = [ModelFile(name, sha256_file(folder / name), (folder / name).stat().st_size)
              for name in ("model.safetensors", "tokenizer.json")]
@@ -374,26 +279,6 @@ def write_model_folder(folder: Path, weights: dict[str, torch.Tensor], tok: Text
                         **card_fields})
     card.save(card_path(folder))
     return card
-
-
-def user_models_dir(ctx: Context) -> Path:
-    store = getattr(ctx, "models", None)
-    return Path(store.user_dir) if store is not None else paths.models_dir()
-
-
-def command_line(p: TrainParams, seed: int) -> str:
-    """The ``studio run`` command that trains this model from scratch."""
-    parts = ["studio", "run", TRAIN.id]
-    for spec in TRAIN.schema():
-        value = getattr(p, spec.name)
-        if spec.name == "resume" or (not spec.required and value == spec.default):
-            continue
-        if spec.type is bool:
-            parts.append(spec.flag if value else "--no-" + spec.flag[2:])
-        else:
-            parts += [spec.flag, str(value)]
-    parts += ["--seed", str(seed)]
-    return shlex.join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,7 +338,7 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     step, seconds, seed = 0, 0.0, ctx.seed
     if saved is not None:
         model.load_state_dict(saved["model"], strict=False)
-        restore_optimizer(opt, saved)
+        restore_optimizer(opt, saved["optimizer"], saved["param_groups"])
         restore_rng(g, saved["rng"])
         step, seconds, seed = saved["step"], saved.get("train_seconds", 0.0), saved["seed"]
         yield Log(f"resuming {p.model_id} at step {step}")
@@ -470,11 +355,14 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     licence = p.licence or f"user text: the licence of the training files applies ({names})"
     training_data = p.training_data or f"user text: {names} ({n_chars:,} characters)"
     meta = {"config": cfg.to_dict(), "tokenizer": tok.to_json(), "seed": seed,
-            "command": command_line(p, seed)}
+            "command": command_line(TRAIN, p, seed)}
 
     def save_all(step: int, quality: dict[str, Any]) -> ModelCard:
         meta["train_seconds"] = seconds
-        save_checkpoint(state_dir, step, model, opt, g, meta)
+        opt_tensors, groups = optimizer_tensors(opt)
+        weights = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+        save_checkpoint(state_dir, step, {"model": weights, "optimizer": opt_tensors},
+                        {**meta, "param_groups": groups, "rng": rng_state(g)})
         desc = (f"A {cfg.n_layer}-layer GPT ({model.num_params() / 1e6:.1f}M parameters, "
                 f"context {cfg.block_size}) with a {tok.kind} vocabulary of {tok.vocab_size} "
                 f"tokens, trained with write.train on {names}.")

@@ -1,0 +1,136 @@
+"""Music for MuseGAN: pieces as grids, cut into phrases, transposed, and encoded as tensors.
+
+A piece is a (steps, 4) int array of MIDI pitches for soprano, alto, tenor and bass, ``REST``
+(-1) where a voice is silent: the layout of the Bach chorales JSON (``Jsb16thSeparated.json``,
+sixteenth-note steps). A folder of the user's MIDI or MusicXML files is read into the same
+layout (``midi_io.to_voices`` says how polyphonic parts become four voices).
+
+A phrase of ``n_bars`` bars becomes a tensor (tracks, bars, steps, pitches) in {-1, 1}: +1 at the
+sounding pitch, all -1 where a voice rests. Decoding takes, per step and voice, the likeliest
+pitch if its value is above 0, else a rest: silence stays silence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from studio.errors import UserError
+from studio_compose.score import REST
+
+if TYPE_CHECKING:
+    import torch
+
+    from studio_compose.musegan import MuseGANConfig
+
+MUSIC_SUFFIXES = (".mid", ".midi", ".xml", ".musicxml", ".mxl")
+TRANSPOSE = range(-6, 6)  # semitones: every key once
+
+
+@dataclass
+class Corpus:
+    train: list[np.ndarray]
+    valid: list[np.ndarray]
+    description: str
+
+
+def read_corpus(path: Path) -> Corpus:
+    """The chorales JSON (its train and valid splits), or a folder of MIDI / MusicXML files
+    (every tenth file kept for validation)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return _read_folder(path)
+    if not path.is_file():
+        raise UserError(f"no such file or folder: {path}")
+    if path.suffix.lower() != ".json":
+        raise UserError(f"{path.name}: give the chorales .json or a folder of MIDI/MusicXML")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        train = [_grid(p) for p in doc["train"]]
+        valid = [_grid(p) for p in doc.get("valid", [])]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path.name}: not a chorales JSON with 'train' and 'valid' lists "
+                        f"of [S, A, T, B] steps ({type(exc).__name__})") from None
+    return Corpus(train, valid, f"{path.name}: {len(train)} training and {len(valid)} "
+                                f"validation pieces")
+
+
+def _grid(piece: list) -> np.ndarray:
+    grid = np.asarray(piece, dtype=np.int16)
+    if grid.ndim != 2 or grid.shape[1] != 4:
+        raise ValueError("not four voices")
+    if ((grid < REST) | (grid > 127)).any():
+        raise ValueError("pitch out of range")
+    return grid
+
+
+def _read_folder(folder: Path) -> Corpus:
+    from studio_compose.midi_io import read_music, to_voices
+
+    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in MUSIC_SUFFIXES)
+    pieces, skipped = [], []
+    for f in files:
+        try:
+            pieces.append(to_voices(read_music(f), 4))
+        except UserError as exc:
+            skipped.append(f"{f.name}: {exc}")
+    if not pieces:
+        reason = f" ({skipped[0]})" if skipped else ""
+        raise UserError(f"no readable MIDI or MusicXML file in {folder}{reason}")
+    valid = pieces[::10] if len(pieces) >= 10 else []
+    train = [p for i, p in enumerate(pieces) if i % 10 or len(pieces) < 10]
+    note = f"; {len(skipped)} skipped" if skipped else ""
+    return Corpus(train, valid, f"{folder.name}: {len(pieces)} pieces{note}")
+
+
+def phrases(pieces: list[np.ndarray], length: int, hop: int) -> np.ndarray:
+    """Every window of ``length`` steps starting at multiples of ``hop`` (bar-aligned from each
+    piece's start), as an (N, length, 4) array. Windows that are all rest are dropped."""
+    out = [p[s:s + length] for p in pieces for s in range(0, len(p) - length + 1, hop)]
+    out = [w for w in out if (w != REST).any()]
+    if not out:
+        raise UserError(f"no piece is {length} steps long; use fewer bars or longer pieces")
+    return np.stack(out)
+
+
+def transpose(batch: np.ndarray, rng: np.random.Generator, lowest: int, n_pitches: int
+              ) -> np.ndarray:
+    """Each phrase moved by a random interval from ``TRANSPOSE`` that keeps it in range."""
+    out = batch.copy()
+    for i, phrase in enumerate(batch):
+        notes = phrase[phrase != REST]
+        if notes.size == 0:
+            continue
+        ok = [s for s in TRANSPOSE
+              if notes.min() + s >= lowest and notes.max() + s < lowest + n_pitches]
+        if ok:
+            out[i][phrase != REST] += ok[rng.integers(len(ok))]
+    return out
+
+
+def encode(batch: np.ndarray, cfg: MuseGANConfig) -> torch.Tensor:
+    """(N, bars * steps, tracks) pitches -> (N, tracks, bars, steps, pitches) in {-1, 1};
+    pitches outside the range are dropped (they rest)."""
+    import torch
+
+    n = len(batch)
+    idx = torch.as_tensor(batch.astype(np.int64)) - cfg.lowest_pitch
+    sounding = (batch != REST) & (idx.numpy() >= 0) & (idx.numpy() < cfg.n_pitches)
+    x = torch.full((n, cfg.n_bars * cfg.n_steps, cfg.n_tracks, cfg.n_pitches), -1.0)
+    mask = torch.as_tensor(sounding)
+    x[mask, idx[mask]] = 1.0
+    return x.view(n, cfg.n_bars, cfg.n_steps, cfg.n_tracks, cfg.n_pitches).permute(0, 3, 1, 2, 4
+                                                                                   ).contiguous()
+
+
+def decode(x: torch.Tensor, cfg: MuseGANConfig) -> np.ndarray:
+    """(N, tracks, bars, steps, pitches) -> (N, bars * steps, tracks) pitches, ``REST`` where no
+    pitch is above 0."""
+    peak, arg = x.float().max(dim=-1)  # (N, tracks, bars, steps)
+    pitch = (arg + cfg.lowest_pitch).masked_fill(peak <= 0, REST)
+    n, tracks = pitch.shape[:2]
+    return pitch.reshape(n, tracks, -1).transpose(1, 2).cpu().numpy().astype(np.int16)

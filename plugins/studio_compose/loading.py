@@ -1,0 +1,54 @@
+"""From the model store to a ready MuseGAN generator and critic.
+
+A compose model is a folder with ``model.safetensors`` (fp16; ``generator.*`` and ``critic.*``
+keys) and ``card.json`` whose ``config`` holds the MuseGANConfig fields.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+from studio_compose.musegan import Critic, Generator, MuseGANConfig
+
+_cache: dict[tuple, tuple[Generator, Critic]] = {}
+_lock = threading.Lock()
+
+
+class WeightsError(ValueError):
+    """The weights do not fit the architecture; the message lists the keys."""
+
+
+def build(config: dict[str, Any], weights: dict[str, torch.Tensor], device: str = "cpu"
+          ) -> tuple[Generator, Critic]:
+    from studio.models import shape_problems
+
+    fields = MuseGANConfig.__dataclass_fields__
+    cfg = MuseGANConfig(**{k: v for k, v in config.items() if k in fields})
+    gen, critic = Generator(cfg), Critic(cfg)
+    want = {f"generator.{k}": tuple(v.shape) for k, v in gen.state_dict().items()}
+    want |= {f"critic.{k}": tuple(v.shape) for k, v in critic.state_dict().items()}
+    problems = shape_problems(weights, want)
+    if problems:
+        raise WeightsError(problems)
+    for prefix, net in (("generator.", gen), ("critic.", critic)):
+        net.load_state_dict({k[len(prefix):]: v.float() for k, v in weights.items()
+                             if k.startswith(prefix)})
+    return gen.to(device).eval(), critic.to(device).eval()
+
+
+def load(ctx: Any, model_id: str) -> tuple[Generator, Critic, Any]:
+    """The generator and critic of ``model_id`` on the context's device, kept for the next run
+    with the same weights."""
+    card, weights = ctx.load_model(model_id)
+    if card.capability != "compose":
+        raise ValueError(f"{model_id} is a {card.capability} model, not a compose model")
+    key = (card.id, card.weights_sha256, ctx.device)
+    with _lock:
+        if key not in _cache:
+            _cache.clear()  # one compose model at a time is plenty
+            _cache[key] = build(card.config, weights, ctx.device)
+        gen, critic = _cache[key]
+    return gen, critic, card

@@ -1,0 +1,216 @@
+"""MuseGAN, as David Foster's *Generative Deep Learning* builds it, in plain PyTorch.
+
+Music is a tensor (batch, tracks, bars, steps, pitches) in [-1, 1]: +1 where a track's note
+sounds at a step, -1 elsewhere. The generator takes four inputs:
+
+- chords (z): one vector for the whole phrase, unrolled into one per bar by a temporal network;
+- style (z): one vector for the whole phrase, shared by every track and bar;
+- melody (tracks, z): per track, unrolled into one per bar by that track's temporal network;
+- groove (tracks, z): per track, the same in every bar.
+
+Each track has a bar generator that turns the four 32-d vectors of one bar into that bar's
+(steps, pitches) roll. The critic is a Conv3D stack scored as a WGAN with gradient penalty.
+
+Layer sizes follow the book; the numbers of bars, steps per bar and pitches are configurable:
+steps per bar a multiple of 8, pitches a multiple of 12 (an octave, then the octaves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class MuseGANConfig:
+    n_tracks: int = 4
+    n_bars: int = 2
+    n_steps: int = 16  # per bar
+    n_pitches: int = 84
+    lowest_pitch: int = 24  # MIDI pitch of the first pitch row
+    z_dim: int = 32
+
+    def __post_init__(self) -> None:
+        if self.n_bars < 2:
+            raise ValueError("n_bars must be at least 2")
+        if self.n_steps % 8:
+            raise ValueError(f"steps per bar must be a multiple of 8, not {self.n_steps}")
+        if self.n_pitches % 12:
+            raise ValueError(f"the pitch range must be whole octaves, not {self.n_pitches}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TemporalNetwork(nn.Module):
+    """One z vector -> one vector per bar (two transposed convolutions along time)."""
+
+    def __init__(self, cfg: MuseGANConfig):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ConvTranspose1d(cfg.z_dim, 1024, 2), nn.BatchNorm1d(1024), nn.ReLU(),
+            nn.ConvTranspose1d(1024, cfg.z_dim, cfg.n_bars - 1), nn.BatchNorm1d(cfg.z_dim),
+            nn.ReLU(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, z) -> (B, bars, z)
+        return self.net(z[:, :, None]).transpose(1, 2)
+
+
+# The book's convolutions each slide along one axis only, and the bar generator's have kernels
+# equal to their strides. Written as matrix products on channels-last tensors they run several
+# times faster on the CPU than torch's Conv3d/ConvTranspose2d, and so does the critic's
+# gradient penalty (a second derivative). The weights keep the shapes torch's layers would have.
+
+
+class Upsample(nn.Module):
+    """ConvTranspose2d with kernel == stride == ``factor`` along one axis of (N, steps,
+    pitches, C), then BatchNorm and ReLU (or nothing, for the last layer)."""
+
+    def __init__(self, c_in: int, c_out: int, factor: int, axis: int, last: bool = False):
+        super().__init__()
+        self.factor, self.axis = factor, axis
+        kernel = (factor, 1) if axis == 1 else (1, factor)
+        self.weight = nn.Parameter(torch.empty(c_in, c_out, *kernel))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+        self.norm = None if last else nn.BatchNorm1d(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, s, p, c = x.shape
+        c_out = self.weight.shape[1]
+        w = self.weight.reshape(c, c_out, self.factor).transpose(1, 2).reshape(c, -1)
+        y = (x.reshape(-1, c) @ w).view(n, s, p, self.factor, c_out)
+        if self.axis == 1:  # new steps: (s, factor) -> s * factor
+            y = y.transpose(2, 3).reshape(n, s * self.factor, p, c_out)
+        else:
+            y = y.reshape(n, s, p * self.factor, c_out)
+        y = y + self.bias
+        if self.norm is None:
+            return y
+        return F.relu(self.norm(y.reshape(-1, c_out)).view_as(y))
+
+
+class BarGenerator(nn.Module):
+    """The four vectors of one bar and one track (4 * z) -> that bar's roll (steps, pitches)."""
+
+    def __init__(self, cfg: MuseGANConfig):
+        super().__init__()
+        self.cfg = cfg
+        width = 512 * (cfg.n_steps // 8)  # the book's Dense 1024 at 16 steps
+        self.fc = nn.Sequential(nn.Linear(4 * cfg.z_dim, width), nn.BatchNorm1d(width), nn.ReLU())
+        # (steps/8, 1, 512) -> (steps, octaves, 256) -> (steps, pitches, 1)
+        self.convs = nn.Sequential(
+            Upsample(512, 512, 2, axis=1), Upsample(512, 256, 2, axis=1),
+            Upsample(256, 256, 2, axis=1), Upsample(256, 256, cfg.n_pitches // 12, axis=2),
+            Upsample(256, 1, 12, axis=2, last=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 4z) -> (N, steps, pitches)
+        h = self.fc(x).view(-1, 512, self.cfg.n_steps // 8, 1).permute(0, 2, 3, 1)
+        return torch.tanh(self.convs(h)[..., 0])
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: MuseGANConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.chords_over_time = TemporalNetwork(cfg)
+        self.melody_over_time = nn.ModuleList(TemporalNetwork(cfg) for _ in range(cfg.n_tracks))
+        self.bar_generators = nn.ModuleList(BarGenerator(cfg) for _ in range(cfg.n_tracks))
+
+    def forward(self, chords: torch.Tensor, style: torch.Tensor, melody: torch.Tensor,
+                groove: torch.Tensor) -> torch.Tensor:
+        """chords, style (B, z); melody, groove (B, tracks, z) -> (B, tracks, bars, steps,
+        pitches) in [-1, 1]."""
+        b, bars = chords.shape[0], self.cfg.n_bars
+        chords_t = self.chords_over_time(chords)  # (B, bars, z)
+        tracks = []
+        for k, bar_gen in enumerate(self.bar_generators):
+            melody_t = self.melody_over_time[k](melody[:, k])  # (B, bars, z)
+            per_bar = torch.cat([
+                chords_t, style[:, None].expand(-1, bars, -1), melody_t,
+                groove[:, k, None].expand(-1, bars, -1)], dim=-1)  # (B, bars, 4z)
+            rolls = bar_gen(per_bar.reshape(b * bars, -1))
+            tracks.append(rolls.view(b, bars, self.cfg.n_steps, self.cfg.n_pitches))
+        return torch.stack(tracks, dim=1)
+
+
+class AxisConv(nn.Module):
+    """Conv3d sliding along one axis of (N, bars, steps, pitches, C), channels last, then
+    LeakyReLU. ``same`` pads as Keras does (the extra cell at the end)."""
+
+    def __init__(self, c_in: int, c_out: int, axis: int, kernel: int, stride: int = 1,
+                 same: bool = False):
+        super().__init__()
+        self.axis, self.kernel, self.stride, self.same = axis, kernel, stride, same
+        shape = [1, 1, 1]
+        shape[axis - 1] = kernel
+        self.weight = nn.Parameter(torch.empty(c_out, c_in, *shape))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.same:
+            size = x.shape[self.axis]
+            total = max((-(-size // self.stride) - 1) * self.stride + self.kernel - size, 0)
+            pad = [0] * 2 * (x.dim() - self.axis)
+            pad[-2:] = [total // 2, total - total // 2]
+            x = F.pad(x, pad)
+        windows = x.unfold(self.axis, self.kernel, self.stride)  # (..., C, kernel)
+        w = self.weight.reshape(self.weight.shape[0], -1)
+        y = windows.flatten(-2) @ w.t() + self.bias
+        return F.leaky_relu(y, 0.2)
+
+
+class Critic(nn.Module):
+    """(B, tracks, bars, steps, pitches) -> a score per sample (higher: more like real)."""
+
+    def __init__(self, cfg: MuseGANConfig):
+        super().__init__()
+        self.cfg = cfg
+        bars, steps, pitches = 1, 2, 3  # axes of the channels-last tensor
+        self.convs = nn.Sequential(
+            AxisConv(cfg.n_tracks, 128, bars, 2), AxisConv(128, 128, bars, cfg.n_bars - 1),
+            AxisConv(128, 128, pitches, 12, 12), AxisConv(128, 128, pitches, cfg.n_pitches // 12,
+                                                          cfg.n_pitches // 12),
+            AxisConv(128, 128, steps, 2, 2), AxisConv(128, 128, steps, 2, 2),
+            AxisConv(128, 256, steps, 4, 2, same=True), AxisConv(256, 512, steps, 3, 2, same=True),
+        )
+        steps_left = -(-(cfg.n_steps // 4) // 4)  # two halvings, then two 'same' halvings
+        self.fc = nn.Linear(512 * steps_left, 1024)
+        self.out = nn.Linear(1024, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.convs(x.permute(0, 2, 3, 4, 1))
+        h = F.leaky_relu(self.fc(h.flatten(1)), 0.2)
+        return self.out(h)[:, 0]
+
+
+@dataclass
+class Inputs:
+    """The generator's four inputs for a batch: what a user re-rolls one at a time."""
+
+    chords: torch.Tensor  # (B, z)
+    style: torch.Tensor  # (B, z)
+    melody: torch.Tensor  # (B, tracks, z)
+    groove: torch.Tensor  # (B, tracks, z)
+
+    @classmethod
+    def sample(cls, cfg: MuseGANConfig, batch: int, generator: torch.Generator | None = None,
+               device: torch.device | str = "cpu") -> Inputs:
+        def z(*shape: int) -> torch.Tensor:
+            return torch.randn(batch, *shape, generator=generator).to(device)
+
+        return cls(z(cfg.z_dim), z(cfg.z_dim), z(cfg.n_tracks, cfg.z_dim),
+                   z(cfg.n_tracks, cfg.z_dim))
+
+    def __iter__(self):
+        return iter((self.chords, self.style, self.melody, self.groove))
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

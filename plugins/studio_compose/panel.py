@@ -1,0 +1,978 @@
+"""The Compose panel: generate a few bars of four-voice chorale, re-roll one part of it (the
+chords, the style, one voice's melody or groove) keeping the rest, hear it at once, see it as a
+piano roll, mute or solo voices, and drag the MIDI into a DAW. A Train tab follows a MuseGAN's
+critic and generator losses and shows its latest sample.
+
+Every computation runs as a task on the shared lane (``host.submit``), the mix of the sounding
+voices too (``compose.render``: the numpy synth needs about 50 ms for 8 bars, too long for the GUI
+thread); the panel never starts a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shlex
+import shutil
+import tempfile
+import traceback
+import weakref
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDrag, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.ui import theme
+from studio_compose.chart import LineChart
+from studio_compose.pianoroll import PianoRoll, voice_colour
+from studio_compose.player import Player
+from studio_compose.score import DEFAULT_PROGRAM, SATB, Score
+
+GENERATE, TRAIN, RENDER = "compose.generate", "compose.train", "compose.render"
+OPENS = (".mid", ".midi", ".xml", ".musicxml", ".mxl")
+# General MIDI programs (0-based) that suit a chorale voice
+INSTRUMENTS = (
+    ("Choir aahs", 52), ("Voice oohs", 53), ("Strings", 48), ("Church organ", 19),
+    ("Piano", 0), ("Flute", 73), ("Oboe", 68), ("Clarinet", 71), ("Bassoon", 70),
+    ("Violin", 40), ("Viola", 41), ("Cello", 42), ("Contrabass", 43), ("French horn", 60),
+    ("Trumpet", 56), ("Trombone", 57), ("Tuba", 58), ("Recorder", 74),
+)
+SEED_MAX = 2**31 - 1
+
+
+def new_seed() -> int:
+    return random.randrange(1, SEED_MAX)
+
+
+def _slots(seeds: list[int]) -> str:
+    """Four per-voice seeds as the task takes them: ",,7," (an empty slot: from the task seed)."""
+    if all(s < 0 for s in seeds):
+        return ""
+    return ",".join("" if s < 0 else str(s) for s in seeds)
+
+
+@dataclass
+class Seeds:
+    """What makes a version: the task seed and the inputs drawn from other seeds (-1: from the
+    task seed). Re-rolling one input changes only its entry."""
+
+    seed: int
+    chords: int = -1
+    style: int = -1
+    melody: list[int] = field(default_factory=lambda: [-1] * 4)
+    groove: list[int] = field(default_factory=lambda: [-1] * 4)
+    to_seed: int = -1
+
+    def copy(self) -> Seeds:
+        return replace(self, melody=list(self.melody), groove=list(self.groove))
+
+    def params(self) -> dict[str, Any]:
+        return {"chords": self.chords, "style": self.style, "melody": _slots(self.melody),
+                "groove": _slots(self.groove), "to_seed": self.to_seed}
+
+    def text(self) -> str:
+        parts = [f"seed {self.seed}"]
+        parts += [f"{k} {v}" for k, v in (("chords", self.chords), ("style", self.style)) if v >= 0]
+        for what, seeds in (("melody", self.melody), ("groove", self.groove)):
+            parts += [f"{SATB[v]} {what} {s}" for v, s in enumerate(seeds) if s >= 0]
+        if self.to_seed >= 0:
+            parts.append(f"morph to {self.to_seed}")
+        return " · ".join(parts)
+
+    def command(self, values: dict[str, Any]) -> str:
+        """The ``studio run`` line that makes this version again."""
+        flags = [f"--seed {self.seed}"]
+        for name, value in {**values, **self.params()}.items():
+            if value in (-1, "") or isinstance(value, bool):
+                continue
+            text = (shlex.quote(value) if isinstance(value, str)
+                    else str(value) if isinstance(value, int) else f"{value:g}")
+            flags.append(f"--{name.replace('_', '-')} {text}")
+        return f"studio run {GENERATE} " + " ".join(flags)
+
+
+class DragHandle(QLabel):
+    """Press and drag: a QDrag with the MIDI file's URL, for a DAW or a file manager."""
+
+    def __init__(self, text: str, parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.path: Path | None = None
+        self._press: QPoint | None = None
+        self.setObjectName("draghandle")
+        self.setCursor(Qt.OpenHandCursor)
+        self.setAlignment(Qt.AlignCenter)
+        self.setStyleSheet(f"QLabel#draghandle {{ border: 1px dashed {theme.BORDER};"
+                           f" border-radius: 4px; padding: 4px 10px; }}"
+                           f"QLabel#draghandle:hover {{ border-color: {theme.ACCENT}; }}"
+                           f"QLabel#draghandle:disabled {{ color: #6b6f75; }}")
+        self.set_path(None)
+
+    def set_path(self, path: Path | None) -> None:
+        self.path = path
+        self.setEnabled(path is not None)
+        self.setToolTip(f"Drag {path.name} into a DAW or a file manager" if path
+                        else "Generate or open music first")
+
+    def mime_data(self) -> QMimeData | None:
+        if self.path is None or not self.path.exists():
+            return None
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(self.path))])
+        mime.setText(str(self.path))
+        return mime
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.LeftButton:
+            self._press = event.position().toPoint()
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._press is None or not event.buttons() & Qt.LeftButton:
+            return
+        moved = (event.position().toPoint() - self._press).manhattanLength()
+        if moved < QApplication.startDragDistance():
+            return
+        self._press = None
+        mime = self.mime_data()
+        if mime is not None:
+            drag = QDrag(self)
+            drag.setMimeData(mime)
+            drag.exec(Qt.CopyAction)
+
+    def mouseReleaseEvent(self, event) -> None:
+        self._press = None
+
+
+class ComposePanel(QWidget):
+    def __init__(self, host, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.host = host
+        self.job = None  # the generate job whose result is awaited
+        self.train_job = None
+        self.score: Score | None = None
+        self.shown: Seeds | None = None  # the version on screen
+        self.wanted: Seeds | None = None  # the version last asked for (re-rolls build on it)
+        self.job_seeds: dict[int, Seeds] = {}
+        self.midi_path: Path | None = None
+        self.wav_path: Path | None = None  # all voices
+        self.source = ""  # what is shown: "" (generated) or an opened file's name
+        self.cue = 0.0  # where Play starts
+        self._mixes: dict[frozenset[int], Path] = {}  # WAVs by the voices that sound
+        self.render_job = None
+        self.render_voices: frozenset[int] = frozenset()
+        self._pending_play: float | None = None  # play from here once the mix arrives
+        self._pending_export: Path | None = None
+        self._resume = False  # play the next version's WAV from the cue when it arrives
+        self._tmp = tempfile.mkdtemp(prefix="studio-compose-")  # mixes, converted MIDI
+        weakref.finalize(self, shutil.rmtree, self._tmp, True)
+        self.player = Player(self)
+        self.player.position.connect(self._on_position)
+        self.player.finished.connect(self._on_play_finished)
+        self.player.notice.connect(lambda text: self.host.notify(text, "info"))
+
+        tabs = QTabWidget()
+        tabs.addTab(self._compose_tab(), "Compose")
+        self.train_form = None
+        if TRAIN in host.registry.tasks:
+            tabs.addTab(self._train_tab(), "Train")
+        self.tabs = tabs
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.addWidget(tabs)
+        host.jobs.job_changed.connect(self._on_changed)
+        host.jobs.job_preview.connect(self._on_preview)
+        host.jobs.job_output.connect(self._on_output)
+        self._sync()
+
+    # -- building ------------------------------------------------------------------------------
+    def _compose_tab(self) -> QWidget:
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.refresh_models()
+        self.bars = QSpinBox()
+        self.bars.setRange(1, 64)
+        self.bars.setValue(8)
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, SEED_MAX)
+        self.seed.setValue(-1)
+        self.seed.setSpecialValueText("random")
+        self.seed.setToolTip("Generate starts from this seed (random: a new one each time)")
+        self.tempo = QDoubleSpinBox()
+        self.tempo.setRange(20, 300)
+        self.tempo.setDecimals(0)
+        self.tempo.setValue(90)
+        self.tempo.setSuffix(" bpm")
+        self.variation = QDoubleSpinBox()
+        self.variation.setRange(0.0, 1.0)
+        self.variation.setSingleStep(0.05)
+        self.variation.setValue(0.5)
+        self.variation.setToolTip("How much each phrase departs from the one before "
+                                  "(0: the same phrase again, 1: unrelated)")
+        form = QFormLayout()
+        form.addRow("Model", self.model)
+        form.addRow("Bars", self.bars)
+        form.addRow("Seed", self.seed)
+        form.addRow("Tempo", self.tempo)
+        form.addRow("Variation", self.variation)
+        self.instruments: list[QComboBox] = []
+        for v, name in enumerate(SATB):
+            combo = QComboBox()
+            for title, program in INSTRUMENTS:
+                combo.addItem(title, program)
+            combo.setCurrentIndex(combo.findData(DEFAULT_PROGRAM))
+            self.instruments.append(combo)
+            label = QLabel(name.capitalize())
+            label.setStyleSheet(f"color: {voice_colour(v).name()};")
+            form.addRow(label, combo)
+
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("primary")
+        self.generate_button.setToolTip("A new piece from the seed (Ctrl+Enter)")
+        self.generate_button.clicked.connect(self.run_default)
+        self.apply_button = QPushButton("Apply settings")
+        self.apply_button.setToolTip("The same seeds again, with the bars, tempo and instruments "
+                                     "set above")
+        self.apply_button.clicked.connect(lambda: self.reroll(None))
+
+        reroll = QGroupBox("Re-roll one part, keep the rest")
+        grid = QGridLayout(reroll)
+        self.reroll_buttons: dict[tuple[str, int], QPushButton] = {}
+        for col, what in enumerate(("chords", "style")):
+            b = QPushButton(what.capitalize())
+            b.setToolTip(f"New {what} for the whole piece; the melodies and grooves stay")
+            b.clicked.connect(lambda _=False, w=what: self.reroll(w))
+            grid.addWidget(b, 0, 1 + col * 2, 1, 2)
+            self.reroll_buttons[(what, -1)] = b
+        for v, name in enumerate(SATB):
+            label = QLabel(name[0].upper())
+            label.setToolTip(name)
+            label.setStyleSheet(f"color: {voice_colour(v).name()}; font-weight: 600;")
+            grid.addWidget(label, 1 + v, 0)
+            for col, what in enumerate(("melody", "groove")):
+                b = QPushButton(what.capitalize())
+                b.setToolTip(f"A new {what} for the {name}; everything else stays")
+                b.clicked.connect(lambda _=False, w=what, i=v: self.reroll(w, i))
+                grid.addWidget(b, 1 + v, 1 + col * 2, 1, 2)
+                self.reroll_buttons[(what, v)] = b
+        for c in range(1, 5):
+            grid.setColumnStretch(c, 1)
+        self.to_seed = QSpinBox()
+        self.to_seed.setRange(-1, SEED_MAX)
+        self.to_seed.setValue(-1)
+        self.to_seed.setSpecialValueText("random")
+        self.morph_button = QPushButton("Morph to seed")
+        self.morph_button.setToolTip("Move from this version's inputs to another seed's across "
+                                     "the piece")
+        self.morph_button.clicked.connect(self.morph)
+        grid.addWidget(self.morph_button, 5, 0, 1, 3)
+        grid.addWidget(self.to_seed, 5, 3, 1, 2)
+        self.seeds_label = QLabel("No version yet")
+        self.seeds_label.setObjectName("muted")
+        self.seeds_label.setWordWrap(True)
+        self.seeds_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.autoplay = QCheckBox("Play when ready")
+        self.autoplay.setChecked(True)
+
+        side = QWidget()
+        sv = QVBoxLayout(side)
+        sv.setContentsMargins(0, 0, 8, 0)
+        sv.addLayout(form)
+        row = QHBoxLayout()
+        row.addWidget(self.generate_button, 1)
+        row.addWidget(self.apply_button)
+        sv.addLayout(row)
+        sv.addWidget(self.autoplay)
+        sv.addWidget(reroll)
+        sv.addWidget(self.seeds_label)
+        sv.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(side)
+        scroll.setMinimumWidth(300)
+
+        # the right side: transport, voices, files; the roll; a status line
+        self.play_button = QPushButton("Play")
+        self.play_button.setObjectName("primary")
+        self.play_button.setMinimumWidth(72)
+        self.play_button.setToolTip("Play or stop (Space on the roll); click the roll to play "
+                                    "from there")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.time_label = QLabel("0:00.0 / 0:00.0")
+        self.time_label.setObjectName("muted")
+        self.mute_buttons: list[QToolButton] = []
+        self.solo_buttons: list[QToolButton] = []
+        voices = QHBoxLayout()
+        voices.setSpacing(2)
+        for v, name in enumerate(SATB):
+            colour = voice_colour(v).name()
+            tag = QLabel(f"■ {name[0].upper()}")
+            tag.setStyleSheet(f"color: {colour}; font-weight: 600; padding-left: 6px;")
+            tag.setToolTip(name)
+            voices.addWidget(tag)
+            for letter, group, tip in (("M", self.mute_buttons, "Mute"),
+                                       ("S", self.solo_buttons, "Solo")):
+                b = QToolButton()
+                b.setText(letter)
+                b.setCheckable(True)
+                b.setToolTip(f"{tip} the {name}")
+                b.setMinimumWidth(26)
+                b.setStyleSheet(f"QToolButton {{ padding: 2px 6px; }}"
+                                f"QToolButton:checked {{ background: {colour}; color: #1b1b1b; }}")
+                b.toggled.connect(self._voices_changed)
+                group.append(b)
+                voices.addWidget(b)
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Show and play a MIDI or MusicXML file")
+        self.open_button.clicked.connect(lambda: self.open_file())
+        self.export_midi_button = QPushButton("Export MIDI…")
+        self.export_midi_button.clicked.connect(lambda: self.export("midi"))
+        self.export_wav_button = QPushButton("Export WAV…")
+        self.export_wav_button.setToolTip("The mix as you hear it (mutes and solos applied)")
+        self.export_wav_button.clicked.connect(lambda: self.export("wav"))
+        self.drag = DragHandle("⠿ Drag MIDI")
+        self.roll = PianoRoll(legend=False)  # the coloured S A T B above it are its legend
+        self.roll.setFocusPolicy(Qt.ClickFocus)
+        QShortcut(QKeySequence(Qt.Key_Space), self.roll, self.toggle_play,
+                  context=Qt.WidgetWithChildrenShortcut)
+        self.roll.seek_requested.connect(self.seek)
+        self.status = QLabel("Ready")
+        self.status.setObjectName("muted")
+        self.hover_label = QLabel("")
+        self.hover_label.setObjectName("muted")
+        self.roll.hovered.connect(self.hover_label.setText)
+        top = QHBoxLayout()  # transport and voices above the roll
+        top.addWidget(self.play_button)
+        top.addWidget(self.time_label)
+        top.addLayout(voices)
+        top.addStretch(1)
+        top.addWidget(self.hover_label)
+        files = QHBoxLayout()  # files below it
+        files.addWidget(self.open_button)
+        files.addWidget(self.export_midi_button)
+        files.addWidget(self.export_wav_button)
+        files.addWidget(self.drag)
+        files.addWidget(self.status, 1)
+        main = QWidget()
+        mv = QVBoxLayout(main)
+        mv.setContentsMargins(8, 0, 0, 0)
+        mv.addLayout(top)
+        mv.addWidget(self.roll, 1)
+        mv.addLayout(files)
+
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(scroll)
+        split.addWidget(main)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setSizes([320, 900])
+        return split
+
+    def _train_tab(self) -> QWidget:
+        from studio.ui.forms import ParamForm
+
+        self.train_form = ParamForm(self.host.task(TRAIN))
+        self.train_button = QPushButton("Train")
+        self.train_button.setObjectName("primary")
+        self.train_button.clicked.connect(lambda: self.train(resume=False))
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Go on from the model's last checkpoint")
+        self.resume_button.clicked.connect(lambda: self.train(resume=True))
+        self.train_stop = QPushButton("Stop")
+        self.train_stop.clicked.connect(self.stop_training)
+        self.loss_chart = LineChart({"critic": "#61afef", "generator": theme.ACCENT},
+                                    "The critic and generator losses appear as it trains")
+        self.sample_roll = PianoRoll(compact=True)
+        self.sample_roll.empty_text = "The latest sample appears as it trains"
+        self.train_status = QLabel("")
+        self.train_status.setObjectName("muted")
+        self.train_status.setWordWrap(True)
+        self.train_eval = QLabel("")
+        self.train_eval.setObjectName("muted")
+        self.train_eval.setWordWrap(True)
+        self.train_eval.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.train_form)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(scroll, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.train_button, 1)
+        row.addWidget(self.resume_button)
+        row.addWidget(self.train_stop)
+        lv.addLayout(row)
+        lv.addWidget(self.train_status)
+        lv.addWidget(self.train_eval)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.addWidget(self.loss_chart, 3)
+        rv.addWidget(self.sample_roll, 2)
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([400, 700])
+        return split
+
+    def refresh_models(self, select: str | None = None) -> None:
+        """List the compose models in the store (again), keeping the current one, or making
+        ``select`` current when the store has it."""
+        current = self._model_id() if self.model.count() else ""
+        self.model.blockSignals(True)
+        self.model.clear()
+        for card in self._cards():
+            self.model.addItem(card.title or card.id, card.id)
+        if self.model.count() == 0:
+            self.model.addItem("compose.chorales", "compose.chorales")
+        if select and self.model.findData(select) >= 0:
+            current = select
+        i = self.model.findData(current) if current else -1
+        if i >= 0:
+            self.model.setCurrentIndex(i)
+        elif current:
+            self.model.setEditText(current)
+        self.model.blockSignals(False)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh_models()  # models installed or trained meanwhile
+
+    def _cards(self) -> list:
+        try:
+            return [c for c in self.host.models.cards() if c.capability == "compose"]
+        except Exception:
+            return []
+
+    # -- generating ----------------------------------------------------------------------------
+    def _model_id(self) -> str:
+        text = self.model.currentText().strip()
+        i = self.model.findText(text)
+        return (self.model.itemData(i) or text) if i >= 0 else text
+
+    def settings_values(self) -> dict[str, Any]:
+        """The generate parameters that are not seeds."""
+        return {"model": self._model_id(), "bars": self.bars.value(),
+                "tempo": self.tempo.value(), "variation": round(self.variation.value(), 2),
+                "instruments": ",".join(str(c.currentData()) for c in self.instruments)}
+
+    def run_default(self):
+        return self.generate()
+
+    def generate(self):
+        """A new piece: the seed box's seed (or a fresh one), every input from it."""
+        seed = self.seed.value() if self.seed.value() >= 0 else new_seed()
+        return self.submit(Seeds(seed))
+
+    def reroll(self, what: str | None, voice: int = -1):
+        """The last version with a new seed for ``what`` ("chords", "style", "melody" or
+        "groove" of ``voice``); None: the same seeds (with the current settings)."""
+        base = (self.wanted or self.shown)
+        if base is None:
+            return self.generate()
+        seeds = base.copy()
+        if what in ("chords", "style"):
+            setattr(seeds, what, new_seed())
+        elif what in ("melody", "groove"):
+            getattr(seeds, what)[voice] = new_seed()
+        return self.submit(seeds)
+
+    def morph(self):
+        base = self.wanted or self.shown
+        if base is None:
+            base = Seeds(self.seed.value() if self.seed.value() >= 0 else new_seed())
+        seeds = base.copy()
+        seeds.to_seed = self.to_seed.value() if self.to_seed.value() >= 0 else new_seed()
+        return self.submit(seeds)
+
+    def submit(self, seeds: Seeds):
+        if GENERATE not in self.host.registry.tasks:
+            self._say(f"{GENERATE} is not available (the compose tasks did not load)", error=True)
+            return None
+        task = self.host.task(GENERATE)
+        names = {s.name for s in task.schema()}
+        values = {**self.settings_values(), **seeds.params(), "wav": True}
+        try:
+            params = task.make_params({k: v for k, v in values.items() if k in names})
+        except ValueError as exc:
+            self._say(str(exc), error=True)
+            return None
+        if self.job is not None and not self.job.state.finished:
+            self.host.jobs.cancel(self.job)  # the newest request wins
+        self.wanted = seeds
+        self.job = self.host.submit(task, params, seed=seeds.seed)
+        self.job_seeds[self.job.id] = seeds
+        self._say("Composing…")
+        self._sync()
+        return self.job
+
+    # -- job events ----------------------------------------------------------------------------
+    def _on_preview(self, job, preview) -> None:
+        data = preview.data if isinstance(preview.data, dict) else None
+        if data is None:
+            return
+        if job is self.job and isinstance(data.get("score"), Score):
+            self._show_version(job, data["score"])
+        elif job is self.render_job and isinstance(data.get("wav"), bytes):
+            path = Path(self._tmp) / f"mix{job.id}.wav"
+            path.write_bytes(data["wav"])
+            self._mixed(self.render_voices, path)
+        elif job is self.train_job and self.train_form is not None:
+            self._on_train_preview(data, preview.label)
+
+    def _forget_audio(self) -> None:
+        """A new piece is on screen: the old mixes and any mix on the way are not its own."""
+        self.player.stop()
+        if self.render_job is not None and not self.render_job.state.finished:
+            self.host.jobs.cancel(self.render_job)
+        self.render_job = None
+        self._pending_play = self._pending_export = None
+        self._mixes.clear()
+
+    def _show_version(self, job, score: Score) -> None:
+        # a re-roll heard while playing goes on from the same place, to compare the two
+        at = self.player.seconds() if self.player.playing else None
+        self._forget_audio()
+        self.score, self.source = score, ""
+        self.midi_path = self.wav_path = None
+        self.drag.set_path(None)
+        self.shown = self.job_seeds.get(job.id, self.shown)
+        self.cue = at if at is not None and at < score.duration else 0.0
+        self._resume = at is not None
+        self.roll.set_score(score, keep_view=at is not None)
+        self.roll.set_playhead(self.cue if at is not None else None, follow=False)
+        self._apply_voices(replay=False)
+        self._show_seeds()
+
+    def _on_output(self, job, saved) -> None:
+        if job is not self.job and job is not self.render_job:
+            return
+        output = getattr(saved, "output", saved)
+        path = getattr(saved, "path", None)
+        suffix = (getattr(output, "file_suffix", "") or "").lower()
+        if path is None:  # nothing saved it (no gallery): keep the bytes in the panel's folder
+            data = getattr(output, "data", None)
+            if not isinstance(data, bytes | bytearray):
+                return
+            path = Path(self._tmp) / f"job{job.id}{suffix}"
+            path.write_bytes(data)
+        path = Path(path)
+        if job is self.render_job:
+            if suffix == ".wav":
+                self._mixed(self.render_voices, path)
+            return
+        if suffix in (".mid", ".midi"):
+            self.midi_path = path
+            self.drag.set_path(path)
+        elif suffix == ".wav":
+            self.wav_path = path
+            n = len(self.score.voices) if self.score is not None else len(SATB)
+            self._mixes[frozenset(range(n))] = path
+            if self.autoplay.isChecked() or self._resume:
+                self._resume = False
+                self.play()
+        self._sync()
+
+    def _on_changed(self, job) -> None:
+        if job is self.train_job:
+            self._train_changed(job)
+            return
+        if job is self.render_job:
+            if job.state.name == "FAILED":
+                self._pending_play = self._pending_export = None
+                self._say(f"Cannot mix: {job.error}", error=True)
+            elif job.state.name == "DONE":
+                self._say("Ready")
+            return
+        if job is not self.job:
+            return
+        if job.state.finished:
+            name = job.state.name
+            if name == "DONE":
+                if self.score is None and self.midi_path is not None:  # no preview came
+                    wav = self.wav_path
+                    if self._load_score(self.midi_path, play=False, source="") and wav:
+                        self.wav_path = wav
+                        self._mixes[frozenset(range(len(self.score.voices)))] = wav
+                        if self.autoplay.isChecked():
+                            self.play()
+                self._say(f"Done in {job.ended - job.started:.1f} s" if job.started else "Done")
+            elif name == "CANCELLED":
+                self._say("Stopped")
+            else:
+                self._say(f"Failed: {job.error}", error=True)
+            if name != "DONE":
+                self.wanted = self.shown  # re-rolls go on from what is on screen
+            self.job_seeds.pop(job.id, None)
+        else:
+            self._say(job.message or job.state.value)
+        self._sync()
+
+    def _show_seeds(self) -> None:
+        if self.source:
+            self.seeds_label.setText(f"Opened {self.source}")
+            self.seeds_label.setToolTip("")
+        elif self.shown is not None:
+            self.seeds_label.setText(self.shown.text())
+            self.seeds_label.setToolTip("Reproduce it with:\n"
+                                        + self.shown.command(self.settings_values()))
+
+    # -- listening -----------------------------------------------------------------------------
+    def sounding(self) -> set[int]:
+        """The voices that play: the soloed ones if any, else all but the muted."""
+        n = len(self.score.voices) if self.score is not None else len(SATB)
+        solo = {v for v, b in enumerate(self.solo_buttons) if b.isChecked() and v < n}
+        if solo:
+            return solo
+        return {v for v in range(n) if v >= len(self.mute_buttons)
+                or not self.mute_buttons[v].isChecked()}
+
+    def _voices_changed(self) -> None:
+        self._apply_voices(replay=True)
+
+    def _apply_voices(self, replay: bool) -> None:
+        n = len(self.score.voices) if self.score is not None else len(SATB)
+        self.roll.set_muted(set(range(n)) - self.sounding())
+        if replay and self.player.playing:
+            voices = frozenset(self.sounding())
+            if voices in self._mixes:
+                self.player.play(self._mixes[voices], self.player.seconds())
+            else:  # the old mix plays on until the new one arrives
+                self._request_mix(voices)
+
+    def _request_mix(self, voices: frozenset[int]) -> None:
+        """Render the WAV of ``voices`` as a ``compose.render`` job on the shared lane (the numpy
+        synth takes about 50 ms for 8 bars and 100 ms for 16: too long for the GUI thread).
+        Without that task, it renders here with the built-in synthesiser."""
+        if self.score is None or self.midi_path is None:
+            return
+        busy = self.render_job is not None and not self.render_job.state.finished
+        if busy and self.render_voices == voices:
+            return
+        if busy:
+            self.host.jobs.cancel(self.render_job)
+        n = len(self.score.voices)
+        mute = ",".join(str(v) for v in range(n) if v not in voices)
+        if RENDER not in self.host.registry.tasks:
+            self._mix_here(voices)
+            return
+        task = self.host.task(RENDER)
+        names = {s.name for s in task.schema()}
+        values = {"file": str(self.midi_path), "mute": mute, "solo": "", "keep": False}
+        try:
+            params = task.make_params({k: v for k, v in values.items() if k in names})
+        except ValueError as exc:
+            self._say(f"Cannot mix: {exc}", error=True)
+            return
+        self.render_voices = voices
+        self.render_job = self.host.submit(task, params)
+        self._say("Mixing the sounding voices…")
+
+    def _mix_here(self, voices: frozenset[int]) -> None:
+        try:
+            from studio_compose.synth import render_wav
+
+            data = render_wav(self.score, voices=sorted(voices))
+        except Exception as exc:  # never let the synth take the window down
+            self.host.notify(f"Cannot render the audio: {exc}", "error", traceback.format_exc())
+            return
+        fd, name = tempfile.mkstemp(".wav", "mix-", self._tmp)
+        os.close(fd)
+        path = Path(name)
+        path.write_bytes(data)
+        self._mixed(voices, path)
+
+    def _mixed(self, voices: frozenset[int], path: Path) -> None:
+        """A mix arrived: play it if it is what should sound now."""
+        self._mixes[voices] = path
+        if voices != frozenset(self.sounding()):
+            return
+        if self.player.playing:
+            self.player.play(path, self.player.seconds())
+        elif self._pending_play is not None:
+            self.player.play(path, self._pending_play)
+        self._pending_play = None
+        if self._pending_export is not None:
+            dest, self._pending_export = self._pending_export, None
+            self._copy(path, dest)
+        self._sync()
+
+    def play(self, start: float | None = None) -> None:
+        """Play the sounding voices from ``start`` (default: the cue), mixing them first when
+        that mix is not there yet."""
+        if self.score is None:
+            return
+        start = self.cue if start is None else start
+        voices = frozenset(self.sounding())
+        path = self._mixes.get(voices)
+        if path is not None:
+            self._pending_play = None
+            self.player.play(path, start)
+        else:
+            self._pending_play = start
+            self._request_mix(voices)
+        self._sync()
+
+    def stop(self) -> None:
+        self.cue = self.player.seconds() if self.player.playing else self.cue
+        self.player.stop()
+        self._sync()
+
+    def toggle_play(self) -> None:
+        if self.player.playing:
+            self.stop()
+        else:
+            self.play()
+
+    def seek(self, seconds: float) -> None:
+        """Play from ``seconds`` (a click on the roll); when stopped, Play starts there."""
+        self.cue = seconds
+        if self.player.playing:
+            self.play(seconds)
+        else:
+            self.roll.set_playhead(seconds, follow=False)
+            self._show_time(seconds)
+
+    def _on_position(self, seconds: float) -> None:
+        self.roll.set_playhead(seconds)
+        self._show_time(seconds)
+
+    def _on_play_finished(self) -> None:
+        self.cue = 0.0
+        self.roll.set_playhead(None)
+        self._show_time(0.0)
+        self._sync()
+
+    def _show_time(self, seconds: float) -> None:
+        total = self.score.duration if self.score is not None else 0.0
+
+        def mmss(t: float) -> str:
+            return f"{int(t // 60)}:{t % 60:04.1f}"
+
+        self.time_label.setText(f"{mmss(seconds)} / {mmss(total)}")
+
+    # -- files ---------------------------------------------------------------------------------
+    def open_file(self, path: Path | None = None) -> bool:
+        if path is None:
+            name, _ = QFileDialog.getOpenFileName(
+                self, "Open music", str(Path.home()),
+                "Music (*.mid *.midi *.xml *.musicxml *.mxl);;All files (*)")
+            if not name:
+                return False
+            path = Path(name)
+        return self._load_score(Path(path), play=True, source=Path(path).name)
+
+    def handle_drop(self, paths: list[Path]) -> bool:
+        for path in paths:
+            if Path(path).suffix.lower() in OPENS:
+                self.open_file(Path(path))
+                return True
+        return False
+
+    def _load_score(self, path: Path, play: bool, source: str) -> bool:
+        """Show (and play) a MIDI or MusicXML file; ``source`` names it ("" for a generated
+        piece read back from its MIDI)."""
+        from studio.errors import UserError
+
+        try:
+            from studio_compose.midi_io import read_music, score_to_midi
+
+            score = read_music(path)
+            midi = path if path.suffix.lower() in (".mid", ".midi") else None
+            if midi is None:
+                midi = Path(self._tmp) / f"{path.stem}.mid"
+                midi.write_bytes(score_to_midi(score))
+        except UserError as exc:
+            self.host.notify(str(exc), "error")
+            return False
+        except Exception as exc:  # a reader's bug is a message, not a crash
+            self.host.notify(f"Cannot open {path.name}: {type(exc).__name__}: {exc}", "error",
+                             traceback.format_exc())
+            return False
+        self._forget_audio()
+        self.score, self.source = score, source
+        self.midi_path, self.wav_path = midi, None
+        self.drag.set_path(midi)
+        self.cue = 0.0
+        self.roll.set_score(score)
+        self.roll.set_playhead(None)
+        self._apply_voices(replay=False)
+        self._show_seeds()
+        self._show_time(0.0)
+        self._say(f"{path.name}: {score.n_bars} bars, {len(score.voices)} voices, "
+                  f"{score.tempo:g} bpm")
+        if play:
+            self.play()
+        self._sync()
+        return True
+
+    def export(self, kind: str, dest: Path | None = None) -> Path | None:
+        """Copy the MIDI, or the WAV as it sounds now, to ``dest`` (asked for when None). A mix
+        not rendered yet is copied when it arrives."""
+        if self.score is None or (kind == "midi" and self.midi_path is None):
+            self._say("Nothing to export yet", error=True)
+            return None
+        suffix = ".mid" if kind == "midi" else ".wav"
+        if dest is None:
+            stem = Path(self.source).stem if self.source else (
+                f"chorale-{self.shown.seed}" if self.shown else "chorale")
+            name, _ = QFileDialog.getSaveFileName(
+                self, f"Export {kind.upper()}", str(Path.home() / f"{stem}{suffix}"),
+                "MIDI (*.mid)" if kind == "midi" else "WAV audio (*.wav)")
+            if not name:
+                return None
+            dest = Path(name)
+        if not dest.suffix:
+            dest = dest.with_suffix(suffix)
+        if kind == "midi":
+            return self._copy(self.midi_path, dest)
+        voices = frozenset(self.sounding())
+        if voices in self._mixes:
+            return self._copy(self._mixes[voices], dest)
+        self._pending_export = dest
+        self._request_mix(voices)
+        return dest
+
+    def _copy(self, src: Path, dest: Path) -> Path | None:
+        try:
+            shutil.copyfile(src, dest)
+        except OSError as exc:
+            self.host.notify(f"Cannot write {dest}: {exc}", "error")
+            return None
+        self._say(f"Saved {dest}")
+        return dest
+
+    # -- training ------------------------------------------------------------------------------
+    def train(self, resume: bool = False):
+        if self.train_form is None:
+            return None
+        values = self.train_form.values()
+        if resume:
+            spec = next((s for s in self.train_form.specs if s.name == "resume"), None)
+            if spec is not None and spec.type is bool:
+                values["resume"] = True
+        try:
+            params = self.train_form.task.make_params(values)
+        except ValueError as exc:
+            self.train_form.show_error(str(exc))
+            return None
+        self.train_form.show_error("")
+        if not resume:
+            self.loss_chart.clear()
+        self.train_job = self.host.submit(self.train_form.task, params)
+        self.train_status.setText("Queued")
+        self._sync()
+        return self.train_job
+
+    def stop_training(self) -> None:
+        if self.train_job is not None:
+            self.host.jobs.cancel(self.train_job)
+
+    def _on_train_preview(self, data: dict, label: str) -> None:
+        if "step" in data and ("critic" in data or "generator" in data):
+            self.loss_chart.add(int(data["step"]), critic=data.get("critic"),
+                                generator=data.get("generator"))
+        if isinstance(data.get("score"), Score):
+            self.sample_roll.set_score(data["score"])
+        figures = [f"{k.replace('_', ' ')} {v:.3g}" for k, v in data.items()
+                   if k not in ("step", "score") and isinstance(v, int | float)]
+        text = " · ".join(([label] if label else []) + figures)
+        if text:
+            self.train_eval.setText(f"Last evaluation: {text}")
+
+    def _train_changed(self, job) -> None:
+        if job.state.name == "DONE":  # the new model is ready to compose with
+            self.refresh_models(select=getattr(job.params, "model_id", None))
+        if job.state.finished:
+            words = {"DONE": "Done", "CANCELLED": "Stopped", "FAILED": f"Failed: {job.error}"}
+            self._show(self.train_status, words.get(job.state.name, job.state.value),
+                       job.state.name == "FAILED")
+        else:
+            self._show(self.train_status, job.message or job.state.value)
+        self._sync()
+
+    # -- persistence ---------------------------------------------------------------------------
+    def current_values(self) -> dict[str, Any]:
+        return {"model": self._model_id(), "bars": self.bars.value(), "seed": self.seed.value(),
+                "tempo": self.tempo.value(), "to_seed": self.to_seed.value(),
+                "variation": self.variation.value(),
+                "instruments": [c.currentData() for c in self.instruments],
+                "autoplay": self.autoplay.isChecked(),
+                "train": self.train_form.values() if self.train_form else {}}
+
+    def restore_values(self, v: dict[str, Any]) -> None:
+        with contextlib.suppress(TypeError, ValueError):
+            i = self.model.findData(v.get("model"))
+            if i >= 0:
+                self.model.setCurrentIndex(i)
+            self.bars.setValue(int(v.get("bars", 8)))
+            self.seed.setValue(int(v.get("seed", -1)))
+            self.tempo.setValue(float(v.get("tempo", 90)))
+            self.variation.setValue(float(v.get("variation", 0.5)))
+            self.to_seed.setValue(int(v.get("to_seed", -1)))
+            self.autoplay.setChecked(bool(v.get("autoplay", True)))
+            for combo, program in zip(self.instruments, v.get("instruments") or [], strict=False):
+                i = combo.findData(int(program))
+                if i >= 0:
+                    combo.setCurrentIndex(i)
+        if self.train_form is not None and isinstance(v.get("train"), dict):
+            self.train_form.set_values(v["train"])
+
+    # -- state ---------------------------------------------------------------------------------
+    def _say(self, text: str, error: bool = False) -> None:
+        self._show(self.status, text, error)
+
+    @staticmethod
+    def _show(label: QLabel, text: str, error: bool = False) -> None:
+        label.setText(text)
+        name = "error" if error else "muted"
+        if label.objectName() != name:  # restyle only when the colour changes
+            label.setObjectName(name)
+            label.style().unpolish(label)
+            label.style().polish(label)
+
+    def _sync(self) -> None:
+        can = GENERATE in self.host.registry.tasks
+        have = self.score is not None
+        generated = self.shown is not None or self.wanted is not None
+        self.generate_button.setEnabled(can)
+        self.apply_button.setEnabled(can and generated)
+        for b in self.reroll_buttons.values():
+            b.setEnabled(can and generated)
+        self.morph_button.setEnabled(can)
+        self.play_button.setEnabled(have)
+        self.play_button.setText("Stop" if self.player.playing else "Play")
+        self.export_midi_button.setEnabled(self.midi_path is not None)
+        self.export_wav_button.setEnabled(have)
+        if self.train_form is not None:
+            busy = self.train_job is not None and not self.train_job.state.finished
+            self.train_button.setEnabled(not busy)
+            self.resume_button.setEnabled(not busy)
+            self.train_stop.setEnabled(busy)
+
+
+def panel(host) -> ComposePanel:
+    """The capability's panel factory."""
+    return ComposePanel(host)
+

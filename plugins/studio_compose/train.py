@@ -1,0 +1,263 @@
+"""``compose.train``: train MuseGAN on the Bach chorales or a folder of your own music.
+
+WGAN-GP as the book trains it: per generator step, ``critic_steps`` critic steps on fresh real
+phrases (randomly transposed) and fresh noise, with a gradient penalty on random mixes of real
+and generated phrases; Adam (lr 1e-3, betas 0.5, 0.9) for both. Every ``eval_interval`` steps
+a sample is shown, the metrics of a batch of generated phrases are compared with the
+validation phrases', a checkpoint is written (``--resume`` continues from it) and the model is
+registered in the store as it is then.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from studio.tasks import Context, Event, Log, Preview, Progress, Task, param
+from studio.training import (
+    command_line,
+    fp16_tensors,
+    optimizer_tensors,
+    read_checkpoint,
+    restore_optimizer,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+    save_tensors,
+    user_models_dir,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from studio.models import ModelCard
+    from studio_compose.musegan import Critic, Generator, MuseGANConfig
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+STATE_DIR = "train_state"
+EVAL_PHRASES = 256  # generated phrases measured at each evaluation
+
+
+@dataclass
+class TrainParams:
+    data: Path = param(help="the chorales JSON (Jsb16thSeparated.json) or a folder of MIDI / "
+                            "MusicXML files")
+    model_id: str = param("compose.mine", help="name of the trained model")
+    bars: int = param(2, min=2, max=16, help="bars per training phrase")
+    steps_per_bar: int = param(16, min=8, max=96, help="steps per bar (a multiple of 8)")
+    pitches: int = param(84, min=12, max=120, help="pitch rows (whole octaves)")
+    lowest_pitch: int = param(24, min=0, max=115, help="MIDI pitch of the lowest row")
+    batch_size: int = param(64, min=2, max=4096)
+    steps: int = param(2000, min=1, max=10_000_000, help="generator steps in all")
+    critic_steps: int = param(5, min=1, max=100, help="critic steps per generator step")
+    gp_weight: float = param(10.0, min=0.0, max=1000.0, help="gradient-penalty weight")
+    lr: float = param(1e-3, min=0.0, max=1.0, help="Adam learning rate (both networks)")
+    precision: str = param("auto", choices=("auto", "fp32", "bf16"),
+                           help="bf16 autocast runs the products in bfloat16 (auto: where the "
+                                "device computes them natively: CUDA, or CPUs with AVX512-BF16)")
+    eval_interval: int = param(100, min=1, max=1_000_000,
+                               help="steps between samples, metrics and checkpoints")
+    resume: bool = param(False, help="continue from this model's checkpoint")
+    licence: str = param("", help="licence of the training music, for the model card")
+    training_data: str = param("", help="what the music is, for the model card")
+
+
+def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+                     g: torch.Generator) -> torch.Tensor:
+    """(|grad critic(mix)| - 1)^2 on random mixes of real and fake phrases (Gulrajani 2017)."""
+    import torch
+
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=g).to(real.device)
+    mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mix).sum(), mix, create_graph=True)
+    return ((grad.float().flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def model_tensors(gen: Generator, critic: Critic) -> dict[str, torch.Tensor]:
+    return {**{f"generator.{k}": v for k, v in gen.state_dict().items()},
+            **{f"critic.{k}": v for k, v in critic.state_dict().items()}}
+
+
+def split_tensors(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def write_model_folder(folder: Path, gen: Generator, critic: Critic, cfg: MuseGANConfig,
+                       **card_fields: Any) -> ModelCard:
+    """``model.safetensors`` (fp16; ``generator.*`` and ``critic.*``) and ``card.json``."""
+    from studio.models import ModelCard, ModelFile, card_path, sha256_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tensors(fp16_tensors(model_tensors(gen, critic)), folder / "model.safetensors",
+                 metadata={"format": "pt"})
+    f = folder / "model.safetensors"
+    card = ModelCard(id=folder.name, capability="compose", architecture="musegan",
+                     config=cfg.to_dict(), files=[ModelFile(f.name, sha256_file(f),
+                                                            f.stat().st_size)],
+                     folder=folder, **{"title": folder.name, "licence": "unknown",
+                                       "training_data": "unknown", **card_fields})
+    card.save(card_path(folder))
+    return card
+
+
+def use_bf16(precision: str, device: str) -> bool:
+    import torch
+
+    if precision != "auto":
+        return precision == "bf16"
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    return device == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def real_batch(phrases: np.ndarray, cfg: MuseGANConfig, batch: int, rng: np.random.Generator,
+               device: str) -> torch.Tensor:
+    from studio_compose.data import encode, transpose
+
+    pick = phrases[rng.integers(len(phrases), size=batch)]
+    return encode(transpose(pick, rng, cfg.lowest_pitch, cfg.n_pitches), cfg).to(device)
+
+
+def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
+    import numpy as np
+    import torch
+
+    from studio_compose import metrics
+    from studio_compose.data import decode, phrases, read_corpus
+    from studio_compose.musegan import Critic, Generator, Inputs, MuseGANConfig, parameter_count
+    from studio_compose.score import Score
+
+    if not ID_RE.match(p.model_id):
+        raise ValueError(f"--model-id {p.model_id!r}: use letters, digits, '.', '_' or '-'")
+    device = ctx.device
+    folder = user_models_dir(ctx) / p.model_id
+    state_dir = folder / STATE_DIR
+    saved = read_checkpoint(state_dir) if p.resume else None
+    if p.resume and saved is None:
+        yield Log(f"no checkpoint for {p.model_id}; starting afresh", "warning")
+    if saved is not None:
+        cfg = MuseGANConfig(**saved["config"])
+    else:
+        cfg = MuseGANConfig(n_bars=p.bars, n_steps=p.steps_per_bar, n_pitches=p.pitches,
+                            lowest_pitch=p.lowest_pitch)
+
+    yield Progress(None, "reading the music")
+    corpus = read_corpus(p.data)
+    length = cfg.n_bars * cfg.n_steps
+    train = phrases(corpus.train, length, cfg.n_steps)
+    valid = phrases(corpus.valid or corpus.train, length, length)
+    yield Log(f"{corpus.description}; {len(train):,} training phrases of {cfg.n_bars} bars")
+
+    gen, critic = Generator(cfg).to(device), Critic(cfg).to(device)
+    betas = (0.5, 0.9)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=p.lr, betas=betas)
+    opt_c = torch.optim.Adam(critic.parameters(), lr=p.lr, betas=betas)
+    g = torch.Generator().manual_seed(ctx.seed)
+    rng = np.random.default_rng(ctx.seed)
+    step, seconds, seed, history = 0, 0.0, ctx.seed, []
+    if saved is not None:
+        gen.load_state_dict(split_tensors(saved["model"], "generator"))
+        critic.load_state_dict(split_tensors(saved["model"], "critic"))
+        restore_optimizer(opt_g, saved["opt_g"], saved["groups_g"])
+        restore_optimizer(opt_c, saved["opt_c"], saved["groups_c"])
+        restore_rng(g, saved["rng"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        step, seconds, seed = saved["step"], saved["train_seconds"], saved["seed"]
+        history = saved.get("history", [])
+        yield Log(f"resuming {p.model_id} at step {step}")
+    yield Log(f"generator {parameter_count(gen) / 1e6:.2f}M parameters, critic "
+              f"{parameter_count(critic) / 1e6:.2f}M, on {device}")
+
+    real_metrics = metrics.evaluate(list(valid), cfg.n_steps)
+    command = command_line(TRAIN, p, seed)
+    names = str(p.data)
+    licence = p.licence or f"the licence of the training music applies ({names})"
+    training_data = p.training_data or corpus.description
+
+    def save_all(quality: dict[str, Any]) -> ModelCard:
+        og, groups_g = optimizer_tensors(opt_g)
+        oc, groups_c = optimizer_tensors(opt_c)
+        save_checkpoint(state_dir, step, {"model": model_tensors(gen, critic), "opt_g": og,
+                                          "opt_c": oc},
+                        {"config": cfg.to_dict(), "seed": seed, "train_seconds": seconds,
+                         "groups_g": groups_g, "groups_c": groups_c, "rng": rng_state(g),
+                         "numpy_rng": rng.bit_generator.state, "history": history})
+        desc = (f"MuseGAN ({parameter_count(gen) / 1e6:.1f}M-parameter generator) making "
+                f"{cfg.n_bars}-bar phrases of {cfg.n_tracks} voices, trained with compose.train "
+                f"for {step} generator steps ({seconds / 60:.0f} min on {device}).")
+        return write_model_folder(folder, gen, critic, cfg, title=p.model_id, licence=licence,
+                                  training_data=training_data, command=command,
+                                  quality=quality, description=desc)
+
+    bf16 = use_bf16(p.precision, device)
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
+    if bf16:
+        yield Log("mixed precision: bfloat16 products, float32 weights")
+    gen.train()
+    critic.train()
+    started = time.perf_counter()
+    c_losses: list[float] = []
+    g_losses: list[float] = []
+    while step < p.steps:
+        for _ in range(p.critic_steps):
+            real = real_batch(train, cfg, p.batch_size, rng, device)
+            with torch.no_grad(), autocast:
+                fake = gen(*Inputs.sample(cfg, p.batch_size, g, device)).float()
+            with autocast:
+                wasserstein = critic(fake).float().mean() - critic(real).float().mean()
+                penalty = gradient_penalty(critic, real, fake, g)
+            loss_c = wasserstein + p.gp_weight * penalty
+            opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            opt_c.step()
+            c_losses.append(loss_c.item())
+        for q in critic.parameters():
+            q.requires_grad_(False)
+        with autocast:
+            loss_g = -critic(gen(*Inputs.sample(cfg, p.batch_size, g, device))).float().mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        for q in critic.parameters():
+            q.requires_grad_(True)
+        g_losses.append(loss_g.item())
+        step += 1
+        yield Progress(step / p.steps, f"step {step}/{p.steps} critic {c_losses[-1]:.2f} "
+                                       f"generator {g_losses[-1]:.2f}")
+        if step % p.eval_interval == 0 or step == p.steps:
+            seconds += time.perf_counter() - started
+            gen.eval()
+            with torch.no_grad():
+                ev = torch.Generator().manual_seed(seed)  # the same noise at every evaluation
+                grids = decode(gen(*Inputs.sample(cfg, EVAL_PHRASES, ev, device)), cfg)
+            gen.train()
+            fake_metrics = metrics.evaluate(list(grids), cfg.n_steps)
+            point = {"step": step, "critic": float(np.mean(c_losses)),
+                     "generator": float(np.mean(g_losses)), "minutes": round(seconds / 60, 1),
+                     **{k: round(fake_metrics[k], 3) for k in metrics.METRICS}}
+            history.append(point)
+            c_losses.clear()
+            g_losses.clear()
+            quality = {"steps": step, "train_minutes": round(seconds / 60, 1),
+                       "metrics_real": {k: round(real_metrics[k], 3) for k in metrics.METRICS},
+                       "metrics_model": {k: round(fake_metrics[k], 3) for k in metrics.METRICS}}
+            save_all(quality)
+            yield Log(f"step {step}: critic {point['critic']:.3f} generator "
+                      f"{point['generator']:.3f}; " + ", ".join(
+                          f"{k} {fake_metrics[k]:.2f} (real {real_metrics[k]:.2f})"
+                          for k in metrics.METRICS))
+            sample = Score.from_grid(np.concatenate(list(grids[:4])),
+                                     steps_per_bar=cfg.n_steps)
+            yield Preview({**point, "score": sample}, label=f"step {step}")
+            started = time.perf_counter()
+    yield Log(f"{p.model_id} saved to {folder}")
+
+
+TRAIN = Task("compose.train", "Train MuseGAN", TrainParams, compose_train,
+             "Trains MuseGAN (WGAN-GP) on the chorales or your own MIDI / MusicXML.",
+             grad=True)

@@ -1,0 +1,304 @@
+"""The compose plugin's model side: MuseGAN's layers and sizes, the data pipeline, training
+(resumable), generation with re-rolls and morphs, rendering and the metrics task. Small
+hand-made music and small models only."""
+
+from __future__ import annotations
+
+import io
+import json
+import wave
+
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+import torch.nn.functional as F
+
+from studio import device as devices
+from studio.errors import UserError
+from studio.execution import Execution, TaskFailed
+from studio.models import ModelStore
+from studio.tasks import Log, Output, Preview
+from studio_compose import GENERATE, METRICS, RENDER, train
+from studio_compose.data import decode, encode, phrases, read_corpus, transpose
+from studio_compose.instruments import parse_instruments
+from studio_compose.musegan import (
+    AxisConv,
+    Critic,
+    Generator,
+    Inputs,
+    MuseGANConfig,
+    Upsample,
+    parameter_count,
+)
+from studio_compose.score import REST, Score
+from studio_compose.train import TRAIN, write_model_folder
+
+CPU = devices.pick("cpu")
+SMALL = MuseGANConfig(n_bars=2, n_steps=8, n_pitches=36, lowest_pitch=48)
+
+
+def run(task, values: dict, store: ModelStore | None = None, seed: int = 0) -> list:
+    events: list = []
+    Execution(task, task.make_params(values), CPU, seed=seed, models=store).run(
+        lambda e, s: events.append(e), lambda: False)
+    return events
+
+
+def chorale(n_steps: int, shift: int = 0) -> list[list[int]]:
+    """Four voices walking a C major scale at different speeds, with a rest in the alto."""
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    steps = []
+    for t in range(n_steps):
+        s = scale[(t // 2) % 8] + 7 + shift
+        a = -1 if t % 16 == 15 else scale[(t // 4) % 8] + 5 + shift
+        steps.append([s, a, scale[(t // 4) % 8] + shift, 48 + shift])
+    return steps
+
+
+@pytest.fixture(scope="module")
+def chorales(tmp_path_factory):
+    path = tmp_path_factory.mktemp("music") / "chorales.json"
+    path.write_text(json.dumps({"train": [chorale(64, k) for k in range(4)],
+                                "valid": [chorale(32, 2)], "test": []}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A store holding an untrained small model (generation works without training)."""
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    write_model_folder(root / "tiny", Generator(SMALL), Critic(SMALL), SMALL, licence="test")
+    return ModelStore([root])
+
+
+# --- the network --------------------------------------------------------------------------
+
+
+def test_book_sizes_and_shapes():
+    cfg = MuseGANConfig()
+    gen, critic = Generator(cfg), Critic(cfg)
+    # FACTS: generator about 6.6M, critic 1.45M parameters
+    assert round(parameter_count(gen) / 1e6, 1) == 6.6
+    assert round(parameter_count(critic) / 1e6, 2) == 1.45
+    gen.eval()
+    x = gen(*Inputs.sample(cfg, 3))
+    assert x.shape == (3, 4, 2, 16, 84) and x.abs().max() <= 1
+    assert critic(x).shape == (3,)
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_upsample_is_a_transposed_convolution(axis):
+    up = Upsample(6, 5, 3, axis=axis, last=True)
+    x = torch.randn(2, 4, 7, 6)
+    stride = (3, 1) if axis == 1 else (1, 3)
+    ref = F.conv_transpose2d(x.permute(0, 3, 1, 2), up.weight, up.bias, stride=stride)
+    torch.testing.assert_close(up(x), ref.permute(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize(("axis", "kernel", "stride", "same"),
+                         [(1, 2, 1, False), (2, 4, 2, True), (2, 3, 2, True), (3, 7, 7, False)])
+def test_axis_conv_is_a_conv3d(axis, kernel, stride, same):
+    conv = AxisConv(6, 5, axis, kernel, stride, same)
+    x = torch.randn(2, 3, 8, 14, 6)
+    xt = x.permute(0, 4, 1, 2, 3)
+    if same:
+        total = max((-(-8 // stride) - 1) * stride + kernel - 8, 0)
+        xt = F.pad(xt, (0, 0, total // 2, total - total // 2))
+    strides = [1, 1, 1]
+    strides[axis - 1] = stride
+    ref = F.leaky_relu(F.conv3d(xt, conv.weight, conv.bias, stride=strides), 0.2)
+    torch.testing.assert_close(conv(x), ref.permute(0, 2, 3, 4, 1))
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        MuseGANConfig(n_steps=12)
+    with pytest.raises(ValueError, match="whole octaves"):
+        MuseGANConfig(n_pitches=50)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def test_encode_decode_keeps_pitches_and_rests():
+    grid = np.array(chorale(16), dtype=np.int16)[None]
+    x = encode(grid, SMALL)
+    assert x.shape == (1, 4, 2, 8, 36)
+    assert set(x.unique().tolist()) == {-1.0, 1.0}
+    back = decode(x, SMALL)
+    np.testing.assert_array_equal(back, grid)
+    assert (back[0, :, 1] == REST).sum() == 1  # the alto's rest is silence, not a note
+
+
+def test_transposition_stays_in_range():
+    rng = np.random.default_rng(0)
+    grid = np.array([chorale(16)] * 50, dtype=np.int16)
+    moved = transpose(grid, rng, SMALL.lowest_pitch, SMALL.n_pitches)
+    notes = moved[moved != REST]
+    assert notes.min() >= 48 and notes.max() < 84
+    assert len({int(m[0, 3]) for m in moved}) > 1  # not always the same key
+    assert ((moved == REST) == (grid == REST)).all()
+
+
+def test_phrases_and_corpus(chorales, tmp_path):
+    corpus = read_corpus(chorales)
+    assert len(corpus.train) == 4 and corpus.train[0].shape == (64, 4)
+    assert phrases(corpus.train, 16, 8).shape == (4 * 7, 16, 4)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"train": [[[60, 61]]]}')
+    with pytest.raises(UserError, match="bad.json: not a chorales JSON"):
+        read_corpus(bad)
+    with pytest.raises(UserError, match="no such file"):
+        read_corpus(tmp_path / "missing.json")
+
+
+def test_corpus_from_a_folder_of_midi(tmp_path):
+    for k in range(3):
+        pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+        for v, base in enumerate((72, 67, 60, 48)):
+            inst = pretty_midi.Instrument(52, name=f"v{v}")
+            for i in range(8):
+                inst.notes.append(pretty_midi.Note(90, base + k + i % 3, i * 0.5, i * 0.5 + 0.5))
+            pm.instruments.append(inst)
+        pm.write(str(tmp_path / f"piece{k}.mid"))
+    (tmp_path / "broken.mid").write_bytes(b"MThd garbage")
+    corpus = read_corpus(tmp_path)
+    assert len(corpus.train) == 3 and "1 skipped" in corpus.description
+    assert corpus.train[0].shape == (32, 4) and corpus.train[0][0].tolist() == [72, 67, 60, 48]
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def train_values(chorales, steps: int, **kw) -> dict:
+    return {"data": str(chorales), "model_id": "mine", "steps": steps, "steps_per_bar": 8,
+            "pitches": 36, "lowest_pitch": 48, "batch_size": 4, "critic_steps": 2,
+            "eval_interval": 2, **kw}
+
+
+def test_train_registers_a_model_and_resumes_exactly(chorales, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "EVAL_PHRASES", 16)
+    a = ModelStore([tmp_path / "a"])
+    events = run(TRAIN, train_values(chorales, 4), a, seed=3)
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert [p.data["step"] for p in previews] == [2, 4]
+    assert isinstance(previews[-1].data["score"], Score)
+    assert np.isfinite(previews[-1].data["critic"]) and np.isfinite(previews[-1].data["generator"])
+    card = a.get("mine")
+    assert card.capability == "compose" and card.config["n_steps"] == 8
+    assert card.quality["steps"] == 4 and "qualified_notes" in card.quality["metrics_real"]
+    assert "compose.train" in card.command and "--seed 3" in card.command
+
+    b = ModelStore([tmp_path / "b"])
+    run(TRAIN, train_values(chorales, 2), b, seed=3)
+    events = run(TRAIN, train_values(chorales, 4, resume=True), b, seed=99)
+    assert any(isinstance(e, Log) and "resuming mine at step 2" in e.message for e in events)
+    wa, wb = a.load("mine")[1], b.load("mine")[1]
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], msg=k)
+
+
+def test_train_refuses_bad_data(tmp_path):
+    (tmp_path / "notes.txt").write_text("no music here")
+    with pytest.raises(TaskFailed, match="no readable MIDI or MusicXML file in"):
+        run(TRAIN, {"data": str(tmp_path)}, ModelStore([tmp_path / "models"]))
+    with pytest.raises(TaskFailed, match="notes.txt: give the chorales .json"):
+        run(TRAIN, {"data": str(tmp_path / "notes.txt")}, ModelStore([tmp_path / "models"]))
+
+
+# --- generation -------------------------------------------------------------------------------
+
+
+def generate(store, seed: int = 1, **values) -> tuple[Score, dict, bytes, bytes]:
+    events = run(GENERATE, {"model": "tiny", "bars": 4, **values}, store, seed=seed)
+    preview = next(e for e in events if isinstance(e, Preview)).data
+    files = {e.suffix: e.data for e in events if isinstance(e, Output)}
+    return preview["score"], preview["seeds"], files[".mid"], files.get(".wav", b"")
+
+
+def voice_grid(score: Score, voice: int) -> list[int]:
+    return score.to_grid()[:, voice].tolist()
+
+
+def test_generate_writes_midi_and_wav_with_real_durations(store):
+    score, _, midi, wav = generate(store, bars=5, tempo=120)
+    assert score.n_steps == 5 * 8 and score.voices == ["soprano", "alto", "tenor", "bass"]
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
+    assert len(pm.instruments) == 4
+    assert pm.instruments[0].program == 52  # choir by default
+    step = 60 / 120 / 2  # 8 steps per bar of 4 beats: an eighth note per step
+    mine = sorted((n.start, n.voice, n.length) for n in score.notes)
+    theirs = sorted((round(n.start / step), v, round((n.end - n.start) / step))
+                    for v, inst in enumerate(pm.instruments) for n in inst.notes)
+    assert mine == theirs
+    with wave.open(io.BytesIO(wav)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    assert score.duration <= seconds <= score.duration + 2
+
+
+def test_same_seed_same_music_and_rerolls_hold_the_rest(store):
+    base, seeds, midi, _ = generate(store, wav=False)
+    again, _, midi2, _ = generate(store, wav=False)
+    assert midi == midi2
+    tenor, tenor_seeds, _, _ = generate(store, wav=False, melody=",,7,")
+    assert tenor_seeds["melody"][2] == 7 and tenor_seeds["chords"] == seeds["chords"]
+    for v in (0, 1, 3):
+        assert voice_grid(tenor, v) == voice_grid(base, v)
+    assert voice_grid(tenor, 2) != voice_grid(base, 2)
+    chords, _, _, _ = generate(store, wav=False, chords=12345)
+    assert sum(voice_grid(chords, v) != voice_grid(base, v) for v in range(4)) >= 2
+
+
+def test_morph_starts_at_one_seed_and_ends_at_the_other(store):
+    a, _, _, _ = generate(store, seed=1, wav=False, bars=6, variation=0.0)
+    b, _, _, _ = generate(store, seed=2, wav=False, bars=6, variation=0.0)
+    morph, _, _, _ = generate(store, seed=1, wav=False, bars=6, variation=0.0, to_seed=2)
+    ga, gb, gm = a.to_grid(), b.to_grid(), morph.to_grid()
+    np.testing.assert_array_equal(gm[:16], ga[:16])
+    np.testing.assert_array_equal(gm[-16:], gb[-16:])
+
+
+def test_instruments_and_bad_values(store):
+    score, _, _, _ = generate(store, wav=False, instruments="organ,,strings,42")
+    assert score.programs == [19, 52, 48, 42]
+    assert parse_instruments("piano", 4) == [0] * 4
+    with pytest.raises(ValueError, match="unknown instrument 'kazoo'"):
+        parse_instruments("kazoo", 4)
+    with pytest.raises(TaskFailed, match="--melody 'a,b': seeds are whole numbers"):
+        generate(store, melody="a,b")
+    with pytest.raises(TaskFailed, match="5 seeds for 4 voices"):
+        generate(store, groove="1,2,3,4,5")
+
+
+def test_render_mutes_and_solos(store, tmp_path):
+    score, _, midi, _ = generate(store, wav=False)
+    path = tmp_path / "piece.mid"
+    path.write_bytes(midi)
+
+    def frames(**kw) -> np.ndarray:
+        events = run(RENDER, {"file": str(path), **kw})
+        wav = next(e for e in events if isinstance(e, Output)).data
+        with wave.open(io.BytesIO(wav)) as w:
+            return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+
+    everything, solo, muted = frames(), frames(solo="0"), frames(mute="0,1,2,3")
+    assert np.abs(everything).max() > 1000 and np.abs(solo).max() > 1000
+    assert not np.array_equal(everything, solo)
+    assert np.abs(muted).max() == 0
+    with pytest.raises(TaskFailed, match="--mute '9'"):
+        frames(mute="9")
+    (tmp_path / "bad.mid").write_bytes(b"not midi at all")
+    with pytest.raises(TaskFailed, match="bad.mid"):
+        run(RENDER, {"file": str(tmp_path / "bad.mid")})
+
+
+def test_metrics_task_prints_a_side_by_side_table(store, chorales):
+    events = run(METRICS, {"data": str(chorales), "model": "tiny", "phrases": 20}, store)
+    table = next(e for e in events if isinstance(e, Output)).data
+    assert table.startswith("| metric | real (2 phrases) | tiny (20 phrases) |")
+    for name in ("empty_bars", "pitch_classes", "qualified_notes", "tonal_distance",
+                 "pitch_range", "voice_crossing"):
+        assert f"| {name} |" in table
