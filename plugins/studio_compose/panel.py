@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui import theme
+from studio.ui.widgets import ModelPicker, training_split
 from studio_compose.chart import LineChart
 from studio_compose.pianoroll import PianoRoll, voice_colour
 from studio_compose.player import Player
@@ -208,9 +209,7 @@ class ComposePanel(QWidget):
 
     # -- building ------------------------------------------------------------------------------
     def _compose_tab(self) -> QWidget:
-        self.model = QComboBox()
-        self.model.setEditable(True)
-        self.refresh_models()
+        self.model = ModelPicker(self.host.models, "compose", "compose.chorales")
         self.bars = QSpinBox()
         self.bars.setRange(1, 64)
         self.bars.setValue(8)
@@ -413,63 +412,21 @@ class ComposePanel(QWidget):
         self.train_eval.setObjectName("muted")
         self.train_eval.setWordWrap(True)
         self.train_eval.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.train_form)
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.addWidget(scroll, 1)
-        row = QHBoxLayout()
-        row.addWidget(self.train_button, 1)
-        row.addWidget(self.resume_button)
-        row.addWidget(self.train_stop)
-        lv.addLayout(row)
-        lv.addWidget(self.train_status)
-        lv.addWidget(self.train_eval)
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.addWidget(self.loss_chart, 3)
-        rv.addWidget(self.sample_roll, 2)
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setSizes([400, 700])
-        return split
+        return training_split(
+            self.train_form, [self.train_button, self.resume_button, self.train_stop],
+            [self.train_status, self.train_eval], [(self.loss_chart, 3), (self.sample_roll, 2)],
+            (400, 700))
 
     def refresh_models(self, select: str | None = None) -> None:
-        """List the compose models in the store (again), keeping the current one, or making
-        ``select`` current when the store has it."""
-        current = self._model_id() if self.model.count() else ""
-        self.model.blockSignals(True)
-        self.model.clear()
-        for card in self._cards():
-            self.model.addItem(card.title or card.id, card.id)
-        if self.model.count() == 0:
-            self.model.addItem("compose.chorales", "compose.chorales")
-        if select and self.model.findData(select) >= 0:
-            current = select
-        i = self.model.findData(current) if current else -1
-        if i >= 0:
-            self.model.setCurrentIndex(i)
-        elif current:
-            self.model.setEditText(current)
-        self.model.blockSignals(False)
+        self.model.refresh(select)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.refresh_models()  # models installed or trained meanwhile
 
-    def _cards(self) -> list:
-        try:
-            return [c for c in self.host.models.cards() if c.capability == "compose"]
-        except Exception:
-            return []
-
     # -- generating ----------------------------------------------------------------------------
     def _model_id(self) -> str:
-        text = self.model.currentText().strip()
-        i = self.model.findText(text)
-        return (self.model.itemData(i) or text) if i >= 0 else text
+        return self.model.model_id()
 
     def settings_values(self) -> dict[str, Any]:
         """The generate parameters that are not seeds."""
@@ -923,9 +880,7 @@ class ComposePanel(QWidget):
 
     def restore_values(self, v: dict[str, Any]) -> None:
         with contextlib.suppress(TypeError, ValueError):
-            i = self.model.findData(v.get("model"))
-            if i >= 0:
-                self.model.setCurrentIndex(i)
+            self.model.select(v.get("model"))
             self.bars.setValue(int(v.get("bars", 8)))
             self.seed.setValue(int(v.get("seed", -1)))
             self.tempo.setValue(float(v.get("tempo", 90)))

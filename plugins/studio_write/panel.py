@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from studio.ui import theme
 from studio.ui.forms import ParamForm
+from studio.ui.widgets import ModelPicker, training_split
 
 ODDS = QTextFormat.UserProperty + 1
 GENERATED = QColor(theme.ACCENT)
@@ -160,10 +160,7 @@ class WritePanel(QWidget):
         self.editor.setFont(font)
         self.editor.cursorPositionChanged.connect(self._cursor_moved)
 
-        self.model = QComboBox()
-        self.model.setEditable(True)
-        for card in self._write_cards():
-            self.model.addItem(card.title or card.id, card.id)
+        self.model = ModelPicker(self.host.models, "write", "write.classics")
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(1, 8192)
         self.max_tokens.setValue(200)
@@ -238,25 +235,8 @@ class WritePanel(QWidget):
         self.sample = QPlainTextEdit()
         self.sample.setReadOnly(True)
         self.sample.setPlaceholderText("A sample from the model appears at each evaluation.")
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.train_form)
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.addWidget(scroll, 1)
-        row = QHBoxLayout()
-        row.addWidget(run, 1)
-        row.addWidget(self.train_stop)
-        lv.addLayout(row)
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.addWidget(self.loss_chart, 1)
-        rv.addWidget(self.sample, 1)
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setSizes([400, 600])
-        return split
+        return training_split(self.train_form, [run, self.train_stop], [],
+                              [(self.loss_chart, 1), (self.sample, 1)], (400, 600))
 
     @staticmethod
     def _spin(lo: float, hi: float, value: float, step: float) -> QDoubleSpinBox:
@@ -267,18 +247,9 @@ class WritePanel(QWidget):
         s.setValue(value)
         return s
 
-    def _write_cards(self) -> list:
-        try:
-            return [c for c in self.host.models.cards() if c.capability == "write"]
-        except Exception:
-            return []
-
     # -- actions -------------------------------------------------------------------------
     def _model_id(self) -> str:
-        """The chosen card's id, or what the user typed into the box."""
-        text = self.model.currentText().strip()
-        i = self.model.findText(text)
-        return (self.model.itemData(i) or text) if i >= 0 else text
+        return self.model.model_id()
 
     def run_default(self):
         return self.generate(from_cursor=False)
@@ -341,9 +312,7 @@ class WritePanel(QWidget):
                 "train": self.train_form.values() if self.train_form else {}}
 
     def restore_values(self, v: dict[str, Any]) -> None:
-        i = self.model.findData(v.get("model"))
-        if i >= 0:
-            self.model.setCurrentIndex(i)
+        self.model.select(v.get("model"))
         self.max_tokens.setValue(int(v.get("max_tokens", 200)))
         self.temperature.setValue(float(v.get("temperature", 0.8)))
         self.top_k.setValue(int(v.get("top_k", 0)))

@@ -1,4 +1,4 @@
-"""Shared widgets: capability tiles, an image view with zoom, numpy-to-QImage."""
+"""Shared widgets: capability tiles, an image view with zoom, numpy-to-QImage, a model picker."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ import zlib
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap, QWheelEvent
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.ui import theme
 
@@ -103,3 +113,76 @@ class ImageView(QGraphicsView):
         super().resizeEvent(event)
         if self._fit:
             self.fit()
+
+
+class ModelPicker(QComboBox):
+    """An editable list of one capability's models in the store: ``model_id()`` is the chosen
+    card's id, or what the user typed."""
+
+    def __init__(self, models: object, capability: str, default: str, parent=None):
+        super().__init__(parent)
+        self.models, self.capability, self.default = models, capability, default
+        self.setEditable(True)
+        self.refresh()
+
+    def cards(self) -> list:
+        try:
+            return [c for c in self.models.cards() if c.capability == self.capability]
+        except Exception:  # an unreadable store lists nothing rather than failing the panel
+            return []
+
+    def model_id(self) -> str:
+        text = self.currentText().strip()
+        i = self.findText(text)
+        return (self.itemData(i) or text) if i >= 0 else text
+
+    def select(self, model_id: str | None) -> None:
+        i = self.findData(model_id) if model_id else -1
+        if i >= 0:
+            self.setCurrentIndex(i)
+
+    def refresh(self, select: str | None = None) -> None:
+        """List the models (again), keeping the current one, or making ``select`` current when
+        the store has it."""
+        current = self.model_id() if self.count() else ""
+        self.blockSignals(True)
+        self.clear()
+        for card in self.cards():
+            self.addItem(card.title or card.id, card.id)
+        if self.count() == 0:
+            self.addItem(self.default, self.default)
+        if select and self.findData(select) >= 0:
+            current = select
+        i = self.findData(current) if current else -1
+        if i >= 0:
+            self.setCurrentIndex(i)
+        elif current:
+            self.setEditText(current)
+        self.blockSignals(False)
+
+
+def training_split(form: QWidget, buttons: list[QWidget], below: list[QWidget],
+                   right: list[tuple[QWidget, int]], sizes: tuple[int, int]) -> QSplitter:
+    """A training tab: the parameter form (scrolling) over a row of buttons (the first one
+    stretching) and ``below``, on the left; ``right``'s (widget, stretch) stacked on the right."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(form)
+    left = QWidget()
+    lv = QVBoxLayout(left)
+    lv.addWidget(scroll, 1)
+    row = QHBoxLayout()
+    for i, button in enumerate(buttons):
+        row.addWidget(button, 1 if i == 0 else 0)
+    lv.addLayout(row)
+    for widget in below:
+        lv.addWidget(widget)
+    side = QWidget()
+    rv = QVBoxLayout(side)
+    for widget, stretch in right:
+        rv.addWidget(widget, stretch)
+    split = QSplitter(Qt.Horizontal)
+    split.addWidget(left)
+    split.addWidget(side)
+    split.setSizes(list(sizes))
+    return split
