@@ -302,3 +302,18 @@ def test_metrics_task_prints_a_side_by_side_table(store, chorales):
     for name in ("empty_bars", "pitch_classes", "qualified_notes", "tonal_distance",
                  "pitch_range", "voice_crossing"):
         assert f"| {name} |" in table
+
+
+def test_the_starter_model_composes_eight_bars_for_four_voices():
+    from studio import paths
+
+    store = ModelStore([paths.shipped_models_dir()])
+    assert store.verify("compose.chorales") == []  # the shipped weights match their card
+    score, _, midi, _ = generate(store, model="compose.chorales", bars=8, wav=False)
+    assert score.n_steps == 8 * 16 and len(score.voices) == 4
+    means = [np.mean([n.pitch for n in score.voice_notes(v)]) for v in range(4)]
+    assert all(30 <= m <= 90 for m in means)
+    assert means[0] > means[3] + 7  # the soprano sings above the bass
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
+    assert [len(i.notes) for i in pm.instruments] == [len(score.voice_notes(v)) for v in range(4)]
+    assert abs(pm.get_end_time() - score.duration) < score.seconds_per_step * 16

@@ -104,6 +104,8 @@ class GalleryView(QWidget):
                         img.scaled(THUMB, THUMB, Qt.KeepAspectRatio, Qt.SmoothTransformation)))
             elif entry.kind == "text":
                 icon = text_thumbnail(entry.path)
+            if icon.isNull() and entry.kind == "file":  # .mid, .wav: its kind in letters
+                icon = tile_icon(entry.path.suffix[1:], entry.task, THUMB, letters=4)
             if icon.isNull():
                 icon = tile_icon(entry.kind[:1] or "?", entry.task, THUMB)
             self._thumbs[key] = icon

@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 
 
-def tile_icon(text: str, key: str, size: int = 64) -> QIcon:
-    """A rounded tile with the first letter of ``text``, coloured by a stable hash of ``key``."""
+def tile_icon(text: str, key: str, size: int = 64, letters: int = 1) -> QIcon:
+    """A rounded tile with the first ``letters`` of ``text``, coloured by a stable hash of
+    ``key``."""
     colour = QColor(theme.TILE_COLOURS[zlib.crc32(key.encode()) % len(theme.TILE_COLOURS)])
     pix = QPixmap(size, size)
     pix.fill(Qt.transparent)
@@ -33,11 +34,11 @@ def tile_icon(text: str, key: str, size: int = 64) -> QIcon:
     p.setPen(Qt.NoPen)
     p.drawRoundedRect(QRectF(2, 2, size - 4, size - 4), size * 0.22, size * 0.22)
     font = QFont()
-    font.setPixelSize(int(size * 0.5))
+    font.setPixelSize(int(size * (0.5 if letters == 1 else 0.3)))
     font.setBold(True)
     p.setFont(font)
     p.setPen(QColor("#1b1b1b"))
-    p.drawText(pix.rect(), Qt.AlignCenter, (text[:1] or "?").upper())
+    p.drawText(pix.rect(), Qt.AlignCenter, (text[:letters] or "?").upper())
     p.end()
     return QIcon(pix)
 
