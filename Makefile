@@ -33,6 +33,8 @@ screenshot: $(STAMP)
 	printf 'JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\nROMEO:\n' > /tmp/studio-prompt.txt
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py docs/screenshot.png \
 		--drop /tmp/studio-prompt.txt --run
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py docs/compose.png \
+		--capability compose --run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
