@@ -167,7 +167,7 @@ def silent(monkeypatch):
 
 @pytest.fixture
 def roll(qtbot):
-    from studio_compose.pianoroll import PianoRoll
+    from studio_compose.ui.pianoroll import PianoRoll
 
     r = PianoRoll()
     qtbot.addWidget(r)
@@ -214,7 +214,7 @@ def panel(qtbot, user_data, tiny_model):
     from studio import paths
     from studio.gallery import Gallery
     from studio.models import ModelStore
-    from studio_compose.panel import ComposePanel
+    from studio_compose.ui.panel import ComposePanel
 
     if REAL_GENERATE:
         shutil.copytree(tiny_model, paths.models_dir() / "compose.tiny")
@@ -245,7 +245,7 @@ def test_the_roll_draws_the_four_voices_in_their_colours(roll):
 def test_muting_fades_a_voice(roll):
     from PySide6.QtGui import QColor
 
-    from studio_compose.pianoroll import faded
+    from studio_compose.ui.pianoroll import faded
 
     roll.set_muted({2})
     seen = colours(roll.grab().toImage())
@@ -255,7 +255,7 @@ def test_muting_fades_a_voice(roll):
 
 
 def test_the_playhead_moves_and_stays_in_view(roll):
-    from studio_compose.pianoroll import PLAYHEAD
+    from studio_compose.ui.pianoroll import PLAYHEAD
 
     white = PLAYHEAD.rgb() & 0xFFFFFF
 
@@ -301,7 +301,7 @@ def test_ctrl_wheel_zooms_and_the_hovered_note_is_described(qtbot, roll):
 
 
 def test_the_silent_player_reports_positions_and_finishes(qtbot, tmp_path):
-    from studio_compose.player import Player
+    from studio_compose.ui.player import Player
 
     player = Player(backend="silent")
     notices, positions = [], []
@@ -330,7 +330,7 @@ def fake_program(folder: Path, name: str, body: str) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="shell scripts as players")
 def test_a_system_player_that_fails_hands_over_to_the_silent_clock(qtbot, tmp_path, monkeypatch):
-    from studio_compose.player import Player
+    from studio_compose.ui.player import Player
 
     fake_program(tmp_path, "paplay", "echo 'Connection refused' >&2; exit 1")
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -350,7 +350,7 @@ def test_a_system_player_that_fails_hands_over_to_the_silent_clock(qtbot, tmp_pa
 @pytest.mark.skipif(sys.platform == "win32", reason="shell scripts as players")
 def test_stopping_a_system_player_kills_it_and_a_position_plays_a_cut(qtbot, tmp_path,
                                                                       monkeypatch):
-    from studio_compose.player import Player
+    from studio_compose.ui.player import Player
 
     log = tmp_path / "args.txt"
     fake_program(tmp_path, "aplay", f'echo "$@" > {log}; exec sleep 30')

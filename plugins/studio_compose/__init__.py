@@ -24,7 +24,7 @@ METRICS = Task("compose.metrics", "Measure the music", MetricsParams, compose_me
 
 
 def _panel(host):
-    from studio_compose.panel import ComposePanel
+    from studio_compose.ui.panel import ComposePanel
 
     return ComposePanel(host)
 

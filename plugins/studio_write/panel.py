@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QTextCharFormat, QTextCursor, QTextFormat
+from PySide6.QtGui import QColor, QFont, QPainter, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui import theme
+from studio.ui.chart import LineChart
 from studio.ui.forms import ParamForm
 from studio.ui.widgets import ModelPicker, training_split
 
@@ -79,54 +80,6 @@ class OddsChart(QWidget):
             p.setPen(QColor(theme.TEXT))
             p.drawText(QRectF(label_w + bar_w + 6, y, 60, row_h), Qt.AlignLeft | Qt.AlignVCenter,
                        f"{100 * prob:.1f}%")
-
-
-class LossChart(QWidget):
-    """Training and validation loss against step."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.points: list[tuple[int, float, float | None]] = []
-        self.setMinimumHeight(160)
-
-    def add(self, step: int, train: float, val: float | None) -> None:
-        self.points.append((step, train, val))
-        self.update()
-
-    def clear(self) -> None:
-        self.points.clear()
-        self.update()
-
-    def paintEvent(self, event) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.Antialiasing)
-        p.fillRect(self.rect(), QColor(theme.SURFACE))
-        if len(self.points) < 2:
-            p.setPen(QColor(theme.MUTED))
-            p.drawText(self.rect(), Qt.AlignCenter, "The loss curve appears as it trains")
-            return
-        steps = [s for s, _, _ in self.points]
-        losses = [v for _, t, va in self.points for v in (t, va) if v is not None]
-        lo, hi = min(losses), max(losses)
-        hi = hi if hi > lo else lo + 1
-        m = 32
-        w, h = self.width() - 2 * m, self.height() - 2 * m
-
-        def xy(step: int, loss: float) -> tuple[float, float]:
-            x = m + w * (step - steps[0]) / max(1, steps[-1] - steps[0])
-            return x, m + h * (1 - (loss - lo) / (hi - lo))
-
-        for idx, colour in ((1, "#61afef"), (2, theme.ACCENT)):
-            pts = [xy(pt[0], pt[idx]) for pt in self.points if pt[idx] is not None]
-            p.setPen(QPen(QColor(colour), 2))
-            for a, b in zip(pts, pts[1:], strict=False):
-                p.drawLine(*map(int, a), *map(int, b))
-        p.setPen(QColor(theme.MUTED))
-        p.drawText(4, m - 8, f"{hi:.3f}")
-        p.drawText(4, m + h + 16, f"{lo:.3f}")
-        last = self.points[-1]
-        val = f", validation {last[2]:.3f}" if last[2] is not None else ""
-        p.drawText(m, self.height() - 6, f"step {last[0]}: train {last[1]:.3f}{val}")
 
 
 class WritePanel(QWidget):
@@ -231,7 +184,8 @@ class WritePanel(QWidget):
         self.train_stop = QPushButton("Stop")
         self.train_stop.clicked.connect(lambda: self.train_job and self.host.jobs.cancel(
             self.train_job))
-        self.loss_chart = LossChart()
+        self.loss_chart = LineChart({"train": "#61afef", "validation": theme.ACCENT},
+                                    "The loss curve appears as it trains")
         self.sample = QPlainTextEdit()
         self.sample.setReadOnly(True)
         self.sample.setPlaceholderText("A sample from the model appears at each evaluation.")
@@ -358,7 +312,8 @@ class WritePanel(QWidget):
             return
         d = preview.data
         if "train_loss" in d:
-            self.loss_chart.add(int(d.get("step", 0)), float(d["train_loss"]), d.get("val_loss"))
+            self.loss_chart.add(int(d.get("step", 0)), train=float(d["train_loss"]),
+                                validation=d.get("val_loss"))
         if d.get("sample"):
             self.sample.setPlainText(d["sample"])
 

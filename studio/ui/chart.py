@@ -1,7 +1,5 @@
-"""A small line chart of named series against step (training losses), with a legend.
-
-Generic on purpose (no compose in it): it could move to ``studio.ui`` and serve every Train tab.
-"""
+"""A small line chart of named series against step, with a legend: the loss curves of every
+Train tab (write: train and validation; compose: critic and generator)."""
 
 from __future__ import annotations
 

@@ -46,11 +46,11 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui import theme
+from studio.ui.chart import LineChart
 from studio.ui.widgets import ModelPicker, training_split
-from studio_compose.chart import LineChart
-from studio_compose.pianoroll import PianoRoll, voice_colour
-from studio_compose.player import Player
 from studio_compose.score import DEFAULT_PROGRAM, SATB, Score
+from studio_compose.ui.pianoroll import PianoRoll, voice_colour
+from studio_compose.ui.player import Player
 
 GENERATE, TRAIN, RENDER = "compose.generate", "compose.train", "compose.render"
 OPENS = (".mid", ".midi", ".xml", ".musicxml", ".mxl")
