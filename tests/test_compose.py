@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import wave
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -19,6 +20,7 @@ from studio.errors import UserError
 from studio.execution import Execution, TaskFailed
 from studio.models import ModelStore
 from studio.tasks import Log, Output, Preview
+from studio.training import read_checkpoint
 from studio_compose import GENERATE, METRICS, RENDER, train
 from studio_compose.data import decode, encode, phrases, read_corpus, transpose
 from studio_compose.instruments import parse_instruments
@@ -199,6 +201,30 @@ def test_train_registers_a_model_and_resumes_exactly(chorales, tmp_path, monkeyp
     assert wa.keys() == wb.keys()
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], msg=k)
+
+
+def test_the_saved_generator_is_the_average_and_resume_takes_a_new_learning_rate(
+        chorales, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "EVAL_PHRASES", 16)
+    store = ModelStore([tmp_path / "m"])
+    run(TRAIN, train_values(chorales, 2, ema=0.5), store, seed=3)
+    state = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)
+    shipped = store.load("mine")[1]
+    key = "generator.chords_over_time.net.0.weight"
+    trained, average = state["model"][key], state["average"][key[len("generator."):]]
+    assert not torch.allclose(trained, average)
+    torch.testing.assert_close(shipped[key].float(), average, atol=1e-3, rtol=1e-3)
+
+    run(TRAIN, train_values(chorales, 4, ema=0.5, resume=True, lr=0.0), store, seed=3)
+    after = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)
+    assert after["step"] == 4
+    torch.testing.assert_close(after["model"][key], trained)  # lr 0: the weights stay
+
+    run(TRAIN, train_values(chorales, 2, model_id="plain", ema=0.0), store, seed=3)
+    state = read_checkpoint(Path(store.user_dir) / "plain" / train.STATE_DIR)
+    assert "average" not in state
+    torch.testing.assert_close(store.load("plain")[1][key].float(), state["model"][key],
+                               atol=1e-3, rtol=1e-3)
 
 
 def test_train_refuses_bad_data(tmp_path):

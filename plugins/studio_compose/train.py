@@ -6,10 +6,16 @@ and generated phrases; Adam (lr 1e-3, betas 0.5, 0.9) for both. Every ``eval_int
 a sample is shown, the metrics of a batch of generated phrases are compared with the
 validation phrases', a checkpoint is written (``--resume`` continues from it) and the model is
 registered in the store as it is then.
+
+The generator that is measured and saved is an exponential moving average of the trained one's
+weights (``--ema``, Yazici et al. 2019): at the book's learning rate the trained generator jumps
+from step to step, and its average writes steadier music. Its batch-norm statistics are
+measured afresh on a few batches before each evaluation.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from collections.abc import Iterator
@@ -56,7 +62,11 @@ class TrainParams:
     steps: int = param(2000, min=1, max=10_000_000, help="generator steps in all")
     critic_steps: int = param(5, min=1, max=100, help="critic steps per generator step")
     gp_weight: float = param(10.0, min=0.0, max=1000.0, help="gradient-penalty weight")
-    lr: float = param(1e-3, min=0.0, max=1.0, help="Adam learning rate (both networks)")
+    lr: float = param(1e-3, min=0.0, max=1.0,
+                      help="Adam learning rate (both networks; also when resuming)")
+    ema: float = param(0.999, min=0.0, max=0.99999,
+                       help="decay per step of the averaged generator that is saved "
+                            "(0: save the trained generator as it is)")
     precision: str = param("auto", choices=("auto", "fp32", "bf16"),
                            help="bf16 autocast runs the products in bfloat16 (auto: where the "
                                 "device computes them natively: CUDA, or CPUs with AVX512-BF16)")
@@ -76,6 +86,39 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
     mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mix).sum(), mix, create_graph=True)
     return ((grad.float().flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def update_average(average: Generator, gen: Generator, step: int, decay: float) -> None:
+    """Moves ``average``'s weights towards ``gen``'s. The decay ramps up over the first steps
+    ((1 + step) / (10 + step)) so that early weights do not linger."""
+    import torch
+
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for a, w in zip(average.parameters(), gen.parameters(), strict=True):
+            a.lerp_(w, 1.0 - d)
+
+
+def refresh_batch_norm(gen: Generator, cfg: MuseGANConfig, seed: int, device: str,
+                       batches: int = 8, batch: int = 256) -> None:
+    """Sets the batch-norm running statistics to ``gen``'s own over fresh noise (the averaged
+    weights have no statistics of their own)."""
+    import torch
+
+    from studio_compose.musegan import Inputs
+
+    norms = [m for m in gen.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    g = torch.Generator().manual_seed(seed)
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain mean over the batches below
+    gen.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            gen(*Inputs.sample(cfg, batch, g, device))
+    for m in norms:
+        m.momentum = 0.1
+    gen.eval()
 
 
 def model_tensors(gen: Generator, critic: Critic) -> dict[str, torch.Tensor]:
@@ -169,7 +212,14 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         rng.bit_generator.state = saved["numpy_rng"]
         step, seconds, seed = saved["step"], saved["train_seconds"], saved["seed"]
         history = saved.get("history", [])
+        for group in (*opt_g.param_groups, *opt_c.param_groups):
+            group["lr"] = p.lr
         yield Log(f"resuming {p.model_id} at step {step}")
+    average = copy.deepcopy(gen).requires_grad_(False)
+    if p.ema > 0 and saved is not None and "average" in saved:
+        average.load_state_dict(saved["average"])
+    elif p.ema > 0 and saved is not None:
+        yield Log("the checkpoint has no averaged generator; it starts from the trained one")
     yield Log(f"generator {parameter_count(gen) / 1e6:.2f}M parameters, critic "
               f"{parameter_count(critic) / 1e6:.2f}M, on {device}")
 
@@ -179,18 +229,22 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     licence = p.licence or f"the licence of the training music applies ({names})"
     training_data = p.training_data or corpus.description
 
-    def save_all(quality: dict[str, Any]) -> ModelCard:
+    def save_all(shipped: Generator, quality: dict[str, Any]) -> ModelCard:
         og, groups_g = optimizer_tensors(opt_g)
         oc, groups_c = optimizer_tensors(opt_c)
-        save_checkpoint(state_dir, step, {"model": model_tensors(gen, critic), "opt_g": og,
-                                          "opt_c": oc},
+        parts = {"model": model_tensors(gen, critic), "opt_g": og, "opt_c": oc}
+        if p.ema > 0:
+            parts["average"] = average.state_dict()
+        save_checkpoint(state_dir, step, parts,
                         {"config": cfg.to_dict(), "seed": seed, "train_seconds": seconds,
                          "groups_g": groups_g, "groups_c": groups_c, "rng": rng_state(g),
                          "numpy_rng": rng.bit_generator.state, "history": history})
         desc = (f"MuseGAN ({parameter_count(gen) / 1e6:.1f}M-parameter generator) making "
                 f"{cfg.n_bars}-bar phrases of {cfg.n_tracks} voices, trained with compose.train "
                 f"for {step} generator steps ({seconds / 60:.0f} min on {device}).")
-        return write_model_folder(folder, gen, critic, cfg, title=p.model_id, licence=licence,
+        if p.ema > 0:
+            desc += f" Its weights are the moving average (decay {p.ema}) of the trained ones."
+        return write_model_folder(folder, shipped, critic, cfg, title=p.model_id, licence=licence,
                                   training_data=training_data, command=command,
                                   quality=quality, description=desc)
 
@@ -223,6 +277,8 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        if p.ema > 0:
+            update_average(average, gen, step, p.ema)
         for q in critic.parameters():
             q.requires_grad_(True)
         g_losses.append(loss_g.item())
@@ -231,10 +287,14 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                                        f"generator {g_losses[-1]:.2f}")
         if step % p.eval_interval == 0 or step == p.steps:
             seconds += time.perf_counter() - started
-            gen.eval()
+            shipped = gen
+            if p.ema > 0:
+                shipped = average
+                refresh_batch_norm(average, cfg, seed + 1, device)
+            shipped.eval()
             with torch.no_grad():
                 ev = torch.Generator().manual_seed(seed)  # the same noise at every evaluation
-                grids = decode(gen(*Inputs.sample(cfg, EVAL_PHRASES, ev, device)), cfg)
+                grids = decode(shipped(*Inputs.sample(cfg, EVAL_PHRASES, ev, device)), cfg)
             gen.train()
             fake_metrics = metrics.evaluate(list(grids), cfg.n_steps)
             point = {"step": step, "critic": float(np.mean(c_losses)),
@@ -246,7 +306,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             quality = {"steps": step, "train_minutes": round(seconds / 60, 1),
                        "metrics_real": {k: round(real_metrics[k], 3) for k in metrics.METRICS},
                        "metrics_model": {k: round(fake_metrics[k], 3) for k in metrics.METRICS}}
-            save_all(quality)
+            save_all(shipped, quality)
             yield Log(f"step {step}: critic {point['critic']:.3f} generator "
                       f"{point['generator']:.3f}; " + ", ".join(
                           f"{k} {fake_metrics[k]:.2f} (real {real_metrics[k]:.2f})"
