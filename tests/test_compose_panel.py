@@ -522,16 +522,16 @@ def test_a_failing_generate_is_shown_not_raised(qtbot, panel):
 
 
 def test_training_draws_both_losses_and_the_latest_sample(qtbot, panel):
-    form = panel.train_form
-    form.set_values({"steps": 4})
-    job = finish(qtbot, panel.train())
+    tab = panel.train_tab
+    tab.form.set_values({"steps": 4})
+    job = finish(qtbot, tab.train())
     assert job.state.name == "DONE"
-    chart = panel.loss_chart
+    chart = tab.loss_chart
     assert chart.steps[-1] == 4
     assert chart.values["critic"][-1] == pytest.approx(-0.25)
     assert chart.values["generator"][-1] == pytest.approx(2.0)
-    assert panel.sample_roll.score is not None
-    resumed = finish(qtbot, panel.train(resume=True))
+    assert tab.sample_roll.score is not None
+    resumed = finish(qtbot, tab.train(resume=True))
     assert resumed.params.resume is True
 
 

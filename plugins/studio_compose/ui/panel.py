@@ -1,7 +1,7 @@
 """The Compose panel: generate a few bars of four-voice chorale, re-roll one part of it (the
 chords, the style, one voice's melody or groove) keeping the rest, hear it at once, see it as a
-piano roll, mute or solo voices, and drag the MIDI into a DAW. A Train tab follows a MuseGAN's
-critic and generator losses and shows its latest sample.
+piano roll, mute or solo voices, and drag the MIDI into a DAW. A Train tab (``TrainTab``) trains
+a MuseGAN.
 
 Every computation runs as a task on the shared lane (``host.submit``), the mix of the sounding
 voices too (``compose.render``: the numpy synth needs about 50 ms for 8 bars, too long for the GUI
@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
-import shlex
 import shutil
 import tempfile
 import traceback
 import weakref
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
-from PySide6.QtGui import QDrag, QKeySequence, QShortcut
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -45,14 +41,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.ui import theme
-from studio.ui.chart import LineChart
-from studio.ui.widgets import ModelPicker, training_split
+from studio.ui.widgets import ModelPicker
 from studio_compose.score import DEFAULT_PROGRAM, SATB, Score
+from studio_compose.ui.drag import DragHandle
 from studio_compose.ui.pianoroll import PianoRoll, voice_colour
 from studio_compose.ui.player import Player
+from studio_compose.ui.seeds import GENERATE, SEED_MAX, Seeds, new_seed
+from studio_compose.ui.status import show_status
+from studio_compose.ui.train_tab import TRAIN, TrainTab
 
-GENERATE, TRAIN, RENDER = "compose.generate", "compose.train", "compose.render"
+RENDER = "compose.render"
 OPENS = (".mid", ".midi", ".xml", ".musicxml", ".mxl")
 # General MIDI programs (0-based) that suit a chorale voice
 INSTRUMENTS = (
@@ -61,109 +59,6 @@ INSTRUMENTS = (
     ("Violin", 40), ("Viola", 41), ("Cello", 42), ("Contrabass", 43), ("French horn", 60),
     ("Trumpet", 56), ("Trombone", 57), ("Tuba", 58), ("Recorder", 74),
 )
-SEED_MAX = 2**31 - 1
-
-
-def new_seed() -> int:
-    return random.randrange(1, SEED_MAX)
-
-
-def _slots(seeds: list[int]) -> str:
-    """Four per-voice seeds as the task takes them: ",,7," (an empty slot: from the task seed)."""
-    if all(s < 0 for s in seeds):
-        return ""
-    return ",".join("" if s < 0 else str(s) for s in seeds)
-
-
-@dataclass
-class Seeds:
-    """What makes a version: the task seed and the inputs drawn from other seeds (-1: from the
-    task seed). Re-rolling one input changes only its entry."""
-
-    seed: int
-    chords: int = -1
-    style: int = -1
-    melody: list[int] = field(default_factory=lambda: [-1] * 4)
-    groove: list[int] = field(default_factory=lambda: [-1] * 4)
-    to_seed: int = -1
-
-    def copy(self) -> Seeds:
-        return replace(self, melody=list(self.melody), groove=list(self.groove))
-
-    def params(self) -> dict[str, Any]:
-        return {"chords": self.chords, "style": self.style, "melody": _slots(self.melody),
-                "groove": _slots(self.groove), "to_seed": self.to_seed}
-
-    def text(self) -> str:
-        parts = [f"seed {self.seed}"]
-        parts += [f"{k} {v}" for k, v in (("chords", self.chords), ("style", self.style)) if v >= 0]
-        for what, seeds in (("melody", self.melody), ("groove", self.groove)):
-            parts += [f"{SATB[v]} {what} {s}" for v, s in enumerate(seeds) if s >= 0]
-        if self.to_seed >= 0:
-            parts.append(f"morph to {self.to_seed}")
-        return " · ".join(parts)
-
-    def command(self, values: dict[str, Any]) -> str:
-        """The ``studio run`` line that makes this version again."""
-        flags = [f"--seed {self.seed}"]
-        for name, value in {**values, **self.params()}.items():
-            if value in (-1, "") or isinstance(value, bool):
-                continue
-            text = (shlex.quote(value) if isinstance(value, str)
-                    else str(value) if isinstance(value, int) else f"{value:g}")
-            flags.append(f"--{name.replace('_', '-')} {text}")
-        return f"studio run {GENERATE} " + " ".join(flags)
-
-
-class DragHandle(QLabel):
-    """Press and drag: a QDrag with the MIDI file's URL, for a DAW or a file manager."""
-
-    def __init__(self, text: str, parent: QWidget | None = None):
-        super().__init__(text, parent)
-        self.path: Path | None = None
-        self._press: QPoint | None = None
-        self.setObjectName("draghandle")
-        self.setCursor(Qt.OpenHandCursor)
-        self.setAlignment(Qt.AlignCenter)
-        self.setStyleSheet(f"QLabel#draghandle {{ border: 1px dashed {theme.BORDER};"
-                           f" border-radius: 4px; padding: 4px 10px; }}"
-                           f"QLabel#draghandle:hover {{ border-color: {theme.ACCENT}; }}"
-                           f"QLabel#draghandle:disabled {{ color: #6b6f75; }}")
-        self.set_path(None)
-
-    def set_path(self, path: Path | None) -> None:
-        self.path = path
-        self.setEnabled(path is not None)
-        self.setToolTip(f"Drag {path.name} into a DAW or a file manager" if path
-                        else "Generate or open music first")
-
-    def mime_data(self) -> QMimeData | None:
-        if self.path is None or not self.path.exists():
-            return None
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(self.path))])
-        mime.setText(str(self.path))
-        return mime
-
-    def mousePressEvent(self, event) -> None:
-        if event.button() == Qt.LeftButton:
-            self._press = event.position().toPoint()
-
-    def mouseMoveEvent(self, event) -> None:
-        if self._press is None or not event.buttons() & Qt.LeftButton:
-            return
-        moved = (event.position().toPoint() - self._press).manhattanLength()
-        if moved < QApplication.startDragDistance():
-            return
-        self._press = None
-        mime = self.mime_data()
-        if mime is not None:
-            drag = QDrag(self)
-            drag.setMimeData(mime)
-            drag.exec(Qt.CopyAction)
-
-    def mouseReleaseEvent(self, event) -> None:
-        self._press = None
 
 
 class ComposePanel(QWidget):
@@ -171,7 +66,6 @@ class ComposePanel(QWidget):
         super().__init__(parent)
         self.host = host
         self.job = None  # the generate job whose result is awaited
-        self.train_job = None
         self.score: Score | None = None
         self.shown: Seeds | None = None  # the version on screen
         self.wanted: Seeds | None = None  # the version last asked for (re-rolls build on it)
@@ -195,9 +89,11 @@ class ComposePanel(QWidget):
 
         tabs = QTabWidget()
         tabs.addTab(self._compose_tab(), "Compose")
-        self.train_form = None
+        self.train_tab: TrainTab | None = None
         if TRAIN in host.registry.tasks:
-            tabs.addTab(self._train_tab(), "Train")
+            self.train_tab = TrainTab(host)
+            self.train_tab.model_trained.connect(self.refresh_models)
+            tabs.addTab(self.train_tab, "Train")
         self.tabs = tabs
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
@@ -389,34 +285,6 @@ class ComposePanel(QWidget):
         split.setSizes([320, 900])
         return split
 
-    def _train_tab(self) -> QWidget:
-        from studio.ui.forms import ParamForm
-
-        self.train_form = ParamForm(self.host.task(TRAIN))
-        self.train_button = QPushButton("Train")
-        self.train_button.setObjectName("primary")
-        self.train_button.clicked.connect(lambda: self.train(resume=False))
-        self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Go on from the model's last checkpoint")
-        self.resume_button.clicked.connect(lambda: self.train(resume=True))
-        self.train_stop = QPushButton("Stop")
-        self.train_stop.clicked.connect(self.stop_training)
-        self.loss_chart = LineChart({"critic": "#61afef", "generator": theme.ACCENT},
-                                    "The critic and generator losses appear as it trains")
-        self.sample_roll = PianoRoll(compact=True)
-        self.sample_roll.empty_text = "The latest sample appears as it trains"
-        self.train_status = QLabel("")
-        self.train_status.setObjectName("muted")
-        self.train_status.setWordWrap(True)
-        self.train_eval = QLabel("")
-        self.train_eval.setObjectName("muted")
-        self.train_eval.setWordWrap(True)
-        self.train_eval.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        return training_split(
-            self.train_form, [self.train_button, self.resume_button, self.train_stop],
-            [self.train_status, self.train_eval], [(self.loss_chart, 3), (self.sample_roll, 2)],
-            (400, 700))
-
     def refresh_models(self, select: str | None = None) -> None:
         self.model.refresh(select)
 
@@ -495,8 +363,6 @@ class ComposePanel(QWidget):
             path = Path(self._tmp) / f"mix{job.id}.wav"
             path.write_bytes(data["wav"])
             self._mixed(self.render_voices, path)
-        elif job is self.train_job and self.train_form is not None:
-            self._on_train_preview(data, preview.label)
 
     def _forget_audio(self) -> None:
         """A new piece is on screen: the old mixes and any mix on the way are not its own."""
@@ -552,9 +418,6 @@ class ComposePanel(QWidget):
         self._sync()
 
     def _on_changed(self, job) -> None:
-        if job is self.train_job:
-            self._train_changed(job)
-            return
         if job is self.render_job:
             if job.state.name == "FAILED":
                 self._pending_play = self._pending_export = None
@@ -820,55 +683,6 @@ class ComposePanel(QWidget):
         self._say(f"Saved {dest}")
         return dest
 
-    # -- training ------------------------------------------------------------------------------
-    def train(self, resume: bool = False):
-        if self.train_form is None:
-            return None
-        values = self.train_form.values()
-        if resume:
-            spec = next((s for s in self.train_form.specs if s.name == "resume"), None)
-            if spec is not None and spec.type is bool:
-                values["resume"] = True
-        try:
-            params = self.train_form.task.make_params(values)
-        except ValueError as exc:
-            self.train_form.show_error(str(exc))
-            return None
-        self.train_form.show_error("")
-        if not resume:
-            self.loss_chart.clear()
-        self.train_job = self.host.submit(self.train_form.task, params)
-        self.train_status.setText("Queued")
-        self._sync()
-        return self.train_job
-
-    def stop_training(self) -> None:
-        if self.train_job is not None:
-            self.host.jobs.cancel(self.train_job)
-
-    def _on_train_preview(self, data: dict, label: str) -> None:
-        if "step" in data and ("critic" in data or "generator" in data):
-            self.loss_chart.add(int(data["step"]), critic=data.get("critic"),
-                                generator=data.get("generator"))
-        if isinstance(data.get("score"), Score):
-            self.sample_roll.set_score(data["score"])
-        figures = [f"{k.replace('_', ' ')} {v:.3g}" for k, v in data.items()
-                   if k not in ("step", "score") and isinstance(v, int | float)]
-        text = " · ".join(([label] if label else []) + figures)
-        if text:
-            self.train_eval.setText(f"Last evaluation: {text}")
-
-    def _train_changed(self, job) -> None:
-        if job.state.name == "DONE":  # the new model is ready to compose with
-            self.refresh_models(select=getattr(job.params, "model_id", None))
-        if job.state.finished:
-            words = {"DONE": "Done", "CANCELLED": "Stopped", "FAILED": f"Failed: {job.error}"}
-            self._show(self.train_status, words.get(job.state.name, job.state.value),
-                       job.state.name == "FAILED")
-        else:
-            self._show(self.train_status, job.message or job.state.value)
-        self._sync()
-
     # -- persistence ---------------------------------------------------------------------------
     def current_values(self) -> dict[str, Any]:
         return {"model": self._model_id(), "bars": self.bars.value(), "seed": self.seed.value(),
@@ -876,7 +690,7 @@ class ComposePanel(QWidget):
                 "variation": self.variation.value(),
                 "instruments": [c.currentData() for c in self.instruments],
                 "autoplay": self.autoplay.isChecked(),
-                "train": self.train_form.values() if self.train_form else {}}
+                "train": self.train_tab.form.values() if self.train_tab else {}}
 
     def restore_values(self, v: dict[str, Any]) -> None:
         with contextlib.suppress(TypeError, ValueError):
@@ -891,21 +705,12 @@ class ComposePanel(QWidget):
                 i = combo.findData(int(program))
                 if i >= 0:
                     combo.setCurrentIndex(i)
-        if self.train_form is not None and isinstance(v.get("train"), dict):
-            self.train_form.set_values(v["train"])
+        if self.train_tab is not None and isinstance(v.get("train"), dict):
+            self.train_tab.form.set_values(v["train"])
 
     # -- state ---------------------------------------------------------------------------------
     def _say(self, text: str, error: bool = False) -> None:
-        self._show(self.status, text, error)
-
-    @staticmethod
-    def _show(label: QLabel, text: str, error: bool = False) -> None:
-        label.setText(text)
-        name = "error" if error else "muted"
-        if label.objectName() != name:  # restyle only when the colour changes
-            label.setObjectName(name)
-            label.style().unpolish(label)
-            label.style().polish(label)
+        show_status(self.status, text, error)
 
     def _sync(self) -> None:
         can = GENERATE in self.host.registry.tasks
@@ -920,11 +725,6 @@ class ComposePanel(QWidget):
         self.play_button.setText("Stop" if self.player.playing else "Play")
         self.export_midi_button.setEnabled(self.midi_path is not None)
         self.export_wav_button.setEnabled(have)
-        if self.train_form is not None:
-            busy = self.train_job is not None and not self.train_job.state.finished
-            self.train_button.setEnabled(not busy)
-            self.resume_button.setEnabled(not busy)
-            self.train_stop.setEnabled(busy)
 
 
 def panel(host) -> ComposePanel:
