@@ -21,7 +21,7 @@ from studio.execution import Execution, TaskFailed
 from studio.models import ModelStore
 from studio.tasks import Log, Output, Preview
 from studio.training import read_checkpoint
-from studio_compose import GENERATE, METRICS, RENDER, train
+from studio_compose import GENERATE, METRICS, RENDER, loading, train
 from studio_compose.data import decode, encode, phrases, read_corpus, transpose
 from studio_compose.instruments import parse_instruments
 from studio_compose.musegan import (
@@ -114,7 +114,35 @@ def test_axis_conv_is_a_conv3d(axis, kernel, stride, same):
     torch.testing.assert_close(conv(x), ref.permute(0, 2, 3, 4, 1))
 
 
+def test_softmax_output_plays_one_pitch_or_silence_per_step():
+    cfg = MuseGANConfig(**{**SMALL.to_dict(), "output": "softmax"})
+    torch.manual_seed(0)
+    gen = Generator(cfg).eval()
+    assert parameter_count(gen) == parameter_count(Generator(SMALL)) + cfg.n_tracks
+    with torch.no_grad():
+        x = gen(*Inputs.sample(cfg, 5))
+        assert x.abs().max() <= 1
+        on = (x + 1) / 2  # the softmax's pitch probabilities
+        assert torch.all(on.sum(-1) <= 1 + 1e-5)  # at most one pitch: the rest is silence
+        gen.output.silence.fill_(100.0)  # silence outscores every pitch: every voice rests
+        assert (decode(gen(*Inputs.sample(cfg, 2)), cfg) == REST).all()
+        gen.output.silence.fill_(-100.0)  # silence never wins: a note at every step
+        assert (decode(gen(*Inputs.sample(cfg, 2)), cfg) != REST).all()
+
+
+def test_a_model_loads_only_into_its_own_output_kind():
+    soft = MuseGANConfig(**{**SMALL.to_dict(), "output": "softmax"})
+    weights = {f"generator.{k}": v for k, v in Generator(soft).state_dict().items()}
+    weights |= {f"critic.{k}": v for k, v in Critic(soft).state_dict().items()}
+    gen, _ = loading.build(soft.to_dict(), weights)
+    assert gen.cfg.output == "softmax"
+    with pytest.raises(loading.WeightsError, match="generator.output.silence"):
+        loading.build(SMALL.to_dict(), weights)
+
+
 def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="'tanh' or 'softmax'"):
+        MuseGANConfig(output="sigmoid")
     with pytest.raises(ValueError, match="multiple of 8"):
         MuseGANConfig(n_steps=12)
     with pytest.raises(ValueError, match="whole octaves"):

@@ -128,9 +128,15 @@ def encode(batch: np.ndarray, cfg: MuseGANConfig) -> torch.Tensor:
 
 
 def decode(x: torch.Tensor, cfg: MuseGANConfig) -> np.ndarray:
-    """(N, tracks, bars, steps, pitches) -> (N, bars * steps, tracks) pitches, ``REST`` where no
-    pitch is above 0."""
+    """(N, tracks, bars, steps, pitches) -> (N, bars * steps, tracks) pitches: the highest
+    pitch, or ``REST``. A tanh roll rests where no pitch is above 0; a softmax roll (``2 p - 1``)
+    where silence, ``1 - sum p``, is likelier than the likeliest pitch."""
     peak, arg = x.float().max(dim=-1)  # (N, tracks, bars, steps)
-    pitch = (arg + cfg.lowest_pitch).masked_fill(peak <= 0, REST)
+    if cfg.output == "softmax":
+        silence = 1 - ((x.float() + 1) / 2).sum(dim=-1)
+        rest = silence >= (peak + 1) / 2
+    else:
+        rest = peak <= 0
+    pitch = (arg + cfg.lowest_pitch).masked_fill(rest, REST)
     n, tracks = pitch.shape[:2]
     return pitch.reshape(n, tracks, -1).transpose(1, 2).cpu().numpy().astype(np.int16)

@@ -13,6 +13,16 @@ Each track has a bar generator that turns the four 32-d vectors of one bar into 
 
 Layer sizes follow the book; the numbers of bars, steps per bar and pitches are configurable:
 steps per bar a multiple of 8, pitches a multiple of 12 (an octave, then the octaves).
+
+How a bar generator's scores become the roll (``output``):
+
+- ``"tanh"``, the book's: each pitch is on or off by itself (tanh of its score). A voice sounds
+  no note where every pitch is below 0, so a silence is 84 decisions at once; a generator
+  trained this way leaves many one-step holes in its voices.
+- ``"softmax"``: each step of a voice is one choice among its pitches and silence. Silence is
+  one more score, learned per track; the softmax picks, and the roll is ``2 p - 1`` per pitch
+  (the chosen pitch near +1, the rest near -1, as in the data). The voice is monophonic by
+  construction, and resting means beating every pitch's score, not all 84 at once.
 """
 
 from __future__ import annotations
@@ -32,8 +42,11 @@ class MuseGANConfig:
     n_pitches: int = 84
     lowest_pitch: int = 24  # MIDI pitch of the first pitch row
     z_dim: int = 32
+    output: str = "tanh"  # "tanh" (the book's) or "softmax" (see the module docstring)
 
     def __post_init__(self) -> None:
+        if self.output not in ("tanh", "softmax"):
+            raise ValueError(f"output must be 'tanh' or 'softmax', not {self.output!r}")
         if self.n_bars < 2:
             raise ValueError("n_bars must be at least 2")
         if self.n_steps % 8:
@@ -109,9 +122,27 @@ class BarGenerator(nn.Module):
             Upsample(256, 1, 12, axis=2, last=True),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 4z) -> (N, steps, pitches)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 4z) -> (N, steps, pitches) scores, before the output activation."""
         h = self.fc(x).view(-1, 512, self.cfg.n_steps // 8, 1).permute(0, 2, 3, 1)
-        return torch.tanh(self.convs(h)[..., 0])
+        return self.convs(h)[..., 0]
+
+
+class VoiceOutput(nn.Module):
+    """A track's (..., pitches) scores -> its roll in [-1, 1], as ``cfg.output`` says."""
+
+    def __init__(self, cfg: MuseGANConfig):
+        super().__init__()
+        self.kind = cfg.output
+        if self.kind == "softmax":  # each track's score for sounding no note
+            self.silence = nn.Parameter(torch.zeros(cfg.n_tracks))
+
+    def forward(self, scores: torch.Tensor, track: int) -> torch.Tensor:
+        if self.kind == "tanh":
+            return torch.tanh(scores)
+        silence = self.silence[track].to(scores.dtype).expand(*scores.shape[:-1], 1)
+        p = torch.softmax(torch.cat([scores, silence], dim=-1).float(), dim=-1)[..., :-1]
+        return (2 * p - 1).to(scores.dtype)
 
 
 class Generator(nn.Module):
@@ -121,6 +152,7 @@ class Generator(nn.Module):
         self.chords_over_time = TemporalNetwork(cfg)
         self.melody_over_time = nn.ModuleList(TemporalNetwork(cfg) for _ in range(cfg.n_tracks))
         self.bar_generators = nn.ModuleList(BarGenerator(cfg) for _ in range(cfg.n_tracks))
+        self.output = VoiceOutput(cfg)
 
     def forward(self, chords: torch.Tensor, style: torch.Tensor, melody: torch.Tensor,
                 groove: torch.Tensor) -> torch.Tensor:
@@ -134,8 +166,9 @@ class Generator(nn.Module):
             per_bar = torch.cat([
                 chords_t, style[:, None].expand(-1, bars, -1), melody_t,
                 groove[:, k, None].expand(-1, bars, -1)], dim=-1)  # (B, bars, 4z)
-            rolls = bar_gen(per_bar.reshape(b * bars, -1))
-            tracks.append(rolls.view(b, bars, self.cfg.n_steps, self.cfg.n_pitches))
+            scores = bar_gen(per_bar.reshape(b * bars, -1))
+            tracks.append(self.output(scores, k).view(b, bars, self.cfg.n_steps,
+                                                      self.cfg.n_pitches))
         return torch.stack(tracks, dim=1)
 
 

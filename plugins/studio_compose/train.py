@@ -58,6 +58,9 @@ class TrainParams:
     steps_per_bar: int = param(16, min=8, max=96, help="steps per bar (a multiple of 8)")
     pitches: int = param(84, min=12, max=120, help="pitch rows (whole octaves)")
     lowest_pitch: int = param(24, min=0, max=115, help="MIDI pitch of the lowest row")
+    output: str = param("tanh", choices=("tanh", "softmax"),
+                        help="tanh: each pitch on or off by itself (the book's); softmax: each "
+                             "step of a voice one choice among its pitches and silence")
     batch_size: int = param(64, min=2, max=4096)
     steps: int = param(2000, min=1, max=10_000_000, help="generator steps in all")
     critic_steps: int = param(5, min=1, max=100, help="critic steps per generator step")
@@ -187,7 +190,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         cfg = MuseGANConfig(**saved["config"])
     else:
         cfg = MuseGANConfig(n_bars=p.bars, n_steps=p.steps_per_bar, n_pitches=p.pitches,
-                            lowest_pitch=p.lowest_pitch)
+                            lowest_pitch=p.lowest_pitch, output=p.output)
 
     yield Progress(None, "reading the music")
     corpus = read_corpus(p.data)
