@@ -358,6 +358,18 @@ def test_metrics_task_prints_a_side_by_side_table(store, chorales):
         assert f"| {name} |" in table
 
 
+def test_metrics_on_the_held_out_test_split(store, chorales, tmp_path):
+    with pytest.raises(TaskFailed, match="chorales.json has no test split; use --split valid"):
+        run(METRICS, {"data": str(chorales), "model": "tiny", "split": "test"}, store)
+    doc = json.loads(chorales.read_text())
+    doc["test"] = [chorale(96, 1)]
+    (tmp_path / "with_test.json").write_text(json.dumps(doc))
+    events = run(METRICS, {"data": str(tmp_path / "with_test.json"), "model": "tiny",
+                           "phrases": 20, "split": "test"}, store)
+    table = next(e for e in events if isinstance(e, Output)).data
+    assert table.startswith("| metric | real (6 phrases) | tiny (20 phrases) |")
+
+
 def test_the_starter_model_composes_eight_bars_for_four_voices():
     from studio import paths
 

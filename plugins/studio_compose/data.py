@@ -13,7 +13,7 @@ pitch if its value is above 0, else a rest: silence stays silence.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,11 +36,12 @@ class Corpus:
     train: list[np.ndarray]
     valid: list[np.ndarray]
     description: str
+    test: list[np.ndarray] = field(default_factory=list)  # held out from model choices too
 
 
 def read_corpus(path: Path) -> Corpus:
-    """The chorales JSON (its train and valid splits), or a folder of MIDI / MusicXML files
-    (every tenth file kept for validation)."""
+    """The chorales JSON (its train, valid and test splits), or a folder of MIDI / MusicXML
+    files (every tenth file kept for validation; no test split)."""
     path = Path(path).expanduser()
     if path.is_dir():
         return _read_folder(path)
@@ -52,11 +53,12 @@ def read_corpus(path: Path) -> Corpus:
         doc = json.loads(path.read_text(encoding="utf-8"))
         train = [_grid(p) for p in doc["train"]]
         valid = [_grid(p) for p in doc.get("valid", [])]
+        test = [_grid(p) for p in doc.get("test", [])]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path.name}: not a chorales JSON with 'train' and 'valid' lists "
                         f"of [S, A, T, B] steps ({type(exc).__name__})") from None
     return Corpus(train, valid, f"{path.name}: {len(train)} training and {len(valid)} "
-                                f"validation pieces")
+                                f"validation pieces", test)
 
 
 def _grid(piece: list) -> np.ndarray:

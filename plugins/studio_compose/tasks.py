@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from studio.errors import UserError
 from studio.tasks import Context, Event, Log, Output, Preview, Progress, param
 
 if TYPE_CHECKING:
@@ -217,6 +218,8 @@ class MetricsParams:
                             "MIDI / MusicXML")
     model: str = param(DEFAULT_MODEL, help="model id")
     phrases: int = param(1000, min=1, max=100_000, help="generated phrases to measure")
+    split: str = param("valid", choices=("valid", "test"),
+                       help="the chorales JSON's split to measure (a folder has only valid)")
 
 
 def compose_metrics(p: MetricsParams, ctx: Context) -> Iterator[Event]:
@@ -231,7 +234,10 @@ def compose_metrics(p: MetricsParams, ctx: Context) -> Iterator[Event]:
     cfg = gen.cfg
     corpus = read_corpus(p.data)
     length = cfg.n_bars * cfg.n_steps
-    real = phrases(corpus.valid or corpus.train, length, length)
+    if p.split == "test" and not corpus.test:
+        raise UserError(f"{Path(p.data).name} has no test split; use --split valid")
+    real = phrases(corpus.test if p.split == "test" else corpus.valid or corpus.train, length,
+                   length)
     yield Progress(0.2, f"measuring {len(real)} real phrases")
     real_m = metrics.evaluate(list(real), cfg.n_steps)
     grids = []
