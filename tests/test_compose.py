@@ -255,6 +255,17 @@ def test_the_saved_generator_is_the_average_and_resume_takes_a_new_learning_rate
                                atol=1e-3, rtol=1e-3)
 
 
+def test_a_linear_schedule_takes_the_learning_rate_down_to_zero(chorales, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setattr(train, "EVAL_PHRASES", 16)
+    store = ModelStore([tmp_path / "m"])
+    run(TRAIN, train_values(chorales, 4, lr=1e-3, lr_schedule="linear"), store, seed=3)
+    state = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)
+    # the last step (the fourth of four) ran at a quarter of the rate
+    assert state["groups_g"][0]["lr"] == pytest.approx(2.5e-4)
+    assert state["groups_c"][0]["lr"] == pytest.approx(2.5e-4)
+
+
 def test_train_refuses_bad_data(tmp_path):
     (tmp_path / "notes.txt").write_text("no music here")
     with pytest.raises(TaskFailed, match="no readable MIDI or MusicXML file in"):

@@ -67,6 +67,9 @@ class TrainParams:
     gp_weight: float = param(10.0, min=0.0, max=1000.0, help="gradient-penalty weight")
     lr: float = param(1e-3, min=0.0, max=1.0,
                       help="Adam learning rate (both networks; also when resuming)")
+    lr_schedule: str = param("constant", choices=("constant", "linear"),
+                             help="constant (the book's), or linear: from --lr at step 0 down "
+                                  "to 0 at the last step (as Gulrajani et al. trained WGAN-GP)")
     ema: float = param(0.999, min=0.0, max=0.99999,
                        help="decay per step of the averaged generator that is saved "
                             "(0: save the trained generator as it is)")
@@ -261,6 +264,9 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     c_losses: list[float] = []
     g_losses: list[float] = []
     while step < p.steps:
+        if p.lr_schedule == "linear":
+            for group in (*opt_g.param_groups, *opt_c.param_groups):
+                group["lr"] = p.lr * (1 - step / p.steps)
         for _ in range(p.critic_steps):
             real = real_batch(train, cfg, p.batch_size, rng, device)
             with torch.no_grad(), autocast:
