@@ -235,7 +235,7 @@ def test_the_saved_generator_is_the_average_and_resume_takes_a_new_learning_rate
         chorales, tmp_path, monkeypatch):
     monkeypatch.setattr(train, "EVAL_PHRASES", 16)
     store = ModelStore([tmp_path / "m"])
-    run(TRAIN, train_values(chorales, 2, ema=0.5), store, seed=3)
+    run(TRAIN, train_values(chorales, 2, ema=0.5, output="softmax"), store, seed=3)
     state = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)
     shipped = store.load("mine")[1]
     key = "generator.chords_over_time.net.0.weight"
@@ -246,6 +246,8 @@ def test_the_saved_generator_is_the_average_and_resume_takes_a_new_learning_rate
     run(TRAIN, train_values(chorales, 4, ema=0.5, resume=True, lr=0.0), store, seed=3)
     after = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)
     assert after["step"] == 4
+    card = store.get("mine")  # resumed without --output: the command still names the network
+    assert card.config["output"] == "softmax" and "--output softmax" in card.command
     torch.testing.assert_close(after["model"][key], trained)  # lr 0: the weights stay
 
     run(TRAIN, train_values(chorales, 2, model_id="plain", ema=0.0), store, seed=3)

@@ -19,7 +19,7 @@ import copy
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -230,7 +230,10 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
               f"{parameter_count(critic) / 1e6:.2f}M, on {device}")
 
     real_metrics = metrics.evaluate(list(valid), cfg.n_steps)
-    command = command_line(TRAIN, p, seed)
+    # the network as it is: a resumed run takes its shape from the checkpoint, not the flags
+    command = command_line(TRAIN, replace(p, bars=cfg.n_bars, steps_per_bar=cfg.n_steps,
+                                          pitches=cfg.n_pitches, lowest_pitch=cfg.lowest_pitch,
+                                          output=cfg.output), seed)
     names = str(p.data)
     licence = p.licence or f"the licence of the training music applies ({names})"
     training_data = p.training_data or corpus.description
