@@ -94,8 +94,9 @@ def median_seconds(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
-def network_figures(baseline: bool, runs: int, bf16: bool = False) -> dict[str, float]:
-    cfg = MuseGANConfig()
+def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False
+                    ) -> dict[str, float]:
+    cfg = MuseGANConfig(output=output)
     torch.manual_seed(0)
     gen, critic = Generator(cfg), Critic(cfg)
     if baseline:
@@ -149,13 +150,16 @@ def render_figures(runs: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--output", choices=("softmax", "tanh"), default="softmax",
+                    help="the generator's output kind (the starter model's: softmax)")
     args = ap.parse_args()
-    studio = network_figures(False, args.runs)
-    baseline = network_figures(True, args.runs)
+    studio = network_figures(False, args.runs, args.output)
+    baseline = network_figures(True, args.runs, args.output)
     step = "train_step_s (5 critic + 1 generator, batch 64)"
-    bf16 = network_figures(False, args.runs, bf16=True)[step]
+    bf16 = network_figures(False, args.runs, args.output, bf16=True)[step]
     report = {
         "threads": torch.get_num_threads(),
+        "output": args.output,
         "studio_layers": studio,
         "torch_layers_baseline": baseline,
         "speedup": {k: round(studio[k] / baseline[k], 2) if "per_s" in k
