@@ -122,14 +122,17 @@ def param(
     save: bool = False,
     multiline: bool = False,
     label: str = "",
+    advanced: bool = False,
 ) -> Any:
     """A dataclass field with the metadata the forms and the CLI flags are built from.
 
     ``filter``: file dialog filter for Path fields ("Images (*.png *.jpg)").
     ``save``: the Path is written by the task (it need not exist yet).
+    ``advanced``: an expert knob most runs leave alone; the form keeps it in a collapsed
+    "More settings" section (the command line lists it like any other flag).
     """
     meta = dict(help=help, min=min, max=max, choices=tuple(choices) if choices else None,
-                filter=filter, save=save, multiline=multiline, label=label)
+                filter=filter, save=save, multiline=multiline, label=label, advanced=advanced)
     if isinstance(default, list | dict | set):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -152,6 +155,7 @@ class ParamSpec:
     filter: str = ""
     save: bool = False
     multiline: bool = False
+    advanced: bool = False  # shown in the form's collapsed "More settings" section
 
     @property
     def flag(self) -> str:
@@ -243,7 +247,7 @@ def schema_of(params_cls: type) -> list[ParamSpec]:
             name=f.name, type=tp, default=default, required=required, optional=optional,
             help=m.get("help", ""), label=m.get("label", ""), min=m.get("min"), max=m.get("max"),
             choices=m.get("choices"), filter=m.get("filter", ""), save=m.get("save", False),
-            multiline=m.get("multiline", False),
+            multiline=m.get("multiline", False), advanced=m.get("advanced", False),
         ))
     return specs
 

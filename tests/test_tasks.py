@@ -76,6 +76,19 @@ def test_schema_keeps_the_param_metadata():
     assert _spec("max_tokens").title == "Max tokens"
 
 
+def test_advanced_is_kept_in_the_spec_and_the_flag_stays():
+    @dataclass
+    class Knobs:
+        steps: int = param(10)
+        lr: float = param(1e-3, min=0.0, max=1.0, advanced=True, help="learning rate")
+
+    steps, lr = schema_of(Knobs)
+    assert (steps.advanced, lr.advanced) == (False, True)
+    assert (lr.default, lr.help, lr.max) == (1e-3, "learning rate", 1.0)
+    params, _ = parse_task_args(Task("demo.knobs", "Knobs", Knobs, _run), ["--lr", "0.5"])
+    assert params.lr == 0.5
+
+
 def test_a_field_without_default_is_required():
     source = _spec("source", NeedsFile)
 

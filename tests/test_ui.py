@@ -281,3 +281,47 @@ def test_out_of_memory_offers_the_cpu(qtbot, window):
     again = window.jobs.jobs[-1]
     assert again is not job and again.device == "cpu"
     wait_done(qtbot, again)
+
+
+def test_advanced_params_wait_under_more_settings(qtbot):
+    from dataclasses import dataclass
+
+    from PySide6.QtWidgets import QPushButton
+
+    from studio.tasks import Task, param
+    from studio.ui.forms import ParamForm
+
+    @dataclass
+    class Knobs:
+        text: str = param("hi")
+        lr: float = param(0.5, min=0.0, max=1.0, advanced=True)
+        steps: int = param(3, min=1, max=10)
+
+    @dataclass
+    class Plain:
+        text: str = param("hi")
+
+    def run(p, ctx):
+        yield from ()
+
+    form = ParamForm(Task("demo.knobs", "Knobs", Knobs, run))
+    qtbot.addWidget(form)
+    form.show()
+    lr = form.widgets["lr"]
+    assert form.widgets["text"].isVisibleTo(form) and form.widgets["steps"].isVisibleTo(form)
+    assert not lr.isVisibleTo(form)  # collapsed at first
+    assert form.values() == {"text": "hi", "lr": 0.5, "steps": 3}  # but still a value
+
+    form.set_values({"lr": 0.25})
+    assert form.values()["lr"] == 0.25 and form.params().lr == 0.25
+    qtbot.mouseClick(form.more, Qt.LeftButton)
+    assert lr.isVisibleTo(form)
+    qtbot.mouseClick(form.more, Qt.LeftButton)
+    assert not lr.isVisibleTo(form)
+
+    form.show_error("--lr: 2 is above the maximum 1")  # an error opens the section it is in
+    assert lr.isVisibleTo(form) and lr.property("invalid") is True
+
+    plain = ParamForm(Task("demo.plain", "Plain", Plain, run))
+    qtbot.addWidget(plain)
+    assert plain.more is None and not plain.findChildren(QPushButton, "disclosure")

@@ -55,28 +55,32 @@ class TrainParams:
                             "MusicXML files")
     model_id: str = param("compose.mine", help="name of the trained model")
     bars: int = param(2, min=2, max=16, help="bars per training phrase")
-    steps_per_bar: int = param(16, min=8, max=96, help="steps per bar (a multiple of 8)")
-    pitches: int = param(84, min=12, max=120, help="pitch rows (whole octaves)")
-    lowest_pitch: int = param(24, min=0, max=115, help="MIDI pitch of the lowest row")
-    output: str = param("tanh", choices=("tanh", "softmax"),
+    steps_per_bar: int = param(16, min=8, max=96, advanced=True,
+                               help="steps per bar (a multiple of 8)")
+    pitches: int = param(84, min=12, max=120, advanced=True, help="pitch rows (whole octaves)")
+    lowest_pitch: int = param(24, min=0, max=115, advanced=True,
+                              help="MIDI pitch of the lowest row")
+    output: str = param("tanh", choices=("tanh", "softmax"), advanced=True,
                         help="tanh: each pitch on or off by itself (the book's); softmax: each "
                              "step of a voice one choice among its pitches and silence")
-    batch_size: int = param(64, min=2, max=4096)
+    batch_size: int = param(64, min=2, max=4096, advanced=True)
     steps: int = param(2000, min=1, max=10_000_000, help="generator steps in all")
-    critic_steps: int = param(5, min=1, max=100, help="critic steps per generator step")
-    gp_weight: float = param(10.0, min=0.0, max=1000.0, help="gradient-penalty weight")
-    lr: float = param(1e-3, min=0.0, max=1.0,
+    critic_steps: int = param(5, min=1, max=100, advanced=True,
+                              help="critic steps per generator step")
+    gp_weight: float = param(10.0, min=0.0, max=1000.0, advanced=True,
+                             help="gradient-penalty weight")
+    lr: float = param(1e-3, min=0.0, max=1.0, advanced=True,
                       help="Adam learning rate (both networks; also when resuming)")
-    lr_schedule: str = param("constant", choices=("constant", "linear"),
+    lr_schedule: str = param("constant", choices=("constant", "linear"), advanced=True,
                              help="constant (the book's), or linear: from --lr at step 0 down "
                                   "to 0 at the last step (as Gulrajani et al. trained WGAN-GP)")
-    ema: float = param(0.999, min=0.0, max=0.99999,
+    ema: float = param(0.999, min=0.0, max=0.99999, advanced=True,
                        help="decay per step of the averaged generator that is saved "
                             "(0: save the trained generator as it is)")
-    precision: str = param("auto", choices=("auto", "fp32", "bf16"),
+    precision: str = param("auto", choices=("auto", "fp32", "bf16"), advanced=True,
                            help="bf16 autocast runs the products in bfloat16 (auto: where the "
                                 "device computes them natively: CUDA, or CPUs with AVX512-BF16)")
-    eval_interval: int = param(100, min=1, max=1_000_000,
+    eval_interval: int = param(100, min=1, max=1_000_000, advanced=True,
                                help="steps between samples, metrics and checkpoints")
     resume: bool = param(False, help="continue from this model's checkpoint")
     licence: str = param("", help="licence of the training music, for the model card")

@@ -58,23 +58,27 @@ class TrainParams:
     model_id: str = param("write.mine", help="name of the trained model")
     tokenizer: str = param("bpe", choices=("bpe", "word"),
                            help="bpe: byte-level, any text; word: the book's word vocabulary")
-    vocab_size: int = param(2048, min=64, max=100_000, help="tokens in the vocabulary")
-    n_layer: int = param(4, min=1, max=48, help="transformer blocks")
-    n_head: int = param(4, min=1, max=64, help="attention heads (divides n_embd)")
-    n_embd: int = param(192, min=8, max=4096, help="width of the model")
-    block_size: int = param(128, min=4, max=8192, help="context length in tokens")
-    dropout: float = param(0.1, min=0.0, max=0.9)
-    batch_size: int = param(16, min=1, max=4096)
+    vocab_size: int = param(2048, min=64, max=100_000, advanced=True,
+                            help="tokens in the vocabulary")
+    n_layer: int = param(4, min=1, max=48, advanced=True, help="transformer blocks")
+    n_head: int = param(4, min=1, max=64, advanced=True,
+                        help="attention heads (divides n_embd)")
+    n_embd: int = param(192, min=8, max=4096, advanced=True, help="width of the model")
+    block_size: int = param(128, min=4, max=8192, advanced=True,
+                            help="context length in tokens")
+    dropout: float = param(0.1, min=0.0, max=0.9, advanced=True)
+    batch_size: int = param(16, min=1, max=4096, advanced=True)
     max_iters: int = param(1000, min=1, max=10_000_000, help="optimizer steps in all")
-    lr: float = param(1e-3, min=0.0, max=1.0, help="peak learning rate (AdamW)")
-    warmup_iters: int = param(100, min=0, max=1_000_000, help="linear warm-up steps")
-    weight_decay: float = param(0.1, min=0.0, max=1.0)
-    eval_interval: int = param(100, min=1, max=1_000_000,
+    lr: float = param(1e-3, min=0.0, max=1.0, advanced=True, help="peak learning rate (AdamW)")
+    warmup_iters: int = param(100, min=0, max=1_000_000, advanced=True,
+                              help="linear warm-up steps")
+    weight_decay: float = param(0.1, min=0.0, max=1.0, advanced=True)
+    eval_interval: int = param(100, min=1, max=1_000_000, advanced=True,
                                help="steps between evaluations and checkpoints")
-    val_fraction: float = param(0.1, min=0.001, max=0.5,
+    val_fraction: float = param(0.1, min=0.001, max=0.5, advanced=True,
                                 help="the end of each file kept for validation")
     resume: bool = param(False, help="continue from this model's checkpoint")
-    compile: bool = param(False, help="torch.compile the model (gains on CUDA)")
+    compile: bool = param(False, advanced=True, help="torch.compile the model (gains on CUDA)")
     licence: str = param("", help="licence of the training text, for the model card")
     training_data: str = param("", help="what the text is, for the model card")
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QWidget,
 )
@@ -61,7 +62,11 @@ class PathField(QWidget):
 
 class ParamForm(QWidget):
     """Widgets for a task's parameters. ``values()`` returns what the user set, as a dict
-    ready for ``task.make_params``; ``params()`` converts and checks it."""
+    ready for ``task.make_params``; ``params()`` converts and checks it.
+
+    Advanced parameters (``param(advanced=True)``) come last, in rows that the "More settings"
+    toggle shows and hides (hidden at first). Their widgets are in ``widgets`` like the others
+    and their values in ``values()`` whether shown or not."""
 
     changed = Signal()
 
@@ -69,25 +74,60 @@ class ParamForm(QWidget):
         super().__init__(parent)
         self.task = task
         self.specs = task.schema()
-        self.widgets: dict[str, QWidget] = {}
         self.error = QLabel()
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
         self.error.hide()
-        layout = QFormLayout(self)
+        self.form_layout = layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setHorizontalSpacing(16)
         layout.setVerticalSpacing(8)
         layout.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
-        for spec in self.specs:
-            w = self._make(spec)
-            w.setToolTip(spec.help)
-            self.widgets[spec.name] = w
-            label = QLabel(spec.title)
-            label.setToolTip(spec.help)
-            layout.addRow(label, w)
+        self.widgets: dict[str, QWidget] = {spec.name: self._make(spec) for spec in self.specs}
+        basic = [s for s in self.specs if not s.advanced]
+        advanced = [s for s in self.specs if s.advanced]
+        for spec in basic:
+            self._add_row(spec)
+        self.more: QPushButton | None = None  # the toggle; None when nothing is advanced
+        self.advanced_rows: list[int] = []
+        if advanced:
+            self.more = QPushButton()
+            self.more.setObjectName("disclosure")
+            self.more.setFlat(True)
+            self.more.setCheckable(True)
+            self.more.setCursor(Qt.PointingHandCursor)
+            self.more.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
+            self.more.setToolTip("Settings that most runs leave as they are")
+            self.more.toggled.connect(self.set_expanded)
+            layout.addRow(self.more)
+            for spec in advanced:
+                self.advanced_rows.append(layout.rowCount())
+                self._add_row(spec)
         layout.addRow(self.error)
+        self.set_expanded(False)
         self.set_values({})
+
+    def _add_row(self, spec: ParamSpec) -> None:
+        w = self.widgets[spec.name]
+        w.setToolTip(spec.help)
+        label = QLabel(spec.title)
+        label.setToolTip(spec.help)
+        self.form_layout.addRow(label, w)
+
+    @property
+    def expanded(self) -> bool:
+        return self.more is not None and self.more.isChecked()
+
+    def set_expanded(self, on: bool) -> None:
+        """Show or hide the advanced parameters' rows."""
+        if self.more is None:
+            return
+        if self.more.isChecked() != on:
+            self.more.setChecked(on)  # comes back here through ``toggled``
+            return
+        self.more.setText(("▾ " if on else "▸ ") + "More settings")
+        for row in self.advanced_rows:
+            self.form_layout.setRowVisible(row, on)
 
     def _make(self, spec: ParamSpec) -> QWidget:
         if spec.type is Path:
@@ -196,6 +236,8 @@ class ParamForm(QWidget):
         self.error.setText(message)
         self.error.setVisible(bool(message))
         bad = message.split()[0].rstrip(":") if message.startswith("--") else ""
+        if any(s.advanced and s.flag == bad for s in self.specs):
+            self.set_expanded(True)  # so that the field in question can be seen
         for spec in self.specs:
             w = self.widgets[spec.name]
             edit = w.edit if isinstance(w, PathField) else w
@@ -205,5 +247,7 @@ class ParamForm(QWidget):
 
 
 def focus_first(form: ParamForm) -> None:
-    if form.widgets:
-        next(iter(form.widgets.values())).setFocus(Qt.OtherFocusReason)
+    """Focus the first field that is not tucked away under "More settings"."""
+    shown = [form.widgets[s.name] for s in form.specs if not s.advanced or form.expanded]
+    if shown:
+        shown[0].setFocus(Qt.OtherFocusReason)

@@ -47,6 +47,8 @@ QPushButton:hover, QToolButton:hover {{ border-color: {ACCENT}; }}
 QPushButton:disabled {{ color: #6b6f75; }}
 QPushButton#primary {{ background: {ACCENT}; color: #1b1b1b; border: none; font-weight: 600; }}
 QPushButton#primary:hover {{ background: #ebb36c; }}
+QPushButton#disclosure {{ background: transparent; border: none; padding: 2px 0; color: {MUTED}; }}
+QPushButton#disclosure:hover, QPushButton#disclosure:checked {{ color: {ACCENT}; }}
 QProgressBar {{ background: {SURFACE}; border: none; border-radius: 3px; height: 6px;
     text-align: center; color: transparent; max-height: 6px; }}
 QProgressBar::chunk {{ background: {ACCENT}; border-radius: 3px; }}
