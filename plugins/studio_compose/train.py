@@ -119,6 +119,7 @@ def refresh_batch_norm(gen: Generator, cfg: MuseGANConfig, seed: int, device: st
 
     norms = [m for m in gen.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     g = torch.Generator().manual_seed(seed)
+    momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # a plain mean over the batches below
@@ -126,8 +127,8 @@ def refresh_batch_norm(gen: Generator, cfg: MuseGANConfig, seed: int, device: st
     with torch.no_grad():
         for _ in range(batches):
             gen(*Inputs.sample(cfg, batch, g, device))
-    for m in norms:
-        m.momentum = 0.1
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
     gen.eval()
 
 
@@ -222,14 +223,13 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         rng.bit_generator.state = saved["numpy_rng"]
         step, seconds, seed = saved["step"], saved["train_seconds"], saved["seed"]
         history = saved.get("history", [])
-        for group in (*opt_g.param_groups, *opt_c.param_groups):
-            group["lr"] = p.lr
         yield Log(f"resuming {p.model_id} at step {step}")
-    average = copy.deepcopy(gen).requires_grad_(False)
-    if p.ema > 0 and saved is not None and "average" in saved:
+    average = copy.deepcopy(gen).requires_grad_(False) if p.ema > 0 else None
+    if average is not None and saved is not None and "average" in saved:
         average.load_state_dict(saved["average"])
-    elif p.ema > 0 and saved is not None:
+    elif average is not None and saved is not None:
         yield Log("the checkpoint has no averaged generator; it starts from the trained one")
+    shipped = gen if average is None else average  # the generator measured and saved
     yield Log(f"generator {parameter_count(gen) / 1e6:.2f}M parameters, critic "
               f"{parameter_count(critic) / 1e6:.2f}M, on {device}")
 
@@ -242,11 +242,11 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     licence = p.licence or f"the licence of the training music applies ({names})"
     training_data = p.training_data or corpus.description
 
-    def save_all(shipped: Generator, quality: dict[str, Any]) -> ModelCard:
+    def save_all(quality: dict[str, Any]) -> ModelCard:
         og, groups_g = optimizer_tensors(opt_g)
         oc, groups_c = optimizer_tensors(opt_c)
         parts = {"model": model_tensors(gen, critic), "opt_g": og, "opt_c": oc}
-        if p.ema > 0:
+        if average is not None:
             parts["average"] = average.state_dict()
         save_checkpoint(state_dir, step, parts,
                         {"config": cfg.to_dict(), "seed": seed, "train_seconds": seconds,
@@ -255,7 +255,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         desc = (f"MuseGAN ({parameter_count(gen) / 1e6:.1f}M-parameter generator) making "
                 f"{cfg.n_bars}-bar phrases of {cfg.n_tracks} voices, trained with compose.train "
                 f"for {step} generator steps ({seconds / 60:.0f} min on {device}).")
-        if p.ema > 0:
+        if average is not None:
             desc += f" Its weights are the moving average (decay {p.ema}) of the trained ones."
         return write_model_folder(folder, shipped, critic, cfg, title=p.model_id, licence=licence,
                                   training_data=training_data, command=command,
@@ -271,9 +271,10 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     c_losses: list[float] = []
     g_losses: list[float] = []
     while step < p.steps:
-        if p.lr_schedule == "linear":
-            for group in (*opt_g.param_groups, *opt_c.param_groups):
-                group["lr"] = p.lr * (1 - step / p.steps)
+        # from the schedule at every step, so that a resumed run takes the --lr it is given
+        lr = p.lr * (1 - step / p.steps) if p.lr_schedule == "linear" else p.lr
+        for group in (*opt_g.param_groups, *opt_c.param_groups):
+            group["lr"] = lr
         for _ in range(p.critic_steps):
             real = real_batch(train, cfg, p.batch_size, rng, device)
             with torch.no_grad(), autocast:
@@ -293,7 +294,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        if p.ema > 0:
+        if average is not None:
             update_average(average, gen, step, p.ema)
         for q in critic.parameters():
             q.requires_grad_(True)
@@ -303,9 +304,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                                        f"generator {g_losses[-1]:.2f}")
         if step % p.eval_interval == 0 or step == p.steps:
             seconds += time.perf_counter() - started
-            shipped = gen
-            if p.ema > 0:
-                shipped = average
+            if average is not None:
                 refresh_batch_norm(average, cfg, seed + 1, device)
             shipped.eval()
             with torch.no_grad():
@@ -322,7 +321,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             quality = {"steps": step, "train_minutes": round(seconds / 60, 1),
                        "metrics_real": {k: round(real_metrics[k], 3) for k in metrics.METRICS},
                        "metrics_model": {k: round(fake_metrics[k], 3) for k in metrics.METRICS}}
-            save_all(shipped, quality)
+            save_all(quality)
             yield Log(f"step {step}: critic {point['critic']:.3f} generator "
                       f"{point['generator']:.3f}; " + ", ".join(
                           f"{k} {fake_metrics[k]:.2f} (real {real_metrics[k]:.2f})"
