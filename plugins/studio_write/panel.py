@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QTabWidget,
     QTextEdit,
     QVBoxLayout,
@@ -28,7 +27,7 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.chart import LineChart
 from studio.ui.forms import ParamForm
-from studio.ui.widgets import ModelPicker, training_split
+from studio.ui.widgets import ModelPicker, side_by_side, training_split
 
 ODDS = QTextFormat.UserProperty + 1
 GENERATED = QColor(theme.ACCENT)
@@ -167,13 +166,7 @@ class WritePanel(QWidget):
         sv.addWidget(self.chart)
         sv.addStretch(1)
         sv.addWidget(self.status)
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(self.editor)
-        split.addWidget(side)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setSizes([640, 380])
-        return split
+        return side_by_side(self.editor, side, (640, 380), stretch=(3, 2))
 
     def _train_tab(self) -> QWidget:
         task = self.host.task("write.train")

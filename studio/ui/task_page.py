@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -15,7 +14,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSplitter,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -26,7 +24,7 @@ from studio.tasks import Output, Preview
 from studio.ui.forms import ParamForm
 from studio.ui.jobs import Job, JobState
 from studio.ui.panel_host import PanelHost
-from studio.ui.widgets import ImageView
+from studio.ui.widgets import ImageView, side_by_side
 
 
 class TaskPage(QWidget):
@@ -100,12 +98,7 @@ class TaskPage(QWidget):
         rv.addWidget(self.progress)
         rv.addWidget(self.status)
 
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
-        split.setSizes([380, 620])
+        split = side_by_side(left, right, (380, 620), stretch=(2, 3))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)

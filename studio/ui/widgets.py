@@ -182,8 +182,18 @@ def training_split(form: QWidget, buttons: list[QWidget], below: list[QWidget],
     rv = QVBoxLayout(side)
     for widget, stretch in right:
         rv.addWidget(widget, stretch)
+    return side_by_side(left, side, sizes)
+
+
+def side_by_side(left: QWidget, right: QWidget, sizes: tuple[int, int],
+                 stretch: tuple[int, int] | None = None) -> QSplitter:
+    """Two panes in a horizontal splitter, first ``sizes`` pixels wide; ``stretch`` shares out
+    width the window gains (Qt's default when None)."""
     split = QSplitter(Qt.Horizontal)
     split.addWidget(left)
-    split.addWidget(side)
+    split.addWidget(right)
+    if stretch is not None:
+        split.setStretchFactor(0, stretch[0])
+        split.setStretchFactor(1, stretch[1])
     split.setSizes(list(sizes))
     return split

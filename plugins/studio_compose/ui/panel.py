@@ -34,14 +34,13 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
-    QSplitter,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.ui.widgets import ModelPicker
+from studio.ui.widgets import ModelPicker, side_by_side
 from studio_compose.score import DEFAULT_PROGRAM, SATB, Score
 from studio_compose.ui.drag import DragHandle
 from studio_compose.ui.pianoroll import PianoRoll, voice_colour
@@ -277,13 +276,7 @@ class ComposePanel(QWidget):
         mv.addWidget(self.roll, 1)
         mv.addLayout(files)
 
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(scroll)
-        split.addWidget(main)
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([320, 900])
-        return split
+        return side_by_side(scroll, main, (320, 900), stretch=(0, 1))
 
     def refresh_models(self, select: str | None = None) -> None:
         self.model.refresh(select)
