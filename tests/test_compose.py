@@ -140,6 +140,25 @@ def test_a_model_loads_only_into_its_own_output_kind():
         loading.build(SMALL.to_dict(), weights)
 
 
+def test_the_chroma_stream_starts_silent_and_hears_pitch_classes_not_octaves():
+    chroma_cfg = MuseGANConfig(**{**SMALL.to_dict(), "critic_chroma": True})
+    torch.manual_seed(0)
+    critic, book = Critic(chroma_cfg), Critic(SMALL)
+    book.load_state_dict({k: v for k, v in critic.state_dict().items()
+                          if not k.startswith("chroma.")})
+    x = encode(np.array(chorale(16), dtype=np.int16)[None], SMALL)
+    torch.testing.assert_close(critic(x), book(x))  # added to a trained critic: no change yet
+    torch.nn.init.normal_(critic.chroma.out.weight)
+    up_an_octave, up_a_semitone = x.roll(12, dims=-1), x.roll(1, dims=-1)
+    torch.testing.assert_close(critic.chroma(up_an_octave), critic.chroma(x))
+    assert not torch.allclose(critic.chroma(up_a_semitone), critic.chroma(x))
+    weights = {f"generator.{k}": v for k, v in Generator(chroma_cfg).state_dict().items()}
+    weights |= {f"critic.{k}": v for k, v in critic.state_dict().items()}
+    assert loading.build(chroma_cfg.to_dict(), weights)[1].chroma is not None
+    with pytest.raises(loading.WeightsError, match="critic.chroma"):
+        loading.build(SMALL.to_dict(), weights)
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="'tanh' or 'softmax'"):
         MuseGANConfig(output="sigmoid")
@@ -235,7 +254,8 @@ def test_the_saved_generator_is_the_average_and_resume_takes_a_new_learning_rate
         chorales, tmp_path, monkeypatch):
     monkeypatch.setattr(train, "EVAL_PHRASES", 16)
     store = ModelStore([tmp_path / "m"])
-    run(TRAIN, train_values(chorales, 2, ema=0.5, output="softmax"), store, seed=3)
+    run(TRAIN, train_values(chorales, 2, ema=0.5, output="softmax", critic_chroma=True), store,
+        seed=3)
     state = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)
     shipped = store.load("mine")[1]
     key = "generator.chords_over_time.net.0.weight"
@@ -248,6 +268,7 @@ def test_the_saved_generator_is_the_average_and_resume_takes_a_new_learning_rate
     assert after["step"] == 4
     card = store.get("mine")  # resumed without --output: the command still names the network
     assert card.config["output"] == "softmax" and "--output softmax" in card.command
+    assert card.config["critic_chroma"] and "--critic-chroma" in card.command
     torch.testing.assert_close(after["model"][key], trained)  # lr 0: the weights stay
 
     run(TRAIN, train_values(chorales, 2, model_id="plain", ema=0.0), store, seed=3)

@@ -23,6 +23,12 @@ How a bar generator's scores become the roll (``output``):
   one more score, learned per track; the softmax picks, and the roll is ``2 p - 1`` per pitch
   (the chosen pitch near +1, the rest near -1, as in the data). The voice is monophonic by
   construction, and resting means beating every pitch's score, not all 84 at once.
+
+``critic_chroma`` adds a chroma stream to the critic, as Dong & Yang's BinaryMuseGAN (2018)
+added one to its discriminator: each track's pitch classes per beat, read by a small network
+of their own, scored beside the book's Conv3D stack. The book's critic sees pitches one octave
+window at a time; the stream hands it the harmony (which pitch classes sound together, and
+in which key) directly.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class MuseGANConfig:
     lowest_pitch: int = 24  # MIDI pitch of the first pitch row
     z_dim: int = 32
     output: str = "tanh"  # "tanh" (the book's) or "softmax" (see the module docstring)
+    critic_chroma: bool = False  # the critic's chroma stream (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.output not in ("tanh", "softmax"):
@@ -199,6 +206,33 @@ class AxisConv(nn.Module):
         return F.leaky_relu(y, 0.2)
 
 
+class ChromaStream(nn.Module):
+    """(B, tracks, bars, steps, pitches) -> a score from each track's pitch classes per beat:
+    a 1x1 convolution reads each beat's (tracks x 12) chroma, a second one each bar's four
+    beats, a dense layer the bars together. Its last layer starts at zero, so adding the
+    stream to a trained critic leaves that critic's scores as they were."""
+
+    def __init__(self, cfg: MuseGANConfig):
+        super().__init__()
+        self.beat = cfg.n_steps // 4  # steps per beat: four beats to the bar
+        self.beats = nn.Conv1d(cfg.n_tracks * 12, 128, 1)
+        self.bars = nn.Conv1d(128, 128, 4, stride=4)
+        self.fc = nn.Linear(128 * cfg.n_bars, 256)
+        self.out = nn.Linear(256, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, bars, steps, pitches = x.shape
+        sounding = (x + 1) / 2  # 1 where a note sounds
+        chroma = sounding.reshape(b, t, bars, 4, self.beat, pitches // 12, 12).sum((4, 5))
+        h = (chroma / self.beat).permute(0, 1, 4, 2, 3).reshape(b, t * 12, bars * 4)
+        h = F.leaky_relu(self.beats(h), 0.2)
+        h = F.leaky_relu(self.bars(h), 0.2)
+        h = F.leaky_relu(self.fc(h.flatten(1)), 0.2)
+        return self.out(h)[:, 0]
+
+
 class Critic(nn.Module):
     """(B, tracks, bars, steps, pitches) -> a score per sample (higher: more like real)."""
 
@@ -216,11 +250,13 @@ class Critic(nn.Module):
         steps_left = -(-(cfg.n_steps // 4) // 4)  # two halvings, then two 'same' halvings
         self.fc = nn.Linear(512 * steps_left, 1024)
         self.out = nn.Linear(1024, 1)
+        self.chroma = ChromaStream(cfg) if cfg.critic_chroma else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.convs(x.permute(0, 2, 3, 4, 1))
         h = F.leaky_relu(self.fc(h.flatten(1)), 0.2)
-        return self.out(h)[:, 0]
+        score = self.out(h)[:, 0]
+        return score if self.chroma is None else score + self.chroma(x)
 
 
 @dataclass

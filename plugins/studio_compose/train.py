@@ -63,6 +63,9 @@ class TrainParams:
     output: str = param("tanh", choices=("tanh", "softmax"), advanced=True,
                         help="tanh: each pitch on or off by itself (the book's); softmax: each "
                              "step of a voice one choice among its pitches and silence")
+    critic_chroma: bool = param(False, advanced=True,
+                                help="give the critic a chroma stream (pitch classes per beat, "
+                                     "as in BinaryMuseGAN) beside the book's layers")
     batch_size: int = param(64, min=2, max=4096, advanced=True)
     steps: int = param(2000, min=1, max=10_000_000, help="generator steps in all")
     critic_steps: int = param(5, min=1, max=100, advanced=True,
@@ -198,7 +201,8 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         cfg = MuseGANConfig(**saved["config"])
     else:
         cfg = MuseGANConfig(n_bars=p.bars, n_steps=p.steps_per_bar, n_pitches=p.pitches,
-                            lowest_pitch=p.lowest_pitch, output=p.output)
+                            lowest_pitch=p.lowest_pitch, output=p.output,
+                            critic_chroma=p.critic_chroma)
 
     yield Progress(None, "reading the music")
     corpus = read_corpus(p.data)
@@ -237,7 +241,8 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     # the network as it is: a resumed run takes its shape from the checkpoint, not the flags
     command = command_line(TRAIN, replace(p, bars=cfg.n_bars, steps_per_bar=cfg.n_steps,
                                           pitches=cfg.n_pitches, lowest_pitch=cfg.lowest_pitch,
-                                          output=cfg.output), seed)
+                                          output=cfg.output,
+                                          critic_chroma=cfg.critic_chroma), seed)
     names = str(p.data)
     licence = p.licence or f"the licence of the training music applies ({names})"
     training_data = p.training_data or corpus.description
