@@ -312,12 +312,20 @@ def test_advanced_params_wait_under_more_settings(qtbot):
     assert not lr.isVisibleTo(form)  # collapsed at first
     assert form.values() == {"text": "hi", "lr": 0.5, "steps": 3}  # but still a value
 
-    form.set_values({"lr": 0.25})
-    assert form.values()["lr"] == 0.25 and form.params().lr == 0.25
+    form.set_values({"lr": 0.25})  # a restored setting that is not the default shows itself
+    assert form.values()["lr"] == 0.25 and form.params().lr == 0.25 and lr.isVisibleTo(form)
+    qtbot.mouseClick(form.more, Qt.LeftButton)
+    assert not lr.isVisibleTo(form)
     qtbot.mouseClick(form.more, Qt.LeftButton)
     assert lr.isVisibleTo(form)
     qtbot.mouseClick(form.more, Qt.LeftButton)
-    assert not lr.isVisibleTo(form)
+
+    form.set_values({"lr": 5e-5})  # small rates are kept, not rounded to the box's decimals
+    assert form.values()["lr"] == 5e-5 and lr.text() == "5e-05"
+    lr.lineEdit().setText("3e-4")
+    lr.interpretText()
+    assert form.values()["lr"] == pytest.approx(3e-4)
+    qtbot.mouseClick(form.more, Qt.LeftButton)
 
     form.show_error("--lr: 2 is above the maximum 1")  # an error opens the section it is in
     assert lr.isVisibleTo(form) and lr.property("invalid") is True

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,6 +27,31 @@ from PySide6.QtWidgets import (
 from studio.tasks import ParamError, ParamSpec, Task
 
 INT_LIMIT = 2**31 - 1
+
+
+class FloatField(QDoubleSpinBox):
+    """A number box that keeps small values (a learning rate of 5e-5) and shows them as
+    typed: six significant digits, scientific notation where that is shorter."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setDecimals(12)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's name)
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> tuple:
+        try:
+            ok = self.minimum() <= float(text) <= self.maximum()
+        except ValueError:
+            ok = False
+        return (QValidator.Acceptable if ok else QValidator.Intermediate), text, pos
 
 
 class PathField(QWidget):
@@ -147,8 +173,7 @@ class ParamForm(QWidget):
                        int(spec.max if spec.max is not None else INT_LIMIT))
             w.valueChanged.connect(self.changed)
         elif spec.type is float and not spec.optional:
-            w = QDoubleSpinBox()
-            w.setDecimals(4)
+            w = FloatField()
             w.setRange(spec.min if spec.min is not None else -1e12,
                        spec.max if spec.max is not None else 1e12)
             span = (spec.max - spec.min) if spec.min is not None and spec.max is not None else 10
@@ -212,6 +237,9 @@ class ParamForm(QWidget):
                     w.setText("" if v is None else str(v))
             except (TypeError, ValueError):
                 continue
+        now = self.values()
+        if any(s.advanced and now.get(s.name) != s.default for s in self.specs):
+            self.set_expanded(True)  # a restored setting that is not the default shows itself
 
     def set_path(self, path: Path) -> bool:
         """Put a dropped file into the first file field that reads files; False if none."""
