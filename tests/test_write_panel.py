@@ -106,3 +106,25 @@ def test_an_unknown_model_is_a_message_not_a_crash(qtbot, panel):
     assert job.state is JobState.FAILED
     assert "unknown model" in job.error
     assert panel.status.text().startswith("Failed")
+
+
+def test_training_draws_the_losses_and_a_sample_and_offers_the_new_model(qtbot, panel, tmp_path):
+    text = tmp_path / "fables.txt"
+    text.write_text("The fox saw the grapes and said they were sour. " * 300, encoding="utf-8")
+    tab = panel.train_tab
+    tab.form.set_values({"files": str(text), "model_id": "write.fables", "vocab_size": 300,
+                         "n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16,
+                         "batch_size": 4, "max_iters": 4, "eval_interval": 2,
+                         "warmup_iters": 1})
+    assert tab.resume_button.isVisibleTo(tab)  # write.train can resume
+    job = tab.train()
+    qtbot.waitUntil(lambda: job.reported, timeout=60000)
+    assert job.state is JobState.DONE, job.error
+    assert tab.loss_chart.steps == [2, 4]
+    assert all(v > 0 for v in tab.loss_chart.values["train"] + tab.loss_chart.values["validation"])
+    assert tab.sample_text.toPlainText()
+    assert "val loss" in tab.evaluation.text() and tab.status.text() == "Done"
+    assert panel.model.findData("write.fables") >= 0  # ready to write with
+    resumed = tab.train(resume=True)
+    assert resumed.params.resume is True
+    qtbot.waitUntil(lambda: resumed.reported, timeout=60000)

@@ -25,9 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui import theme
-from studio.ui.chart import LineChart
-from studio.ui.forms import ParamForm
-from studio.ui.widgets import ModelPicker, side_by_side, training_split
+from studio.ui.train_tab import TrainTab
+from studio.ui.widgets import ModelPicker, side_by_side
 
 ODDS = QTextFormat.UserProperty + 1
 GENERATED = QColor(theme.ACCENT)
@@ -88,19 +87,19 @@ class WritePanel(QWidget):
         self.job = None
         self.odds: list[dict] = []
         self.insert_at: QTextCursor | None = None
-        self.train_job = None
 
         tabs = QTabWidget()
         tabs.addTab(self._write_tab(), "Write")
-        self.train_form = None
+        self.train_tab: WriteTrainTab | None = None
         if "write.train" in host.registry.tasks:
-            tabs.addTab(self._train_tab(), "Train")
+            self.train_tab = WriteTrainTab(host)
+            self.train_tab.model_trained.connect(self.model.refresh)
+            tabs.addTab(self.train_tab, "Train")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
         lay.addWidget(tabs)
         host.jobs.job_stream.connect(self._on_stream)
         host.jobs.job_changed.connect(self._on_changed)
-        host.jobs.job_preview.connect(self._on_preview)
 
     # -- building ------------------------------------------------------------------------
     def _write_tab(self) -> QWidget:
@@ -168,23 +167,6 @@ class WritePanel(QWidget):
         sv.addWidget(self.status)
         return side_by_side(self.editor, side, (640, 380), stretch=(3, 2))
 
-    def _train_tab(self) -> QWidget:
-        task = self.host.task("write.train")
-        self.train_form = ParamForm(task)
-        run = QPushButton("Train")
-        run.setObjectName("primary")
-        run.clicked.connect(self.train)
-        self.train_stop = QPushButton("Stop")
-        self.train_stop.clicked.connect(lambda: self.train_job and self.host.jobs.cancel(
-            self.train_job))
-        self.loss_chart = LineChart({"train": "#61afef", "validation": theme.ACCENT},
-                                    "The loss curve appears as it trains")
-        self.sample = QPlainTextEdit()
-        self.sample.setReadOnly(True)
-        self.sample.setPlaceholderText("A sample from the model appears at each evaluation.")
-        return training_split(self.train_form, [run, self.train_stop], [],
-                              [(self.loss_chart, 1), (self.sample, 1)], (400, 600))
-
     @staticmethod
     def _spin(lo: float, hi: float, value: float, step: float) -> QDoubleSpinBox:
         s = QDoubleSpinBox()
@@ -231,14 +213,6 @@ class WritePanel(QWidget):
         if self.job is not None:
             self.host.jobs.cancel(self.job)
 
-    def train(self):
-        params = self.train_form.params()
-        if params is None:
-            return None
-        self.loss_chart.clear()
-        self.train_job = self.host.submit(self.train_form.task, params)
-        return self.train_job
-
     def handle_drop(self, paths: list[Path]) -> bool:
         """A dropped text file: its text goes into the editor (or the training files field)."""
         path = paths[0]
@@ -256,7 +230,7 @@ class WritePanel(QWidget):
                 "max_tokens": self.max_tokens.value(), "temperature": self.temperature.value(),
                 "top_k": self.top_k.value(), "top_p": self.top_p.value(),
                 "repetition_penalty": self.repetition.value(), "stop": self.stop.currentText(),
-                "train": self.train_form.values() if self.train_form else {}}
+                "train": self.train_tab.form.values() if self.train_tab else {}}
 
     def restore_values(self, v: dict[str, Any]) -> None:
         self.model.select(v.get("model"))
@@ -266,8 +240,8 @@ class WritePanel(QWidget):
         self.top_p.setValue(float(v.get("top_p", 0.95)))
         self.repetition.setValue(float(v.get("repetition_penalty", 1.0)))
         self.stop.setCurrentText(str(v.get("stop", "")))
-        if self.train_form and isinstance(v.get("train"), dict):
-            self.train_form.set_values(v["train"])
+        if self.train_tab is not None and isinstance(v.get("train"), dict):
+            self.train_tab.form.set_values(v["train"])
 
     # -- job events ----------------------------------------------------------------------
     def _on_stream(self, job, chunks: list) -> None:
@@ -288,8 +262,6 @@ class WritePanel(QWidget):
         self.editor.ensureCursorVisible()
 
     def _on_changed(self, job) -> None:
-        if job is self.train_job and job.state.finished:
-            self.train_stop.setEnabled(False)
         if job is not self.job:
             return
         if job.state.finished:
@@ -299,16 +271,6 @@ class WritePanel(QWidget):
         else:
             self.status.setText(job.message or job.state.value)
         self._sync()
-
-    def _on_preview(self, job, preview) -> None:
-        if job is not self.train_job or not isinstance(preview.data, dict):
-            return
-        d = preview.data
-        if "train_loss" in d:
-            self.loss_chart.add(int(d.get("step", 0)), train=float(d["train_loss"]),
-                                validation=d.get("val_loss"))
-        if d.get("sample"):
-            self.sample.setPlainText(d["sample"])
 
     def _cursor_moved(self) -> None:
         """Clicking a generated token shows the distribution it was drawn from."""
@@ -324,3 +286,20 @@ class WritePanel(QWidget):
         self.generate_button.setEnabled(not busy)
         self.continue_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
+
+
+class WriteTrainTab(TrainTab):
+    """Trains a GPT (``write.train``): training and validation losses, the latest sample."""
+
+    def __init__(self, host, parent=None):
+        self.sample_text = QPlainTextEdit()
+        self.sample_text.setReadOnly(True)
+        self.sample_text.setPlaceholderText("A sample from the model appears at each evaluation.")
+        super().__init__(host, "write.train", {"train": ("train_loss", "#61afef"),
+                                               "validation": ("val_loss", theme.ACCENT)},
+                         self.sample_text, "The loss curve appears as it trains", (400, 600),
+                         parent=parent)
+
+    def show_sample(self, data: dict[str, Any]) -> None:
+        if data.get("sample"):
+            self.sample_text.setPlainText(str(data["sample"]))

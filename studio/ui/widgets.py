@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsView,
     QHBoxLayout,
+    QLabel,
     QScrollArea,
     QSplitter,
     QVBoxLayout,
@@ -197,3 +198,13 @@ def side_by_side(left: QWidget, right: QWidget, sizes: tuple[int, int],
         split.setStretchFactor(1, stretch[1])
     split.setSizes(list(sizes))
     return split
+
+
+def show_status(label: QLabel, text: str, error: bool = False) -> None:
+    """Set ``label``'s text, styled "error" or "muted" (restyled only when that changes)."""
+    label.setText(text)
+    name = "error" if error else "muted"
+    if label.objectName() != name:
+        label.setObjectName(name)
+        label.style().unpolish(label)
+        label.style().polish(label)

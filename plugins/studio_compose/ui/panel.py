@@ -1,7 +1,7 @@
 """The Compose panel: generate a few bars of four-voice chorale, re-roll one part of it (the
 chords, the style, one voice's melody or groove) keeping the rest, hear it at once, see it as a
-piano roll, mute or solo voices, and drag the MIDI into a DAW. A Train tab (``TrainTab``) trains
-a MuseGAN.
+piano roll, mute or solo voices, and drag the MIDI into a DAW. A Train tab
+(``ComposeTrainTab``) trains a MuseGAN.
 
 Every computation runs as a task on the shared lane (``host.submit``), the mix of the sounding
 voices too (``compose.render``: the numpy synth needs about 50 ms for 8 bars, too long for the GUI
@@ -40,14 +40,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.ui.widgets import ModelPicker, side_by_side
+from studio.ui.widgets import ModelPicker, show_status, side_by_side
 from studio_compose.score import DEFAULT_PROGRAM, SATB, Score
 from studio_compose.ui.drag import DragHandle
 from studio_compose.ui.pianoroll import PianoRoll, voice_colour
 from studio_compose.ui.player import Player
 from studio_compose.ui.seeds import GENERATE, SEED_MAX, Seeds, new_seed
-from studio_compose.ui.status import show_status
-from studio_compose.ui.train_tab import TRAIN, TrainTab
+from studio_compose.ui.train_tab import TRAIN, ComposeTrainTab
 
 RENDER = "compose.render"
 OPENS = (".mid", ".midi", ".xml", ".musicxml", ".mxl")
@@ -88,9 +87,9 @@ class ComposePanel(QWidget):
 
         tabs = QTabWidget()
         tabs.addTab(self._compose_tab(), "Compose")
-        self.train_tab: TrainTab | None = None
+        self.train_tab: ComposeTrainTab | None = None
         if TRAIN in host.registry.tasks:
-            self.train_tab = TrainTab(host)
+            self.train_tab = ComposeTrainTab(host)
             self.train_tab.model_trained.connect(self.refresh_models)
             tabs.addTab(self.train_tab, "Train")
         self.tabs = tabs

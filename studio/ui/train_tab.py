@@ -1,0 +1,120 @@
+"""A capability's Train tab: the training task's form with Train, Resume and Stop on the left;
+the losses as a chart and the latest sample on the right, following the tab's own job.
+
+A capability gives the task, the loss series (each a key of the task's ``Preview`` data) and a
+widget for the sample, and says how a sample is shown by overriding ``show_sample``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from studio.ui.chart import LineChart
+from studio.ui.forms import ParamForm
+from studio.ui.widgets import show_status, training_split
+
+
+class TrainTab(QWidget):
+    """``losses``: series name -> (key in the preview data, colour). The Resume button shows
+    when the task has a ``resume`` switch."""
+
+    model_trained = Signal(object)  # a run is done: its model id (None if the params have none)
+
+    def __init__(self, host, task_id: str, losses: dict[str, tuple[str, str]], sample: QWidget,
+                 chart_hint: str = "The losses appear as it trains",
+                 sizes: tuple[int, int] = (400, 700), parent: QWidget | None = None):
+        super().__init__(parent)
+        self.host = host
+        self.job = None  # the last training job submitted
+        self.losses = losses
+        self.form = ParamForm(host.task(task_id))
+        self.can_resume = any(s.name == "resume" and s.type is bool for s in self.form.specs)
+        self.train_button = QPushButton("Train")
+        self.train_button.setObjectName("primary")
+        self.train_button.clicked.connect(lambda: self.train(resume=False))
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Go on from the model's last checkpoint")
+        self.resume_button.clicked.connect(lambda: self.train(resume=True))
+        self.resume_button.setVisible(self.can_resume)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.stop)
+        self.loss_chart = LineChart({name: colour for name, (_, colour) in losses.items()},
+                                    chart_hint)
+        self.sample = sample
+        self.status = QLabel("")
+        self.status.setObjectName("muted")
+        self.status.setWordWrap(True)
+        self.evaluation = QLabel("")
+        self.evaluation.setObjectName("muted")
+        self.evaluation.setWordWrap(True)
+        self.evaluation.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(training_split(
+            self.form, [self.train_button, self.resume_button, self.stop_button],
+            [self.status, self.evaluation], [(self.loss_chart, 3), (sample, 2)], sizes))
+        host.jobs.job_changed.connect(self._on_changed)
+        host.jobs.job_preview.connect(self._on_preview)
+        self._sync()
+
+    def show_sample(self, data: dict[str, Any]) -> None:
+        """Show the sample in a preview's data, if it has one (the capability's part)."""
+
+    def train(self, resume: bool = False):
+        """Submit a training run with the form's values (``resume``: from the last checkpoint,
+        adding to the chart); None when the values are not valid."""
+        values = self.form.values()
+        if resume and self.can_resume:
+            values["resume"] = True
+        try:
+            params = self.form.task.make_params(values)
+        except ValueError as exc:
+            self.form.show_error(str(exc))
+            return None
+        self.form.show_error("")
+        if not resume:
+            self.loss_chart.clear()
+        self.job = self.host.submit(self.form.task, params)
+        self.status.setText("Queued")
+        self._sync()
+        return self.job
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.host.jobs.cancel(self.job)
+
+    def _on_preview(self, job, preview) -> None:
+        data = preview.data
+        if job is not self.job or not isinstance(data, dict):
+            return
+        points = {name: data.get(key) for name, (key, _) in self.losses.items()}
+        if "step" in data and any(v is not None for v in points.values()):
+            self.loss_chart.add(int(data["step"]), **points)
+        self.show_sample(data)
+        figures = [f"{k.replace('_', ' ')} {v:.3g}" for k, v in data.items()
+                   if k != "step" and isinstance(v, int | float) and not isinstance(v, bool)]
+        text = " · ".join(([preview.label] if preview.label else []) + figures)
+        if text:
+            self.evaluation.setText(f"Last evaluation: {text}")
+
+    def _on_changed(self, job) -> None:
+        if job is not self.job:
+            return
+        if job.state.name == "DONE":  # the new model is ready to use
+            self.model_trained.emit(getattr(job.params, "model_id", None))
+        if job.state.finished:
+            words = {"DONE": "Done", "CANCELLED": "Stopped", "FAILED": f"Failed: {job.error}"}
+            show_status(self.status, words.get(job.state.name, job.state.value),
+                        job.state.name == "FAILED")
+        else:
+            show_status(self.status, job.message or job.state.value)
+        self._sync()
+
+    def _sync(self) -> None:
+        busy = self.job is not None and not self.job.state.finished
+        self.train_button.setEnabled(not busy)
+        self.resume_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
