@@ -1,9 +1,10 @@
 """Regenerate the README screenshot from the real window.
 
-    python scripts/screenshot.py docs/screenshot.png [--capability ID] [--drop FILE] [--run]
+    python scripts/screenshot.py docs/screenshot.png [--capability ID] [--tab TITLE]
+                                 [--drop FILE] [--run]
 
 It opens the studio (offscreen unless a DISPLAY is set) with a fresh user data folder, selects the
-capability, drops FILE on the window as a user would, runs the page's task once when --run is
+capability (and its tab titled TITLE), drops FILE on the window as a user would, runs the page's task once when --run is
 given (so the job queue and the gallery show something), and saves a grab of the whole window.
 """
 
@@ -25,6 +26,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
     ap.add_argument("--capability", default=None)
+    ap.add_argument("--tab", default=None, help="the title of the panel's tab to show")
     ap.add_argument("--drop", type=Path, default=None, help="a file to drop on the window")
     ap.add_argument("--run", action="store_true", help="run the page's task once first")
     ap.add_argument("--size", default="1280x800")
@@ -44,6 +46,15 @@ def main() -> int:
     ids = [c.id for c in window.registry.capabilities]
     if args.capability:
         window.switcher.setCurrentRow(ids.index(args.capability))
+    if args.tab:
+        from PySide6.QtWidgets import QTabWidget
+
+        tabs = window.current_panel().findChild(QTabWidget)
+        titles = [tabs.tabText(i) for i in range(tabs.count())] if tabs else []
+        if args.tab not in titles:
+            print(f"no tab {args.tab!r}; the panel has {titles}", file=sys.stderr)
+            return 1
+        tabs.setCurrentIndex(titles.index(args.tab))
     if args.drop:
         window.drop_files([args.drop.resolve()])
     if args.run:
