@@ -4,8 +4,9 @@
                                  [--drop FILE] [--run]
 
 It opens the studio (offscreen unless a DISPLAY is set) with a fresh user data folder, selects the
-capability (and its tab titled TITLE), drops FILE on the window as a user would, runs the page's task once when --run is
-given (so the job queue and the gallery show something), and saves a grab of the whole window.
+capability (and its tab titled TITLE), drops FILE on the window as a user would, runs the page's
+task once when --run is given (so the job queue and the gallery show something), and saves a grab
+of the whole window.
 """
 
 from __future__ import annotations

@@ -440,14 +440,14 @@ def test_each_reroll_changes_only_its_own_seed(qtbot, panel):
 def test_mute_and_solo_fade_the_roll_and_play_the_sounding_voices(qtbot, panel, tmp_path):
     finish(qtbot, panel.generate())
     qtbot.waitUntil(lambda: panel.player.playing, timeout=5000)
-    panel.mute_buttons[1].setChecked(True)
+    panel.voice_strip.mute_buttons[1].setChecked(True)
     assert panel.roll.muted == {1}
     render = finish(qtbot, panel.render_job)
     assert render.params.mute == "1"
     qtbot.waitUntil(lambda: panel.player.path == panel._mixes.get(frozenset({0, 2, 3})),
                     timeout=3000)
     assert panel.player.playing
-    panel.solo_buttons[3].setChecked(True)  # a solo wins over the mutes
+    panel.voice_strip.solo_buttons[3].setChecked(True)  # a solo wins over the mutes
     assert panel.roll.muted == {0, 1, 2}
     render = finish(qtbot, panel.render_job)
     assert render.params.mute == "0,1,2"
@@ -457,8 +457,8 @@ def test_mute_and_solo_fade_the_roll_and_play_the_sounding_voices(qtbot, panel, 
     assert dest.read_bytes() == panel._mixes[frozenset({3})].read_bytes()
     midi = panel.export("midi", tmp_path / "all.mid")
     assert midi.read_bytes() == panel.midi_path.read_bytes()
-    panel.solo_buttons[3].setChecked(False)
-    panel.mute_buttons[1].setChecked(False)  # back to the generated mix, no new render
+    panel.voice_strip.solo_buttons[3].setChecked(False)
+    panel.voice_strip.mute_buttons[1].setChecked(False)  # back to the generated mix, no new render
     assert panel.player.path == panel.wav_path
 
 
@@ -484,6 +484,28 @@ def test_opening_a_file_shows_and_plays_it_and_a_corrupt_one_is_a_notification(q
     assert "broken.mid" in panel.notes[0][1]
     assert panel.score is before  # what was shown stays
     assert not panel.handle_drop([tmp_path / "notes.txt"])
+
+
+def test_an_opened_file_with_six_voices_gets_six_mute_and_solo_pairs(qtbot, panel, tmp_path):
+    from studio_compose.midi_io import score_to_midi
+
+    names = ["flute", "oboe", "clarinet", "horn", "bassoon", "cello"]
+    notes = [Note(84 - 6 * v + s % 3, s * 4, 4, v) for v in range(6) for s in range(8)]
+    sextet = tmp_path / "sextet.mid"
+    sextet.write_bytes(score_to_midi(Score(notes, voices=names, n_steps=32)))
+    assert panel.handle_drop([sextet])
+    strip = panel.voice_strip
+    assert len(strip.mute_buttons) == len(strip.solo_buttons) == 6
+    assert strip.solo_buttons[5].toolTip().startswith("Solo the ")
+    finish(qtbot, panel.render_job)
+    qtbot.waitUntil(lambda: panel.player.playing, timeout=3000)
+    strip.solo_buttons[5].setChecked(True)  # the sixth voice, past the chorale's four
+    assert panel.sounding() == {5} and panel.roll.muted == {0, 1, 2, 3, 4}
+    render = finish(qtbot, panel.render_job)
+    assert render.params.mute == "0,1,2,3,4"
+
+    finish(qtbot, panel.generate())  # a chorale again: S A T B, all sounding
+    assert len(strip.mute_buttons) == 4 and panel.sounding() == {0, 1, 2, 3}
 
 
 MUSICXML = """<?xml version="1.0" encoding="UTF-8"?>

@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -47,6 +46,7 @@ from studio_compose.ui.pianoroll import PianoRoll, voice_colour
 from studio_compose.ui.player import Player
 from studio_compose.ui.seeds import GENERATE, SEED_MAX, Seeds, new_seed
 from studio_compose.ui.train_tab import TRAIN, ComposeTrainTab
+from studio_compose.ui.voices import VoiceStrip
 
 RENDER = "compose.render"
 OPENS = (".mid", ".midi", ".xml", ".musicxml", ".mxl")
@@ -215,28 +215,8 @@ class ComposePanel(QWidget):
         self.play_button.clicked.connect(self.toggle_play)
         self.time_label = QLabel("0:00.0 / 0:00.0")
         self.time_label.setObjectName("muted")
-        self.mute_buttons: list[QToolButton] = []
-        self.solo_buttons: list[QToolButton] = []
-        voices = QHBoxLayout()
-        voices.setSpacing(2)
-        for v, name in enumerate(SATB):
-            colour = voice_colour(v).name()
-            tag = QLabel(f"■ {name[0].upper()}")
-            tag.setStyleSheet(f"color: {colour}; font-weight: 600; padding-left: 6px;")
-            tag.setToolTip(name)
-            voices.addWidget(tag)
-            for letter, group, tip in (("M", self.mute_buttons, "Mute"),
-                                       ("S", self.solo_buttons, "Solo")):
-                b = QToolButton()
-                b.setText(letter)
-                b.setCheckable(True)
-                b.setToolTip(f"{tip} the {name}")
-                b.setMinimumWidth(26)
-                b.setStyleSheet(f"QToolButton {{ padding: 2px 6px; }}"
-                                f"QToolButton:checked {{ background: {colour}; color: #1b1b1b; }}")
-                b.toggled.connect(self._voices_changed)
-                group.append(b)
-                voices.addWidget(b)
+        self.voice_strip = VoiceStrip()
+        self.voice_strip.changed.connect(self._voices_changed)
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Show and play a MIDI or MusicXML file")
         self.open_button.clicked.connect(lambda: self.open_file())
@@ -259,7 +239,7 @@ class ComposePanel(QWidget):
         top = QHBoxLayout()  # transport and voices above the roll
         top.addWidget(self.play_button)
         top.addWidget(self.time_label)
-        top.addLayout(voices)
+        top.addWidget(self.voice_strip)
         top.addStretch(1)
         top.addWidget(self.hover_label)
         files = QHBoxLayout()  # files below it
@@ -377,6 +357,7 @@ class ComposePanel(QWidget):
         self._resume = at is not None
         self.roll.set_score(score, keep_view=at is not None)
         self.roll.set_playhead(self.cue if at is not None else None, follow=False)
+        self.voice_strip.set_voices(score.voices)
         self._apply_voices(replay=False)
         self._show_seeds()
 
@@ -453,12 +434,7 @@ class ComposePanel(QWidget):
     # -- listening -----------------------------------------------------------------------------
     def sounding(self) -> set[int]:
         """The voices that play: the soloed ones if any, else all but the muted."""
-        n = len(self.score.voices) if self.score is not None else len(SATB)
-        solo = {v for v, b in enumerate(self.solo_buttons) if b.isChecked() and v < n}
-        if solo:
-            return solo
-        return {v for v in range(n) if v >= len(self.mute_buttons)
-                or not self.mute_buttons[v].isChecked()}
+        return self.voice_strip.sounding()
 
     def _voices_changed(self) -> None:
         self._apply_voices(replay=True)
@@ -629,6 +605,7 @@ class ComposePanel(QWidget):
         self.cue = 0.0
         self.roll.set_score(score)
         self.roll.set_playhead(None)
+        self.voice_strip.set_voices(score.voices)
         self._apply_voices(replay=False)
         self._show_seeds()
         self._show_time(0.0)
