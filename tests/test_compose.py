@@ -340,6 +340,33 @@ def test_same_seed_same_music_and_rerolls_hold_the_rest(store):
     assert sum(voice_grid(chords, v) != voice_grid(base, v) for v in range(4)) >= 2
 
 
+def test_the_key_is_estimated_and_a_piece_moves_to_the_tonic_asked_for(store):
+    from studio_compose.keys import Key, estimate_key, shift_to, tonic_number
+
+    c_major = np.array([60, 64, 67, 72, 60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60, 60])
+    assert estimate_key(c_major) == Key(0, False)
+    a_minor = np.array([57, 60, 64, 57, 59, 60, 62, 64, 65, 68, 69, 64, 57, 57, -1, 57])
+    assert str(estimate_key(a_minor)) == "A minor"
+    assert estimate_key(np.full(8, REST)) is None
+    assert shift_to(Key(9, True), tonic_number("D")) == 5  # A to D: up a fourth
+    assert shift_to(Key(2, False), tonic_number("a")) == -5  # D to A: down a fourth
+    with pytest.raises(ValueError, match="unknown key 'H'"):
+        tonic_number("H")
+
+    events = run(GENERATE, {"model": "tiny", "bars": 4, "wav": False}, store, seed=1)
+    auto = next(e for e in events if isinstance(e, Preview)).data
+    events = run(GENERATE, {"model": "tiny", "bars": 4, "wav": False, "key": "F#"}, store, seed=1)
+    moved = next(e for e in events if isinstance(e, Preview)).data
+    assert moved["key"].startswith("F# ") and moved["key"].split()[1] == auto["key"].split()[1]
+    assert any("bars in F# " in e.message for e in events if isinstance(e, Log))
+    a, b = auto["score"].to_grid(), moved["score"].to_grid()
+    shift = shift_to(estimate_key(a), 6)
+    assert (b == np.where(a >= 0, a + shift, a)).all()  # the same piece, every note moved
+    assert str(estimate_key(b)) == moved["key"]
+    with pytest.raises(ValueError, match="--key: 'H' is not one of auto, C, C#"):
+        run(GENERATE, {"model": "tiny", "key": "H"}, store)
+
+
 def test_morph_starts_at_one_seed_and_ends_at_the_other(store):
     a, _, _, _ = generate(store, seed=1, wav=False, bars=6, variation=0.0)
     b, _, _, _ = generate(store, seed=2, wav=False, bars=6, variation=0.0)

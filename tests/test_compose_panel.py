@@ -384,6 +384,7 @@ def test_generate_shows_plays_and_offers_the_midi_to_drag(qtbot, panel):
     assert panel.score is not None and panel.roll.score is panel.score
     assert panel.shown.seed == 11 and "seed 11" in panel.seeds_label.text()
     assert "studio run compose.generate --seed 11" in panel.seeds_label.toolTip()
+    assert panel.seeds_label.text().endswith((" major", " minor"))  # the key it is in
     qtbot.waitUntil(lambda: panel.player.playing, timeout=5000)  # heard at once
     qtbot.waitUntil(lambda: panel.roll.playhead is not None and panel.roll.playhead > 0.05,
                     timeout=3000)
@@ -429,6 +430,12 @@ def test_each_reroll_changes_only_its_own_seed(qtbot, panel):
     command = panel.seeds_label.toolTip().splitlines()[-1]
     assert "--seed 5 " in command and f"--style {style.params.style} " in command
     assert f"--melody {style.params.melody}" in command and "e+" not in command
+
+    panel.key.setCurrentIndex(panel.key.findData("G"))
+    in_g = finish(qtbot, panel.apply_button.click() or panel.job)  # the same seeds, in G
+    assert in_g.params.key == "G" and in_g.params.style == style.params.style
+    assert " · G major" in panel.seeds_label.text() or " · G minor" in panel.seeds_label.text()
+    assert "--key G" in panel.seeds_label.toolTip()
 
     panel.to_seed.setValue(99)
     morph = finish(qtbot, panel.morph())
@@ -560,11 +567,14 @@ def test_training_draws_both_losses_and_the_latest_sample(qtbot, panel):
 def test_values_survive_a_restart(qtbot, panel):
     panel.bars.setValue(12)
     panel.tempo.setValue(72)
+    panel.key.setCurrentIndex(panel.key.findData("Eb"))
     panel.instruments[3].setCurrentIndex(panel.instruments[3].findData(42))
     values = panel.current_values()
     panel.bars.setValue(8)
+    panel.key.setCurrentIndex(0)
     panel.instruments[3].setCurrentIndex(0)
     panel.restore_values(values)
     assert panel.bars.value() == 12 and panel.tempo.value() == 72
+    assert panel.settings_values()["key"] == "Eb"
     assert panel.settings_values()["instruments"] == "52,52,52,42"
     panel.restore_values({"bars": "nonsense"})  # an old or broken setting is ignored

@@ -22,10 +22,13 @@ from typing import TYPE_CHECKING
 
 from studio.errors import UserError
 from studio.tasks import Context, Event, Log, Output, Preview, Progress, param
+from studio_compose.keys import TONICS
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
+    from studio_compose.keys import Key
     from studio_compose.musegan import Inputs, MuseGANConfig
 
 DEFAULT_MODEL = "compose.chorales"
@@ -37,6 +40,9 @@ class GenerateParams:
     model: str = param(DEFAULT_MODEL, help="model id (see `studio models list`)")
     bars: int = param(8, min=1, max=256, help="length of the piece in bars")
     tempo: float = param(90.0, min=20.0, max=300.0, help="quarter notes per minute")
+    key: str = param("auto", choices=("auto", *TONICS),
+                     help="move the piece to this tonic (its mode, major or minor, stays the "
+                          "model's); auto: the key the model wrote in")
     instruments: str = param("", help="one per voice, S,A,T,B: General MIDI numbers or names "
                                       "(choir, strings, organ, piano, flute...); empty: choir")
     chords: int = param(-1, min=-1, max=2**31 - 1, help="seed of the chords (-1: from --seed)")
@@ -125,6 +131,20 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.where(near, lerp, out)
 
 
+def in_key(grid: np.ndarray, tonic: str) -> tuple[np.ndarray, Key | None]:
+    """The piece moved to ``tonic`` ("auto": left where it is), and the key it is then in."""
+    import numpy as np
+
+    from studio_compose.keys import Key, estimate_key, shift_to, tonic_number
+
+    key = estimate_key(grid)
+    if key is None or tonic == "auto":
+        return grid, key
+    shift = shift_to(key, tonic_number(tonic))
+    moved = np.where(grid >= 0, np.clip(grid.astype(np.int64) + shift, 0, 127), grid)
+    return moved.astype(grid.dtype), Key((key.tonic + shift) % 12, key.minor)
+
+
 def compose_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     import numpy as np
     import torch
@@ -155,12 +175,14 @@ def compose_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     critic_score = critic(x).mean().item()
     phrases = decode(x, cfg)  # (phrases, bars * steps, tracks)
     grid = np.concatenate(list(phrases))[: p.bars * cfg.n_steps]
+    grid, key = in_key(grid, p.key)
     score = Score.from_grid(grid, voices, programs=programs, steps_per_bar=cfg.n_steps,
                             steps_per_beat=max(1, cfg.n_steps // 4), tempo=p.tempo)
-    yield Preview({"score": score, "seeds": seeds}, label=f"{p.bars} bars")
+    yield Preview({"score": score, "seeds": seeds, "key": str(key or "")},
+                  label=f"{p.bars} bars")
     per_voice = ", ".join(f"{v} {len(score.voice_notes(i))}" for i, v in enumerate(voices))
-    yield Log(f"{p.bars} bars, {score.duration:.1f} s at {p.tempo:g} bpm; notes: {per_voice}; "
-              f"critic {critic_score:.2f}")
+    yield Log(f"{p.bars} bars in {key or 'no key'}, {score.duration:.1f} s at {p.tempo:g} bpm; "
+              f"notes: {per_voice}; critic {critic_score:.2f}")
     yield Log("seeds: " + "; ".join(f"{k} {','.join(map(str, v))}" for k, v in seeds.items()))
     yield Output(score_to_midi(score), name="music", suffix=".mid")
     if p.wav:

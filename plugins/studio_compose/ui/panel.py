@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui.widgets import ModelPicker, show_status, side_by_side
+from studio_compose.keys import TONICS
 from studio_compose.score import DEFAULT_PROGRAM, SATB, Score
 from studio_compose.ui.drag import DragHandle
 from studio_compose.ui.pianoroll import PianoRoll, voice_colour
@@ -66,6 +67,7 @@ class ComposePanel(QWidget):
         self.job = None  # the generate job whose result is awaited
         self.score: Score | None = None
         self.shown: Seeds | None = None  # the version on screen
+        self.shown_key = ""  # its key, as compose.generate estimated it
         self.wanted: Seeds | None = None  # the version last asked for (re-rolls build on it)
         self.job_seeds: dict[int, Seeds] = {}
         self.midi_path: Path | None = None
@@ -123,11 +125,18 @@ class ComposePanel(QWidget):
         self.variation.setValue(0.5)
         self.variation.setToolTip("How much each phrase departs from the one before "
                                   "(0: the same phrase again, 1: unrelated)")
+        self.key = QComboBox()
+        self.key.addItem("as written", "auto")
+        for tonic in TONICS:
+            self.key.addItem(tonic, tonic)
+        self.key.setToolTip("Move the piece to this tonic; major or minor stays as the model "
+                            "wrote it")
         form = QFormLayout()
         form.addRow("Model", self.model)
         form.addRow("Bars", self.bars)
         form.addRow("Seed", self.seed)
         form.addRow("Tempo", self.tempo)
+        form.addRow("Key", self.key)
         form.addRow("Variation", self.variation)
         self.instruments: list[QComboBox] = []
         for v, name in enumerate(SATB):
@@ -145,8 +154,8 @@ class ComposePanel(QWidget):
         self.generate_button.setToolTip("A new piece from the seed (Ctrl+Enter)")
         self.generate_button.clicked.connect(self.run_default)
         self.apply_button = QPushButton("Apply settings")
-        self.apply_button.setToolTip("The same seeds again, with the bars, tempo and instruments "
-                                     "set above")
+        self.apply_button.setToolTip("The same seeds again, with the bars, tempo, key and "
+                                     "instruments set above")
         self.apply_button.clicked.connect(lambda: self.reroll(None))
 
         reroll = QGroupBox("Re-roll one part, keep the rest")
@@ -271,7 +280,8 @@ class ComposePanel(QWidget):
     def settings_values(self) -> dict[str, Any]:
         """The generate parameters that are not seeds."""
         return {"model": self._model_id(), "bars": self.bars.value(),
-                "tempo": self.tempo.value(), "variation": round(self.variation.value(), 2),
+                "tempo": self.tempo.value(), "key": self.key.currentData(),
+                "variation": round(self.variation.value(), 2),
                 "instruments": ",".join(str(c.currentData()) for c in self.instruments)}
 
     def run_default(self):
@@ -330,6 +340,7 @@ class ComposePanel(QWidget):
         if data is None:
             return
         if job is self.job and isinstance(data.get("score"), Score):
+            self.shown_key = str(data.get("key") or "")
             self._show_version(job, data["score"])
         elif job is self.render_job and isinstance(data.get("wav"), bytes):
             path = Path(self._tmp) / f"mix{job.id}.wav"
@@ -427,7 +438,8 @@ class ComposePanel(QWidget):
             self.seeds_label.setText(f"Opened {self.source}")
             self.seeds_label.setToolTip("")
         elif self.shown is not None:
-            self.seeds_label.setText(self.shown.text())
+            self.seeds_label.setText(" · ".join(filter(None, [self.shown.text(),
+                                                               self.shown_key])))
             self.seeds_label.setToolTip("Reproduce it with:\n"
                                         + self.shown.command(self.settings_values()))
 
@@ -655,7 +667,8 @@ class ComposePanel(QWidget):
     # -- persistence ---------------------------------------------------------------------------
     def current_values(self) -> dict[str, Any]:
         return {"model": self._model_id(), "bars": self.bars.value(), "seed": self.seed.value(),
-                "tempo": self.tempo.value(), "to_seed": self.to_seed.value(),
+                "tempo": self.tempo.value(), "key": self.key.currentData(),
+                "to_seed": self.to_seed.value(),
                 "variation": self.variation.value(),
                 "instruments": [c.currentData() for c in self.instruments],
                 "autoplay": self.autoplay.isChecked(),
@@ -667,6 +680,7 @@ class ComposePanel(QWidget):
             self.bars.setValue(int(v.get("bars", 8)))
             self.seed.setValue(int(v.get("seed", -1)))
             self.tempo.setValue(float(v.get("tempo", 90)))
+            self.key.setCurrentIndex(max(0, self.key.findData(v.get("key", "auto"))))
             self.variation.setValue(float(v.get("variation", 0.5)))
             self.to_seed.setValue(int(v.get("to_seed", -1)))
             self.autoplay.setChecked(bool(v.get("autoplay", True)))
