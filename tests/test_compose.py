@@ -348,6 +348,8 @@ def test_the_key_is_estimated_and_a_piece_moves_to_the_tonic_asked_for(store):
     a_minor = np.array([57, 60, 64, 57, 59, 60, 62, 64, 65, 68, 69, 64, 57, 57, -1, 57])
     assert str(estimate_key(a_minor)) == "A minor"
     assert estimate_key(np.full(8, REST)) is None
+    assert estimate_key(np.arange(60, 72)) is None  # all twelve alike: no key to move from
+    assert Key.parse("Eb minor") == Key(3, True) and Key(9, True).moved(5) == Key(2, True)
     assert shift_to(Key(9, True), tonic_number("D")) == 5  # A to D: up a fourth
     assert shift_to(Key(2, False), tonic_number("a")) == -5  # D to A: down a fourth
     with pytest.raises(ValueError, match="unknown key 'H'"):
@@ -362,7 +364,12 @@ def test_the_key_is_estimated_and_a_piece_moves_to_the_tonic_asked_for(store):
     a, b = auto["score"].to_grid(), moved["score"].to_grid()
     shift = shift_to(estimate_key(a), 6)
     assert (b == np.where(a >= 0, a + shift, a)).all()  # the same piece, every note moved
-    assert str(estimate_key(b)) == moved["key"]
+    assert str(estimate_key(b)) == moved["key"] and moved["shift"] == shift
+    assert moved["written"] == auto["key"] == str(estimate_key(a))
+    events = run(GENERATE, {"model": "tiny", "bars": 4, "wav": False, "transpose": -3}, store,
+                 seed=1)
+    down = next(e for e in events if isinstance(e, Preview)).data
+    assert (down["score"].to_grid() == np.where(a >= 0, a - 3, a)).all()
     with pytest.raises(ValueError, match="--key: 'H' is not one of auto, C, C#"):
         run(GENERATE, {"model": "tiny", "key": "H"}, store)
 

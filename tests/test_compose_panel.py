@@ -431,11 +431,18 @@ def test_each_reroll_changes_only_its_own_seed(qtbot, panel):
     assert "--seed 5 " in command and f"--style {style.params.style} " in command
     assert f"--melody {style.params.melody}" in command and "e+" not in command
 
+    written = panel.shown.written  # the key the model wrote this version in
+    assert written.endswith((" major", " minor"))
     panel.key.setCurrentIndex(panel.key.findData("G"))
     in_g = finish(qtbot, panel.apply_button.click() or panel.job)  # the same seeds, in G
-    assert in_g.params.key == "G" and in_g.params.style == style.params.style
-    assert " · G major" in panel.seeds_label.text() or " · G minor" in panel.seeds_label.text()
-    assert "--key G" in panel.seeds_label.toolTip()
+    assert in_g.params.style == style.params.style and in_g.params.key == "auto"
+    assert panel.seeds_label.text().endswith(" · G " + written.split()[1])
+    assert f"--transpose {in_g.params.transpose}" in panel.seeds_label.toolTip()
+    g_version = panel.score.to_grid()
+    alto = finish(qtbot, panel.reroll_buttons[("melody", 1)].click() or panel.job)
+    assert alto.params.transpose == in_g.params.transpose  # the move is kept, not re-estimated
+    for v in (0, 2, 3):  # so the other voices stay as they were
+        assert (panel.score.to_grid()[:, v] == g_version[:, v]).all()
 
     panel.to_seed.setValue(99)
     morph = finish(qtbot, panel.morph())

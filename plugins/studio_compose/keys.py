@@ -28,6 +28,17 @@ class Key:
     def __str__(self) -> str:
         return f"{TONICS[self.tonic]} {'minor' if self.minor else 'major'}"
 
+    def moved(self, semitones: int) -> Key:
+        return Key((self.tonic + semitones) % 12, self.minor)
+
+    @classmethod
+    def parse(cls, text: str) -> Key:
+        """'D minor' -> Key(2, True); the inverse of ``str``."""
+        words = text.split()
+        if len(words) != 2 or words[1] not in ("major", "minor"):
+            raise ValueError(f"a key is a tonic and 'major' or 'minor', not {text!r}")
+        return cls(tonic_number(words[0]), words[1] == "minor")
+
 
 def tonic_number(name: str) -> int:
     """'D' -> 2; the names of ``TONICS`` (case and a trailing 'major'/'minor' aside)."""
@@ -39,7 +50,8 @@ def tonic_number(name: str) -> int:
 
 
 def estimate_key(pitches: np.ndarray) -> Key | None:
-    """The likeliest key of a grid of MIDI pitches (rests negative); None without notes."""
+    """The likeliest key of a grid of MIDI pitches (rests negative); None without notes or
+    when every pitch class sounds alike."""
     import numpy as np
 
     sounding = np.asarray(pitches).ravel()
@@ -48,7 +60,7 @@ def estimate_key(pitches: np.ndarray) -> Key | None:
         return None
     chroma = np.bincount(sounding % 12, minlength=12).astype(np.float64)
     if np.all(chroma == chroma[0]):  # every pitch class alike: no key stands out
-        return Key(0, False)
+        return None
     best, key = -np.inf, Key(0, False)
     for minor, profile in ((False, MAJOR), (True, MINOR)):
         for tonic in range(12):

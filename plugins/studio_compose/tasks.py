@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from studio_compose.keys import Key
     from studio_compose.musegan import Inputs, MuseGANConfig
 
 DEFAULT_MODEL = "compose.chorales"
@@ -43,6 +42,9 @@ class GenerateParams:
     key: str = param("auto", choices=("auto", *TONICS),
                      help="move the piece to this tonic (its mode, major or minor, stays the "
                           "model's); auto: the key the model wrote in")
+    transpose: int = param(0, min=-11, max=11,
+                           help="then move every note this many semitones (a re-roll that "
+                                "keeps the key of the version it came from)")
     instruments: str = param("", help="one per voice, S,A,T,B: General MIDI numbers or names "
                                       "(choir, strings, organ, piano, flute...); empty: choir")
     chords: int = param(-1, min=-1, max=2**31 - 1, help="seed of the chords (-1: from --seed)")
@@ -131,18 +133,21 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.where(near, lerp, out)
 
 
-def in_key(grid: np.ndarray, tonic: str) -> tuple[np.ndarray, Key | None]:
-    """The piece moved to ``tonic`` ("auto": left where it is), and the key it is then in."""
+def in_key(grid: np.ndarray, tonic: str, transpose: int = 0) -> tuple[np.ndarray, int]:
+    """The piece moved to ``tonic`` ("auto": left where it is), then by ``transpose``
+    semitones; and the shift in all."""
     import numpy as np
 
-    from studio_compose.keys import Key, estimate_key, shift_to, tonic_number
+    from studio_compose.keys import estimate_key, shift_to, tonic_number
 
-    key = estimate_key(grid)
-    if key is None or tonic == "auto":
-        return grid, key
-    shift = shift_to(key, tonic_number(tonic))
+    written = estimate_key(grid)
+    shift = transpose
+    if written is not None and tonic != "auto":
+        shift += shift_to(written, tonic_number(tonic))
+    if shift == 0:
+        return grid, 0
     moved = np.where(grid >= 0, np.clip(grid.astype(np.int64) + shift, 0, 127), grid)
-    return moved.astype(grid.dtype), Key((key.tonic + shift) % 12, key.minor)
+    return moved.astype(grid.dtype), shift
 
 
 def compose_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
@@ -152,6 +157,7 @@ def compose_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     from studio_compose import loading
     from studio_compose.data import decode
     from studio_compose.instruments import parse_instruments
+    from studio_compose.keys import estimate_key
     from studio_compose.midi_io import score_to_midi
     from studio_compose.musegan import Inputs
     from studio_compose.score import SATB, Score
@@ -175,11 +181,13 @@ def compose_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     critic_score = critic(x).mean().item()
     phrases = decode(x, cfg)  # (phrases, bars * steps, tracks)
     grid = np.concatenate(list(phrases))[: p.bars * cfg.n_steps]
-    grid, key = in_key(grid, p.key)
+    written = estimate_key(grid)
+    grid, shift = in_key(grid, p.key, p.transpose)
+    key = written.moved(shift) if written is not None else None
     score = Score.from_grid(grid, voices, programs=programs, steps_per_bar=cfg.n_steps,
                             steps_per_beat=max(1, cfg.n_steps // 4), tempo=p.tempo)
-    yield Preview({"score": score, "seeds": seeds, "key": str(key or "")},
-                  label=f"{p.bars} bars")
+    yield Preview({"score": score, "seeds": seeds, "key": str(key or ""),
+                   "written": str(written or ""), "shift": shift}, label=f"{p.bars} bars")
     per_voice = ", ".join(f"{v} {len(score.voice_notes(i))}" for i, v in enumerate(voices))
     yield Log(f"{p.bars} bars in {key or 'no key'}, {score.duration:.1f} s at {p.tempo:g} bpm; "
               f"notes: {per_voice}; critic {critic_score:.2f}")

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui.widgets import ModelPicker, show_status, side_by_side
-from studio_compose.keys import TONICS
+from studio_compose.keys import TONICS, Key, shift_to, tonic_number
 from studio_compose.score import DEFAULT_PROGRAM, SATB, Score
 from studio_compose.ui.drag import DragHandle
 from studio_compose.ui.pianoroll import PianoRoll, voice_colour
@@ -51,6 +51,8 @@ from studio_compose.ui.voices import VoiceStrip
 
 RENDER = "compose.render"
 OPENS = (".mid", ".midi", ".xml", ".musicxml", ".mxl")
+# the generate parameters that are settings, not seeds (the reproduce line names them)
+SETTINGS = ("model", "bars", "tempo", "key", "transpose", "variation", "instruments")
 # General MIDI programs (0-based) that suit a chorale voice
 INSTRUMENTS = (
     ("Choir aahs", 52), ("Voice oohs", 53), ("Strings", 48), ("Church organ", 19),
@@ -68,6 +70,7 @@ class ComposePanel(QWidget):
         self.score: Score | None = None
         self.shown: Seeds | None = None  # the version on screen
         self.shown_key = ""  # its key, as compose.generate estimated it
+        self.shown_settings: dict[str, Any] = {}  # the generate parameters that made it
         self.wanted: Seeds | None = None  # the version last asked for (re-rolls build on it)
         self.job_seeds: dict[int, Seeds] = {}
         self.midi_path: Path | None = None
@@ -301,6 +304,7 @@ class ComposePanel(QWidget):
         seeds = base.copy()
         if what in ("chords", "style"):
             setattr(seeds, what, new_seed())
+            seeds.written = ""  # new harmony for every voice: its key is found afresh
         elif what in ("melody", "groove"):
             getattr(seeds, what)[voice] = new_seed()
         return self.submit(seeds)
@@ -320,6 +324,10 @@ class ComposePanel(QWidget):
         task = self.host.task(GENERATE)
         names = {s.name for s in task.schema()}
         values = {**self.settings_values(), **seeds.params(), "wav": True}
+        tonic = values["key"]
+        if seeds.written and tonic != "auto":  # the move the first version took, kept
+            values["key"] = "auto"
+            values["transpose"] = shift_to(Key.parse(seeds.written), tonic_number(tonic))
         try:
             params = task.make_params({k: v for k, v in values.items() if k in names})
         except ValueError as exc:
@@ -341,6 +349,9 @@ class ComposePanel(QWidget):
             return
         if job is self.job and isinstance(data.get("score"), Score):
             self.shown_key = str(data.get("key") or "")
+            seeds = self.job_seeds.get(job.id)
+            if seeds is not None and not seeds.written:
+                seeds.written = str(data.get("written") or "")
             self._show_version(job, data["score"])
         elif job is self.render_job and isinstance(data.get("wav"), bytes):
             path = Path(self._tmp) / f"mix{job.id}.wav"
@@ -364,6 +375,8 @@ class ComposePanel(QWidget):
         self.midi_path = self.wav_path = None
         self.drag.set_path(None)
         self.shown = self.job_seeds.get(job.id, self.shown)
+        self.shown_settings = {k: getattr(job.params, k) for k in SETTINGS
+                               if hasattr(job.params, k)}
         self.cue = at if at is not None and at < score.duration else 0.0
         self._resume = at is not None
         self.roll.set_score(score, keep_view=at is not None)
@@ -440,8 +453,9 @@ class ComposePanel(QWidget):
         elif self.shown is not None:
             self.seeds_label.setText(" · ".join(filter(None, [self.shown.text(),
                                                                self.shown_key])))
-            self.seeds_label.setToolTip("Reproduce it with:\n"
-                                        + self.shown.command(self.settings_values()))
+            settings = {k: v for k, v in self.shown_settings.items()
+                        if (k, v) not in (("key", "auto"), ("transpose", 0))}
+            self.seeds_label.setToolTip("Reproduce it with:\n" + self.shown.command(settings))
 
     # -- listening -----------------------------------------------------------------------------
     def sounding(self) -> set[int]:

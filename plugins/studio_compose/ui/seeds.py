@@ -36,6 +36,7 @@ class Seeds:
     melody: list[int] = field(default_factory=lambda: [-1] * 4)
     groove: list[int] = field(default_factory=lambda: [-1] * 4)
     to_seed: int = -1
+    written: str = ""  # the key the first version was written in, before any move ("D minor")
 
     def copy(self) -> Seeds:
         return replace(self, melody=list(self.melody), groove=list(self.groove))
