@@ -278,6 +278,25 @@ def test_the_saved_generator_is_the_average_and_resume_takes_a_new_learning_rate
                                atol=1e-3, rtol=1e-3)
 
 
+def test_resume_with_critic_chroma_adds_the_stream_to_the_trained_critic(chorales, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setattr(train, "EVAL_PHRASES", 16)
+    store = ModelStore([tmp_path / "m"])
+    run(TRAIN, train_values(chorales, 2, output="softmax"), store, seed=3)
+    before = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)
+    assert not any(k.startswith("critic.chroma.") for k in before["model"])
+    events = run(TRAIN, train_values(chorales, 4, output="softmax", resume=True,
+                                     critic_chroma=True), store, seed=3)
+    assert any(isinstance(e, Log) and "the critic gains a chroma stream" in e.message
+               for e in events)
+    after = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)
+    assert after["step"] == 4 and store.get("mine").config["critic_chroma"]
+    assert after["model"]["critic.chroma.out.weight"].abs().sum() > 0  # it has learned
+    assert len(after["groups_c"][0]["params"]) == len(before["groups_c"][0]["params"]) + 8
+    run(TRAIN, train_values(chorales, 5, output="softmax", resume=True), store, seed=3)
+    assert store.get("mine").config["critic_chroma"]  # resumed without the flag: it stays
+
+
 def test_a_linear_schedule_takes_the_learning_rate_down_to_zero(chorales, tmp_path,
                                                                  monkeypatch):
     monkeypatch.setattr(train, "EVAL_PHRASES", 16)

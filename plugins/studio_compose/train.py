@@ -65,7 +65,8 @@ class TrainParams:
                              "step of a voice one choice among its pitches and silence")
     critic_chroma: bool = param(False, advanced=True,
                                 help="give the critic a chroma stream (pitch classes per beat, "
-                                     "as in BinaryMuseGAN) beside the book's layers")
+                                     "as in BinaryMuseGAN) beside the book's layers; with "
+                                     "--resume it joins a critic trained without one")
     batch_size: int = param(64, min=2, max=4096, advanced=True)
     steps: int = param(2000, min=1, max=10_000_000, help="generator steps in all")
     critic_steps: int = param(5, min=1, max=100, advanced=True,
@@ -197,8 +198,11 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     saved = read_checkpoint(state_dir) if p.resume else None
     if p.resume and saved is None:
         yield Log(f"no checkpoint for {p.model_id}; starting afresh", "warning")
+    add_chroma = False
     if saved is not None:
         cfg = MuseGANConfig(**saved["config"])
+        if p.critic_chroma and not cfg.critic_chroma:  # the stream joins the trained critic
+            cfg, add_chroma = replace(cfg, critic_chroma=True), True
     else:
         cfg = MuseGANConfig(n_bars=p.bars, n_steps=p.steps_per_bar, n_pitches=p.pitches,
                             lowest_pitch=p.lowest_pitch, output=p.output,
@@ -220,14 +224,30 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     step, seconds, seed, history = 0, 0.0, ctx.seed, []
     if saved is not None:
         gen.load_state_dict(split_tensors(saved["model"], "generator"))
-        critic.load_state_dict(split_tensors(saved["model"], "critic"))
+        groups_c = saved["groups_c"]
+        if add_chroma:  # its weights and their optimizer moments start afresh
+            loaded = critic.load_state_dict(split_tensors(saved["model"], "critic"),
+                                            strict=False)
+            odd = [k for k in loaded.missing_keys if not k.startswith("chroma.")]
+            if odd or loaded.unexpected_keys:
+                raise ValueError(f"the checkpoint's critic does not fit: missing {odd}, "
+                                 f"unexpected {loaded.unexpected_keys}")
+            known = sum(len(group["params"]) for group in groups_c)
+            new = len(list(critic.parameters())) - known
+            groups_c = [*groups_c[:-1], {**groups_c[-1], "params": [
+                *groups_c[-1]["params"], *range(known, known + new)]}]
+        else:
+            critic.load_state_dict(split_tensors(saved["model"], "critic"))
         restore_optimizer(opt_g, saved["opt_g"], saved["groups_g"])
-        restore_optimizer(opt_c, saved["opt_c"], saved["groups_c"])
+        restore_optimizer(opt_c, saved["opt_c"], groups_c)
         restore_rng(g, saved["rng"])
         rng.bit_generator.state = saved["numpy_rng"]
         step, seconds, seed = saved["step"], saved["train_seconds"], saved["seed"]
         history = saved.get("history", [])
         yield Log(f"resuming {p.model_id} at step {step}")
+        if add_chroma:
+            yield Log("the critic gains a chroma stream; its last layer starts at zero, so the "
+                      "critic scores as before until it learns")
     average = copy.deepcopy(gen).requires_grad_(False) if p.ema > 0 else None
     if average is not None and saved is not None and "average" in saved:
         average.load_state_dict(saved["average"])
