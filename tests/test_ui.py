@@ -322,6 +322,8 @@ def test_advanced_params_wait_under_more_settings(qtbot):
 
     form.set_values({"lr": 5e-5})  # small rates are kept, not rounded to the box's decimals
     assert form.values()["lr"] == 5e-5 and lr.text() == "5e-05"
+    form.set_values({"lr": 0.9999995})  # and close values are not rounded away
+    assert lr.text() == "0.9999995" and form.values()["lr"] == 0.9999995
     lr.lineEdit().setText("3e-4")
     lr.interpretText()
     assert form.values()["lr"] == pytest.approx(3e-4)

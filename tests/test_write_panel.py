@@ -112,19 +112,33 @@ def test_training_draws_the_losses_and_a_sample_and_offers_the_new_model(qtbot, 
     text = tmp_path / "fables.txt"
     text.write_text("The fox saw the grapes and said they were sour. " * 300, encoding="utf-8")
     tab = panel.train_tab
-    tab.form.set_values({"files": str(text), "model_id": "write.fables", "vocab_size": 300,
+    panel.tabs.setCurrentWidget(tab)
+    assert panel.handle_drop([text])  # a file dropped on the Train tab is the training text
+    assert tab.form.values()["files"] == str(text)
+    tab.form.set_values({**tab.form.values(), "model_id": "write.fables", "vocab_size": 300,
                          "n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16,
                          "batch_size": 4, "max_iters": 4, "eval_interval": 2,
                          "warmup_iters": 1})
-    assert tab.resume_button.isVisibleTo(tab)  # write.train can resume
+    assert tab.resume_button.isVisibleTo(tab)  # write.train can resume; the buttons say which
+    assert not tab.form.widgets["resume"].isVisibleTo(tab)
     job = tab.train()
     qtbot.waitUntil(lambda: job.reported, timeout=60000)
     assert job.state is JobState.DONE, job.error
+    assert job.params.resume is False
     assert tab.loss_chart.steps == [2, 4]
     assert all(v > 0 for v in tab.loss_chart.values["train"] + tab.loss_chart.values["validation"])
     assert tab.sample_text.toPlainText()
     assert "val loss" in tab.evaluation.text() and tab.status.text() == "Done"
     assert panel.model.findData("write.fables") >= 0  # ready to write with
+
+    tab.form.set_values({**tab.form.values(), "max_iters": 6})
     resumed = tab.train(resume=True)
-    assert resumed.params.resume is True
     qtbot.waitUntil(lambda: resumed.reported, timeout=60000)
+    assert resumed.state is JobState.DONE and resumed.params.resume is True
+    assert tab.loss_chart.steps == [2, 4, 6]  # the curve goes on
+
+    again = tab.train()  # afresh: the last run's curve, figures and sample are cleared
+    assert tab.loss_chart.steps == [] and tab.evaluation.text() == ""
+    assert tab.sample_text.toPlainText() == ""
+    tab.stop()
+    qtbot.waitUntil(lambda: again.reported, timeout=60000)

@@ -88,7 +88,7 @@ class WritePanel(QWidget):
         self.odds: list[dict] = []
         self.insert_at: QTextCursor | None = None
 
-        tabs = QTabWidget()
+        self.tabs = tabs = QTabWidget()
         tabs.addTab(self._write_tab(), "Write")
         self.train_tab: WriteTrainTab | None = None
         if "write.train" in host.registry.tasks:
@@ -176,6 +176,10 @@ class WritePanel(QWidget):
         s.setValue(value)
         return s
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        self.model.refresh()  # models installed or trained meanwhile
+
     # -- actions -------------------------------------------------------------------------
     def _model_id(self) -> str:
         return self.model.model_id()
@@ -214,7 +218,12 @@ class WritePanel(QWidget):
             self.host.jobs.cancel(self.job)
 
     def handle_drop(self, paths: list[Path]) -> bool:
-        """A dropped text file: its text goes into the editor (or the training files field)."""
+        """Dropped text files: on the Train tab they become the training files; else the
+        first one's text goes into the editor."""
+        if self.train_tab is not None and self.tabs.currentWidget() is self.train_tab:
+            form = self.train_tab.form
+            form.set_values({**form.values(), "files": "|".join(str(p) for p in paths)})
+            return True
         path = paths[0]
         try:
             text = path.read_text(encoding="utf-8")
@@ -303,3 +312,6 @@ class WriteTrainTab(TrainTab):
     def show_sample(self, data: dict[str, Any]) -> None:
         if data.get("sample"):
             self.sample_text.setPlainText(str(data["sample"]))
+
+    def clear_sample(self) -> None:
+        self.sample_text.clear()

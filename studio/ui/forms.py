@@ -30,15 +30,16 @@ INT_LIMIT = 2**31 - 1
 
 
 class FloatField(QDoubleSpinBox):
-    """A number box that keeps small values (a learning rate of 5e-5) and shows them as
-    typed: six significant digits, scientific notation where that is shorter."""
+    """A number box that keeps small values (a learning rate of 5e-5) and shows them in
+    Python's short form: up to twelve significant digits, scientific notation for the very
+    small and large."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setDecimals(12)
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's name)
-        return f"{value:.6g}"
+        return f"{value:.12g}"
 
     def valueFromText(self, text: str) -> float:  # noqa: N802
         try:
@@ -132,6 +133,11 @@ class ParamForm(QWidget):
         layout.addRow(self.error)
         self.set_expanded(False)
         self.set_values({})
+        self.defaults = self.values()  # as the widgets hold them: a setting differs from these
+
+    def set_field_visible(self, name: str, on: bool) -> None:
+        """Show or hide one parameter's row (its value still counts)."""
+        self.form_layout.setRowVisible(self.widgets[name], on)
 
     def _add_row(self, spec: ParamSpec) -> None:
         w = self.widgets[spec.name]
@@ -237,8 +243,9 @@ class ParamForm(QWidget):
                     w.setText("" if v is None else str(v))
             except (TypeError, ValueError):
                 continue
-        now = self.values()
-        if any(s.advanced and now.get(s.name) != s.default for s in self.specs):
+        now, defaults = self.values(), getattr(self, "defaults", None)
+        if defaults is not None and any(s.advanced and now.get(s.name) != defaults.get(s.name)
+                                        for s in self.specs):
             self.set_expanded(True)  # a restored setting that is not the default shows itself
 
     def set_path(self, path: Path) -> bool:

@@ -2,7 +2,9 @@
 the losses as a chart and the latest sample on the right, following the tab's own job.
 
 A capability gives the task, the loss series (each a key of the task's ``Preview`` data) and a
-widget for the sample, and says how a sample is shown by overriding ``show_sample``.
+widget for the sample, and says how a sample is shown (and cleared) by overriding
+``show_sample`` and ``clear_sample``. Train starts afresh and Resume goes on from the
+checkpoint, so the task's own ``resume`` switch is not shown.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ class TrainTab(QWidget):
     """``losses``: series name -> (key in the preview data, colour). The Resume button shows
     when the task has a ``resume`` switch."""
 
-    model_trained = Signal(object)  # a run is done: its model id (None if the params have none)
+    # a run is done or stopped (its model is saved at each evaluation): its model id, or None
+    model_trained = Signal(object)
 
     def __init__(self, host, task_id: str, losses: dict[str, tuple[str, str]], sample: QWidget,
                  chart_hint: str = "The losses appear as it trains",
@@ -32,6 +35,8 @@ class TrainTab(QWidget):
         self.losses = losses
         self.form = ParamForm(host.task(task_id))
         self.can_resume = any(s.name == "resume" and s.type is bool for s in self.form.specs)
+        if self.can_resume:
+            self.form.set_field_visible("resume", False)  # the buttons say it
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("primary")
         self.train_button.clicked.connect(lambda: self.train(resume=False))
@@ -63,12 +68,15 @@ class TrainTab(QWidget):
     def show_sample(self, data: dict[str, Any]) -> None:
         """Show the sample in a preview's data, if it has one (the capability's part)."""
 
+    def clear_sample(self) -> None:
+        """Take the last run's sample away (a fresh run starts)."""
+
     def train(self, resume: bool = False):
         """Submit a training run with the form's values (``resume``: from the last checkpoint,
         adding to the chart); None when the values are not valid."""
         values = self.form.values()
-        if resume and self.can_resume:
-            values["resume"] = True
+        if self.can_resume:
+            values["resume"] = resume
         try:
             params = self.form.task.make_params(values)
         except ValueError as exc:
@@ -77,8 +85,10 @@ class TrainTab(QWidget):
         self.form.show_error("")
         if not resume:
             self.loss_chart.clear()
+            self.evaluation.setText("")
+            self.clear_sample()
         self.job = self.host.submit(self.form.task, params)
-        self.status.setText("Queued")
+        show_status(self.status, "Queued")
         self._sync()
         return self.job
 
@@ -103,7 +113,7 @@ class TrainTab(QWidget):
     def _on_changed(self, job) -> None:
         if job is not self.job:
             return
-        if job.state.name == "DONE":  # the new model is ready to use
+        if job.state.name in ("DONE", "CANCELLED"):  # saved at each evaluation: ready to use
             self.model_trained.emit(getattr(job.params, "model_id", None))
         if job.state.finished:
             words = {"DONE": "Done", "CANCELLED": "Stopped", "FAILED": f"Failed: {job.error}"}

@@ -25,3 +25,6 @@ class ComposeTrainTab(TrainTab):
     def show_sample(self, data: dict[str, Any]) -> None:
         if isinstance(data.get("score"), Score):
             self.sample_roll.set_score(data["score"])
+
+    def clear_sample(self) -> None:
+        self.sample_roll.set_score(None)
