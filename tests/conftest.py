@@ -9,6 +9,9 @@ import pytest
 from tests.testkit_dist import sys_path_entries, write_dist_info
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the built-in synthesiser whether or not FluidSynth is installed here (subprocesses inherit
+# it); the tests of FluidSynth name their engine
+os.environ["STUDIO_SYNTH"] = "builtin"
 
 
 @pytest.fixture(scope="session")

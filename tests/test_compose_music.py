@@ -416,6 +416,7 @@ def test_rests_are_silent_and_repeated_notes_are_separate():
 
 
 def test_engine_choice(monkeypatch, tmp_path):
+    monkeypatch.delenv("STUDIO_SYNTH")  # "auto" as a user's machine has it
     calls = []
 
     def fake_run(cmd, **kwargs):
@@ -442,6 +443,9 @@ def test_engine_choice(monkeypatch, tmp_path):
 
     calls.clear()
     read_wav(render_wav(score, engine="builtin"))
+    monkeypatch.setenv("STUDIO_SYNTH", "builtin")  # "auto" means the built-in one
+    read_wav(render_wav(score))
+    monkeypatch.delenv("STUDIO_SYNTH")
     monkeypatch.setattr(synth, "find_soundfont", lambda: None)
     read_wav(render_wav(score))  # auto without a soundfont: built-in, mono
     assert not calls
@@ -459,6 +463,20 @@ def test_engine_choice(monkeypatch, tmp_path):
     with pytest.raises(MusicError) as exc:
         render_wav(score, engine="fluidsynth")
     one_line_error(exc, "bad font")
+
+
+@pytest.mark.skipif(not (synth.find_fluidsynth() and find_soundfont()),
+                    reason="needs the fluidsynth program and a General MIDI soundfont")
+def test_fluidsynth_renders_the_score_when_installed():
+    score = chorale_like(2)
+    with wave.open(io.BytesIO(render_wav(score, engine="fluidsynth"))) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 22050)
+        assert w.getnframes() == math.ceil((score.duration + TAIL) * 22050)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64)
+    assert 1000 < np.abs(pcm).max() < 32767  # it sounds, and does not clip
+    quiet = render_wav(score, engine="fluidsynth", voices=[])
+    with wave.open(io.BytesIO(quiet)) as w:
+        assert not np.any(np.frombuffer(w.readframes(w.getnframes()), "<i2"))
 
 
 def test_find_soundfont(monkeypatch, tmp_path):

@@ -11,7 +11,8 @@ Levels are set from the whole score: muting voices makes the music quieter, not 
 nothing clips.
 
 With ``engine="auto"`` the ``fluidsynth`` program renders through a General MIDI soundfont when
-both are present (``$STUDIO_SOUNDFONT`` or a usual place, see ``find_soundfont``).
+both are present (``$STUDIO_SOUNDFONT`` or a usual place, see ``find_soundfont``);
+``$STUDIO_SYNTH`` (``builtin`` or ``fluidsynth``) makes "auto" mean that one instead.
 """
 
 from __future__ import annotations
@@ -297,7 +298,9 @@ def render_wav(score: Score, sample_rate: int = 22050, voices: Collection[int] |
     ``voices``: the voice indices that sound (None: all); the others are muted, and with none
     the file is silent. ``engine``: "builtin" (the synthesiser here), "fluidsynth" (needs the
     program and a soundfont) or "auto" (FluidSynth when both are found, else built-in; the
-    built-in one too when FluidSynth fails)."""
+    built-in one too when FluidSynth fails; ``$STUDIO_SYNTH`` can name the engine it means)."""
+    if engine == "auto":
+        engine = os.environ.get("STUDIO_SYNTH", "").strip().lower() or "auto"
     if engine not in ENGINES:
         raise MusicError(f"unknown synthesiser {engine!r}: use one of {', '.join(ENGINES)}")
     if not 8000 <= sample_rate <= 192_000:
