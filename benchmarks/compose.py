@@ -5,8 +5,8 @@ The baseline for the network is the same MuseGAN written with torch's own layers
 critic, ConvTranspose2d in the bar generators), loaded with the same weights: the studio's
 layers are those convolutions rewritten as matrix products on channels-last tensors. The
 training step is also timed with bfloat16 autocast, as ``compose.train`` runs it where the CPU
-has AVX512-BF16. The
-baseline for rendering is real time (1.0x). Medians over ``--runs``. Prints JSON.
+has AVX512-BF16. The baseline for rendering is real time (1.0x): the built-in synthesiser, and
+FluidSynth where it is installed. Medians over ``--runs``. Prints JSON.
 
     python benchmarks/compose.py [--runs 5] [--model compose.chorales]
 """
@@ -34,7 +34,7 @@ from studio_compose.musegan import (
     Upsample,
 )
 from studio_compose.score import Score
-from studio_compose.synth import render_wav
+from studio_compose.synth import find_fluidsynth, find_soundfont, render_wav
 from studio_compose.train import gradient_penalty
 
 
@@ -144,6 +144,9 @@ def render_figures(runs: int) -> dict[str, float]:
         score = Score.from_grid(grid, tempo=90)
         seconds = median_seconds(lambda s=score: render_wav(s, engine="builtin"), runs)
         out[f"wav_x_real_time_{bars}_bars"] = round(score.duration / seconds, 1)
+        if find_fluidsynth() and find_soundfont():  # the other engine, where it is installed
+            seconds = median_seconds(lambda s=score: render_wav(s, engine="fluidsynth"), runs)
+            out[f"wav_x_real_time_{bars}_bars_fluidsynth"] = round(score.duration / seconds, 1)
     return out
 
 
