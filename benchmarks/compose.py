@@ -169,7 +169,8 @@ def main() -> None:
                     else round(baseline[k] / studio[k], 2) for k in studio},
         "train_step_s with bf16 autocast (what compose.train uses on this CPU)": bf16,
         "bf16 over fp32 studio layers": round(studio[step] / bf16, 2),
-        "render (builtin synth; baseline = real time)": render_figures(args.runs),
+        "render (built-in synth, and FluidSynth where installed; baseline = real time)":
+            render_figures(args.runs),
     }
     print(json.dumps(report, indent=2))
 
