@@ -485,6 +485,7 @@ def test_opening_a_file_shows_and_plays_it_and_a_corrupt_one_is_a_notification(q
     assert panel.handle_drop([good])
     assert panel.score.n_bars == 3 and panel.roll.score is panel.score
     assert "hymn.mid" in panel.seeds_label.text()
+    assert panel.seeds_label.text().endswith((" major", " minor"))  # its key, estimated
     assert panel.drag.path == good
     finish(qtbot, panel.render_job)
     qtbot.waitUntil(lambda: panel.player.playing, timeout=3000)

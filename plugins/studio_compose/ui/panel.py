@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui.widgets import ModelPicker, show_status, side_by_side
-from studio_compose.keys import TONICS, Key, shift_to, tonic_number
+from studio_compose.keys import TONICS, Key, estimate_key, shift_to, tonic_number
 from studio_compose.score import DEFAULT_PROGRAM, SATB, Score
 from studio_compose.ui.drag import DragHandle
 from studio_compose.ui.pianoroll import PianoRoll, voice_colour
@@ -448,7 +448,9 @@ class ComposePanel(QWidget):
 
     def _show_seeds(self) -> None:
         if self.source:
-            self.seeds_label.setText(f"Opened {self.source}")
+            key = estimate_key(self.score.to_grid()) if self.score is not None else None
+            self.seeds_label.setText(" · ".join(filter(None, [f"Opened {self.source}",
+                                                              str(key or "")])))
             self.seeds_label.setToolTip("")
         elif self.shown is not None:
             self.seeds_label.setText(" · ".join(filter(None, [self.shown.text(),
