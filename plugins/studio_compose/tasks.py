@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from studio_compose.keys import Key
     from studio_compose.musegan import Inputs, MuseGANConfig
 
 DEFAULT_MODEL = "compose.chorales"
@@ -133,14 +134,14 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.where(near, lerp, out)
 
 
-def in_key(grid: np.ndarray, tonic: str, transpose: int = 0) -> tuple[np.ndarray, int]:
-    """The piece moved to ``tonic`` ("auto": left where it is), then by ``transpose``
-    semitones; and the shift in all."""
+def in_key(grid: np.ndarray, written: Key | None, tonic: str, transpose: int = 0
+           ) -> tuple[np.ndarray, int]:
+    """The piece, written in ``written``, moved to ``tonic`` ("auto": left where it is), then
+    by ``transpose`` semitones; and the shift in all."""
     import numpy as np
 
-    from studio_compose.keys import estimate_key, shift_to, tonic_number
+    from studio_compose.keys import shift_to, tonic_number
 
-    written = estimate_key(grid)
     shift = transpose
     if written is not None and tonic != "auto":
         shift += shift_to(written, tonic_number(tonic))
@@ -182,7 +183,7 @@ def compose_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     phrases = decode(x, cfg)  # (phrases, bars * steps, tracks)
     grid = np.concatenate(list(phrases))[: p.bars * cfg.n_steps]
     written = estimate_key(grid)
-    grid, shift = in_key(grid, p.key, p.transpose)
+    grid, shift = in_key(grid, written, p.key, p.transpose)
     key = written.moved(shift) if written is not None else None
     score = Score.from_grid(grid, voices, programs=programs, steps_per_bar=cfg.n_steps,
                             steps_per_beat=max(1, cfg.n_steps // 4), tempo=p.tempo)

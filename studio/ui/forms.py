@@ -132,6 +132,7 @@ class ParamForm(QWidget):
                 self._add_row(spec)
         layout.addRow(self.error)
         self.set_expanded(False)
+        self.defaults: dict[str, Any] | None = None
         self.set_values({})
         self.defaults = self.values()  # as the widgets hold them: a setting differs from these
 
@@ -243,9 +244,9 @@ class ParamForm(QWidget):
                     w.setText("" if v is None else str(v))
             except (TypeError, ValueError):
                 continue
-        now, defaults = self.values(), getattr(self, "defaults", None)
-        if defaults is not None and any(s.advanced and now.get(s.name) != defaults.get(s.name)
-                                        for s in self.specs):
+        now = self.values()
+        if self.defaults is not None and any(
+                s.advanced and now.get(s.name) != self.defaults.get(s.name) for s in self.specs):
             self.set_expanded(True)  # a restored setting that is not the default shows itself
 
     def set_path(self, path: Path) -> bool:

@@ -48,7 +48,6 @@ class TrainTab(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.loss_chart = LineChart({name: colour for name, (_, colour) in losses.items()},
                                     chart_hint)
-        self.sample = sample
         self.status = QLabel("")
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
