@@ -221,7 +221,7 @@ def panel(qtbot, user_data, tiny_model):
     h = Host(fake_registry(), Gallery(), ModelStore())
     p = ComposePanel(h.host)
     p.notes = h.notes
-    p.model.setEditText("compose.tiny")
+    p.settings.model.setEditText("compose.tiny")
     qtbot.addWidget(p)
     p.resize(1200, 700)
     p.show()
@@ -376,8 +376,8 @@ def test_stopping_a_system_player_kills_it_and_a_position_plays_a_cut(qtbot, tmp
 def test_generate_shows_plays_and_offers_the_midi_to_drag(qtbot, panel):
     from studio.ui.jobs import JobState
 
-    panel.seed.setValue(11)
-    panel.bars.setValue(4)
+    panel.settings.seed.setValue(11)
+    panel.settings.bars.setValue(4)
     job = finish(qtbot, panel.generate())
     assert job.state is JobState.DONE and job.seed == 11
     assert job.params.bars == 4 and job.params.instruments == "52,52,52,52"
@@ -399,7 +399,7 @@ def test_generate_shows_plays_and_offers_the_midi_to_drag(qtbot, panel):
 
 
 def test_each_reroll_changes_only_its_own_seed(qtbot, panel):
-    panel.seed.setValue(5)
+    panel.settings.seed.setValue(5)
     first = finish(qtbot, panel.generate()).params
     assert (first.chords, first.style, first.melody, first.groove) == (-1, -1, "", "")
 
@@ -433,7 +433,7 @@ def test_each_reroll_changes_only_its_own_seed(qtbot, panel):
 
     written = panel.shown.written  # the key the model wrote this version in
     assert written.endswith((" major", " minor"))
-    panel.key.setCurrentIndex(panel.key.findData("G"))
+    panel.settings.key.setCurrentIndex(panel.settings.key.findData("G"))
     in_g = finish(qtbot, panel.apply_button.click() or panel.job)  # the same seeds, in G
     assert in_g.params.style == style.params.style and in_g.params.key == "auto"
     assert panel.seeds_label.text().endswith(" · G " + written.split()[1])
@@ -551,7 +551,7 @@ def test_a_musicxml_file_is_shown_and_dragged_as_midi(qtbot, panel, tmp_path):
 def test_a_failing_generate_is_shown_not_raised(qtbot, panel):
     from studio.ui.jobs import JobState
 
-    panel.model.setEditText("compose.broken")
+    panel.settings.model.setEditText("compose.broken")
     job = finish(qtbot, panel.generate())
     assert job.state is JobState.FAILED
     assert panel.status.text().startswith("Failed") and "broken" in panel.status.text()
@@ -573,16 +573,16 @@ def test_training_draws_both_losses_and_the_latest_sample(qtbot, panel):
 
 
 def test_values_survive_a_restart(qtbot, panel):
-    panel.bars.setValue(12)
-    panel.tempo.setValue(72)
-    panel.key.setCurrentIndex(panel.key.findData("Eb"))
-    panel.instruments[3].setCurrentIndex(panel.instruments[3].findData(42))
+    panel.settings.bars.setValue(12)
+    panel.settings.tempo.setValue(72)
+    panel.settings.key.setCurrentIndex(panel.settings.key.findData("Eb"))
+    panel.settings.instruments[3].setCurrentIndex(panel.settings.instruments[3].findData(42))
     values = panel.current_values()
-    panel.bars.setValue(8)
-    panel.key.setCurrentIndex(0)
-    panel.instruments[3].setCurrentIndex(0)
+    panel.settings.bars.setValue(8)
+    panel.settings.key.setCurrentIndex(0)
+    panel.settings.instruments[3].setCurrentIndex(0)
     panel.restore_values(values)
-    assert panel.bars.value() == 12 and panel.tempo.value() == 72
-    assert panel.settings_values()["key"] == "Eb"
-    assert panel.settings_values()["instruments"] == "52,52,52,42"
+    assert panel.settings.bars.value() == 12 and panel.settings.tempo.value() == 72
+    assert panel.settings.values()["key"] == "Eb"
+    assert panel.settings.values()["instruments"] == "52,52,52,42"
     panel.restore_values({"bars": "nonsense"})  # an old or broken setting is ignored

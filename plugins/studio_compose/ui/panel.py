@@ -23,10 +23,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -39,13 +36,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.ui.widgets import ModelPicker, show_status, side_by_side
-from studio_compose.keys import TONICS, Key, estimate_key, shift_to, tonic_number
-from studio_compose.score import DEFAULT_PROGRAM, SATB, Score
+from studio.ui.widgets import show_status, side_by_side
+from studio_compose.keys import Key, estimate_key, shift_to, tonic_number
+from studio_compose.score import SATB, Score
 from studio_compose.ui.drag import DragHandle
 from studio_compose.ui.pianoroll import PianoRoll, voice_colour
 from studio_compose.ui.player import Player
 from studio_compose.ui.seeds import GENERATE, SEED_MAX, Seeds, new_seed
+from studio_compose.ui.settings import PieceSettings
 from studio_compose.ui.train_tab import TRAIN, ComposeTrainTab
 from studio_compose.ui.voices import VoiceStrip
 
@@ -53,13 +51,6 @@ RENDER = "compose.render"
 OPENS = (".mid", ".midi", ".xml", ".musicxml", ".mxl")
 # the generate parameters that are settings, not seeds (the reproduce line names them)
 SETTINGS = ("model", "bars", "tempo", "key", "transpose", "variation", "instruments")
-# General MIDI programs (0-based) that suit a chorale voice
-INSTRUMENTS = (
-    ("Choir aahs", 52), ("Voice oohs", 53), ("Strings", 48), ("Church organ", 19),
-    ("Piano", 0), ("Flute", 73), ("Oboe", 68), ("Clarinet", 71), ("Bassoon", 70),
-    ("Violin", 40), ("Viola", 41), ("Cello", 42), ("Contrabass", 43), ("French horn", 60),
-    ("Trumpet", 56), ("Trombone", 57), ("Tuba", 58), ("Recorder", 74),
-)
 
 
 class ComposePanel(QWidget):
@@ -108,49 +99,7 @@ class ComposePanel(QWidget):
 
     # -- building ------------------------------------------------------------------------------
     def _compose_tab(self) -> QWidget:
-        self.model = ModelPicker(self.host.models, "compose", "compose.chorales")
-        self.bars = QSpinBox()
-        self.bars.setRange(1, 64)
-        self.bars.setValue(8)
-        self.seed = QSpinBox()
-        self.seed.setRange(-1, SEED_MAX)
-        self.seed.setValue(-1)
-        self.seed.setSpecialValueText("random")
-        self.seed.setToolTip("Generate starts from this seed (random: a new one each time)")
-        self.tempo = QDoubleSpinBox()
-        self.tempo.setRange(20, 300)
-        self.tempo.setDecimals(0)
-        self.tempo.setValue(90)
-        self.tempo.setSuffix(" bpm")
-        self.variation = QDoubleSpinBox()
-        self.variation.setRange(0.0, 1.0)
-        self.variation.setSingleStep(0.05)
-        self.variation.setValue(0.5)
-        self.variation.setToolTip("How much each phrase departs from the one before "
-                                  "(0: the same phrase again, 1: unrelated)")
-        self.key = QComboBox()
-        self.key.addItem("as written", "auto")
-        for tonic in TONICS:
-            self.key.addItem(tonic, tonic)
-        self.key.setToolTip("Move the piece to this tonic; major or minor stays as the model "
-                            "wrote it")
-        form = QFormLayout()
-        form.addRow("Model", self.model)
-        form.addRow("Bars", self.bars)
-        form.addRow("Seed", self.seed)
-        form.addRow("Tempo", self.tempo)
-        form.addRow("Key", self.key)
-        form.addRow("Variation", self.variation)
-        self.instruments: list[QComboBox] = []
-        for v, name in enumerate(SATB):
-            combo = QComboBox()
-            for title, program in INSTRUMENTS:
-                combo.addItem(title, program)
-            combo.setCurrentIndex(combo.findData(DEFAULT_PROGRAM))
-            self.instruments.append(combo)
-            label = QLabel(name.capitalize())
-            label.setStyleSheet(f"color: {voice_colour(v).name()};")
-            form.addRow(label, combo)
+        self.settings = PieceSettings(self.host.models)
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("primary")
@@ -203,7 +152,7 @@ class ComposePanel(QWidget):
         side = QWidget()
         sv = QVBoxLayout(side)
         sv.setContentsMargins(0, 0, 8, 0)
-        sv.addLayout(form)
+        sv.addWidget(self.settings)
         row = QHBoxLayout()
         row.addWidget(self.generate_button, 1)
         row.addWidget(self.apply_button)
@@ -270,30 +219,19 @@ class ComposePanel(QWidget):
         return side_by_side(scroll, main, (320, 900), stretch=(0, 1))
 
     def refresh_models(self, select: str | None = None) -> None:
-        self.model.refresh(select)
+        self.settings.model.refresh(select)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.refresh_models()  # models installed or trained meanwhile
 
     # -- generating ----------------------------------------------------------------------------
-    def _model_id(self) -> str:
-        return self.model.model_id()
-
-    def settings_values(self) -> dict[str, Any]:
-        """The generate parameters that are not seeds."""
-        return {"model": self._model_id(), "bars": self.bars.value(),
-                "tempo": self.tempo.value(), "key": self.key.currentData(),
-                "variation": round(self.variation.value(), 2),
-                "instruments": ",".join(str(c.currentData()) for c in self.instruments)}
-
     def run_default(self):
         return self.generate()
 
     def generate(self):
         """A new piece: the seed box's seed (or a fresh one), every input from it."""
-        seed = self.seed.value() if self.seed.value() >= 0 else new_seed()
-        return self.submit(Seeds(seed))
+        return self.submit(Seeds(self.settings.start_seed()))
 
     def reroll(self, what: str | None, voice: int = -1):
         """The last version with a new seed for ``what`` ("chords", "style", "melody" or
@@ -312,7 +250,7 @@ class ComposePanel(QWidget):
     def morph(self):
         base = self.wanted or self.shown
         if base is None:
-            base = Seeds(self.seed.value() if self.seed.value() >= 0 else new_seed())
+            base = Seeds(self.settings.start_seed())
         seeds = base.copy()
         seeds.to_seed = self.to_seed.value() if self.to_seed.value() >= 0 else new_seed()
         return self.submit(seeds)
@@ -323,7 +261,7 @@ class ComposePanel(QWidget):
             return None
         task = self.host.task(GENERATE)
         names = {s.name for s in task.schema()}
-        values = {**self.settings_values(), **seeds.params(), "wav": True}
+        values = {**self.settings.values(), **seeds.params(), "wav": True}
         tonic = values["key"]
         if seeds.written and tonic != "auto":  # the move the first version took, kept
             values["key"] = "auto"
@@ -682,28 +620,15 @@ class ComposePanel(QWidget):
 
     # -- persistence ---------------------------------------------------------------------------
     def current_values(self) -> dict[str, Any]:
-        return {"model": self._model_id(), "bars": self.bars.value(), "seed": self.seed.value(),
-                "tempo": self.tempo.value(), "key": self.key.currentData(),
-                "to_seed": self.to_seed.value(),
-                "variation": self.variation.value(),
-                "instruments": [c.currentData() for c in self.instruments],
+        return {**self.settings.saved(), "to_seed": self.to_seed.value(),
                 "autoplay": self.autoplay.isChecked(),
                 "train": self.train_tab.form.values() if self.train_tab else {}}
 
     def restore_values(self, v: dict[str, Any]) -> None:
+        self.settings.restore(v)
         with contextlib.suppress(TypeError, ValueError):
-            self.model.select(v.get("model"))
-            self.bars.setValue(int(v.get("bars", 8)))
-            self.seed.setValue(int(v.get("seed", -1)))
-            self.tempo.setValue(float(v.get("tempo", 90)))
-            self.key.setCurrentIndex(max(0, self.key.findData(v.get("key", "auto"))))
-            self.variation.setValue(float(v.get("variation", 0.5)))
             self.to_seed.setValue(int(v.get("to_seed", -1)))
             self.autoplay.setChecked(bool(v.get("autoplay", True)))
-            for combo, program in zip(self.instruments, v.get("instruments") or [], strict=False):
-                i = combo.findData(int(program))
-                if i >= 0:
-                    combo.setCurrentIndex(i)
         if self.train_tab is not None and isinstance(v.get("train"), dict):
             self.train_tab.form.set_values(v["train"])
 
