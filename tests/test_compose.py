@@ -297,6 +297,33 @@ def test_resume_with_critic_chroma_adds_the_stream_to_the_trained_critic(chorale
     assert store.get("mine").config["critic_chroma"]  # resumed without the flag: it stays
 
 
+def test_start_from_fine_tunes_another_models_weights(chorales, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "EVAL_PHRASES", 16)
+    store = ModelStore([tmp_path / "m"])
+    run(TRAIN, train_values(chorales, 2, model_id="base", output="softmax"), store, seed=3)
+    base = store.load("base")[1]
+    # its shape flags differ from the base model's: the base model's network is the one trained
+    events = run(TRAIN, train_values(chorales, 2, model_id="ft", start_from="base", lr=0.0,
+                                     steps_per_bar=16, critic_chroma=True), store, seed=4)
+    assert any(isinstance(e, Log) and "starting from the weights of base" in e.message
+               for e in events)
+    card = store.get("ft")
+    assert card.config["n_steps"] == 8 and card.config["output"] == "softmax"
+    assert card.config["critic_chroma"] and "--start-from base" in card.command
+    assert "began with the weights of base" in card.description
+    tuned = store.load("ft")[1]
+    # lr 0: the weights are the base model's (batch-norm statistics are measured afresh)
+    for k in (k for k in base if "running_" not in k and "num_batches" not in k):
+        torch.testing.assert_close(tuned[k], base[k], msg=k)
+    assert any(k.startswith("critic.chroma.") for k in tuned)
+
+    run(TRAIN, train_values(chorales, 3, model_id="ft", resume=True), store, seed=4)
+    assert "--start-from base" in store.get("ft").command  # a resumed run still says so
+
+    with pytest.raises(Exception, match="nothing"):
+        run(TRAIN, train_values(chorales, 2, model_id="x", start_from="nothing"), store)
+
+
 def test_a_linear_schedule_takes_the_learning_rate_down_to_zero(chorales, tmp_path,
                                                                  monkeypatch):
     monkeypatch.setattr(train, "EVAL_PHRASES", 16)

@@ -87,6 +87,9 @@ class TrainParams:
     eval_interval: int = param(100, min=1, max=1_000_000, advanced=True,
                                help="steps between samples, metrics and checkpoints")
     resume: bool = param(False, help="continue from this model's checkpoint")
+    start_from: str = param("", help="begin with this model's weights (e.g. compose.chorales) "
+                                     "and train them on your music (fine-tuning); the network "
+                                     "is that model's, whatever its shape flags say")
     licence: str = param("", help="licence of the training music, for the model card")
     training_data: str = param("", help="what the music is, for the model card")
 
@@ -134,6 +137,24 @@ def refresh_batch_norm(gen: Generator, cfg: MuseGANConfig, seed: int, device: st
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     gen.eval()
+
+
+def load_networks(gen: Generator, critic: Critic, tensors: dict[str, torch.Tensor],
+                  add_chroma: bool, source: str) -> None:
+    """Loads ``generator.*`` and ``critic.*`` tensors (any float precision). With
+    ``add_chroma`` the critic's chroma stream may be missing from them: it keeps its fresh
+    weights."""
+    from studio.models import shape_problems
+
+    want = {f"generator.{k}": tuple(v.shape) for k, v in gen.state_dict().items()}
+    want |= {f"critic.{k}": tuple(v.shape) for k, v in critic.state_dict().items()
+             if not (add_chroma and k.startswith("chroma."))}
+    problems = shape_problems(tensors, want)
+    if problems:
+        raise ValueError(f"{source} does not fit this network: {problems}")
+    gen.load_state_dict({k: v.float() for k, v in split_tensors(tensors, "generator").items()})
+    critic.load_state_dict({k: v.float() for k, v in split_tensors(tensors, "critic").items()},
+                           strict=not add_chroma)
 
 
 def model_tensors(gen: Generator, critic: Critic) -> dict[str, torch.Tensor]:
@@ -198,9 +219,22 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     saved = read_checkpoint(state_dir) if p.resume else None
     if p.resume and saved is None:
         yield Log(f"no checkpoint for {p.model_id}; starting afresh", "warning")
+    base: dict[str, torch.Tensor] | None = None  # the weights to start from, if any
+    start_from = saved.get("start_from", "") if saved is not None else p.start_from
+    if saved is not None and p.start_from and p.start_from != start_from:
+        yield Log(f"resuming {p.model_id}: --start-from {p.start_from} is not used", "warning")
+    if saved is None and p.start_from:
+        base_card, base = ctx.load_model(p.start_from)
+        if base_card.capability != "compose":
+            raise ValueError(f"--start-from {p.start_from}: a {base_card.capability} model, "
+                             "not a compose model")
+        fields = MuseGANConfig.__dataclass_fields__
+        config = {k: v for k, v in base_card.config.items() if k in fields}
+    else:
+        config = saved["config"] if saved is not None else None
     add_chroma = False
-    if saved is not None:
-        cfg = MuseGANConfig(**saved["config"])
+    if config is not None:
+        cfg = MuseGANConfig(**config)
         if p.critic_chroma and not cfg.critic_chroma:  # the stream joins the trained critic
             cfg, add_chroma = replace(cfg, critic_chroma=True), True
     else:
@@ -222,22 +256,17 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     g = torch.Generator().manual_seed(ctx.seed)
     rng = np.random.default_rng(ctx.seed)
     step, seconds, seed, history = 0, 0.0, ctx.seed, []
+    if base is not None:
+        load_networks(gen, critic, base, add_chroma, f"--start-from {p.start_from}")
+        yield Log(f"starting from the weights of {p.start_from}")
     if saved is not None:
-        gen.load_state_dict(split_tensors(saved["model"], "generator"))
+        load_networks(gen, critic, saved["model"], add_chroma, "the checkpoint")
         groups_c = saved["groups_c"]
-        if add_chroma:  # its weights and their optimizer moments start afresh
-            loaded = critic.load_state_dict(split_tensors(saved["model"], "critic"),
-                                            strict=False)
-            odd = [k for k in loaded.missing_keys if not k.startswith("chroma.")]
-            if odd or loaded.unexpected_keys:
-                raise ValueError(f"the checkpoint's critic does not fit: missing {odd}, "
-                                 f"unexpected {loaded.unexpected_keys}")
+        if add_chroma:  # the stream's optimizer moments start afresh
             known = sum(len(group["params"]) for group in groups_c)
             new = len(list(critic.parameters())) - known
             groups_c = [*groups_c[:-1], {**groups_c[-1], "params": [
                 *groups_c[-1]["params"], *range(known, known + new)]}]
-        else:
-            critic.load_state_dict(split_tensors(saved["model"], "critic"))
         restore_optimizer(opt_g, saved["opt_g"], saved["groups_g"])
         restore_optimizer(opt_c, saved["opt_c"], groups_c)
         restore_rng(g, saved["rng"])
@@ -245,9 +274,9 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         step, seconds, seed = saved["step"], saved["train_seconds"], saved["seed"]
         history = saved.get("history", [])
         yield Log(f"resuming {p.model_id} at step {step}")
-        if add_chroma:
-            yield Log("the critic gains a chroma stream; its last layer starts at zero, so the "
-                      "critic scores as before until it learns")
+    if add_chroma:
+        yield Log("the critic gains a chroma stream; its last layer starts at zero, so the "
+                  "critic scores as before until it learns")
     average = copy.deepcopy(gen).requires_grad_(False) if p.ema > 0 else None
     if average is not None and saved is not None and "average" in saved:
         average.load_state_dict(saved["average"])
@@ -262,7 +291,8 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     command = command_line(TRAIN, replace(p, bars=cfg.n_bars, steps_per_bar=cfg.n_steps,
                                           pitches=cfg.n_pitches, lowest_pitch=cfg.lowest_pitch,
                                           output=cfg.output,
-                                          critic_chroma=cfg.critic_chroma), seed)
+                                          critic_chroma=cfg.critic_chroma,
+                                          start_from=start_from), seed)
     names = str(p.data)
     licence = p.licence or f"the licence of the training music applies ({names})"
     training_data = p.training_data or corpus.description
@@ -276,10 +306,13 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         save_checkpoint(state_dir, step, parts,
                         {"config": cfg.to_dict(), "seed": seed, "train_seconds": seconds,
                          "groups_g": groups_g, "groups_c": groups_c, "rng": rng_state(g),
-                         "numpy_rng": rng.bit_generator.state, "history": history})
+                         "numpy_rng": rng.bit_generator.state, "history": history,
+                         "start_from": start_from})
         desc = (f"MuseGAN ({parameter_count(gen) / 1e6:.1f}M-parameter generator) making "
                 f"{cfg.n_bars}-bar phrases of {cfg.n_tracks} voices, trained with compose.train "
                 f"for {step} generator steps ({seconds / 60:.0f} min on {device}).")
+        if start_from:
+            desc += f" It began with the weights of {start_from}."
         if average is not None:
             desc += f" Its weights are the moving average (decay {p.ema}) of the trained ones."
         return write_model_folder(folder, shipped, critic, cfg, title=p.model_id, licence=licence,
