@@ -123,6 +123,7 @@ def param(
     multiline: bool = False,
     label: str = "",
     advanced: bool = False,
+    model: str = "",
 ) -> Any:
     """A dataclass field with the metadata the forms and the CLI flags are built from.
 
@@ -130,9 +131,11 @@ def param(
     ``save``: the Path is written by the task (it need not exist yet).
     ``advanced``: an expert knob most runs leave alone; the form keeps it in a collapsed
     "More settings" section (the command line lists it like any other flag).
+    ``model``: a ``str`` that names a model of this capability; the form lists the store's.
     """
     meta = dict(help=help, min=min, max=max, choices=tuple(choices) if choices else None,
-                filter=filter, save=save, multiline=multiline, label=label, advanced=advanced)
+                filter=filter, save=save, multiline=multiline, label=label, advanced=advanced,
+                model=model)
     if isinstance(default, list | dict | set):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -156,6 +159,7 @@ class ParamSpec:
     save: bool = False
     multiline: bool = False
     advanced: bool = False  # shown in the form's collapsed "More settings" section
+    model: str = ""  # the capability whose models the value names (a list in the form)
 
     @property
     def flag(self) -> str:
@@ -248,6 +252,7 @@ def schema_of(params_cls: type) -> list[ParamSpec]:
             help=m.get("help", ""), label=m.get("label", ""), min=m.get("min"), max=m.get("max"),
             choices=m.get("choices"), filter=m.get("filter", ""), save=m.get("save", False),
             multiline=m.get("multiline", False), advanced=m.get("advanced", False),
+            model=m.get("model", ""),
         ))
     return specs
 

@@ -335,3 +335,52 @@ def test_advanced_params_wait_under_more_settings(qtbot):
     plain = ParamForm(Task("demo.plain", "Plain", Plain, run))
     qtbot.addWidget(plain)
     assert plain.more is None and not plain.findChildren(QPushButton, "disclosure")
+
+
+def test_a_model_field_lists_the_stores_models_of_its_capability(qtbot):
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    from studio.tasks import Task, param
+    from studio.ui.forms import ParamForm
+    from studio.ui.widgets import ModelPicker
+
+    @dataclass
+    class Tune:
+        base: str = param("", model="compose")
+        other: str = param("tiny", model="compose")
+
+    def card(i, capability="compose"):
+        return SimpleNamespace(id=i, title=i.title(), capability=capability)
+
+    class Store:
+        listed = [card("chorales"), card("gpt", "write")]
+
+        def cards(self):
+            return self.listed
+
+    def run(p, ctx):
+        yield from ()
+
+    store = Store()
+    form = ParamForm(Task("demo.tune", "Tune", Tune, run), models=store)
+    qtbot.addWidget(form)
+    base = form.widgets["base"]
+    assert isinstance(base, ModelPicker)
+    # an empty default offers "none" first; only the capability's models are listed
+    assert [base.itemText(i) for i in range(base.count())] == ["none", "Chorales"]
+    assert form.values() == {"base": "", "other": "tiny"}  # "tiny" is not in the store: as typed
+    form.set_values({"base": "chorales"})
+    assert form.values()["base"] == "chorales" and base.currentText() == "Chorales"
+    assert form.params().base == "chorales"
+    store.listed = [*store.listed, card("mine")]
+    form.refresh_models()  # a model trained meanwhile joins the list; the choice stays
+    assert base.count() == 3 and form.values()["base"] == "chorales"
+    form.set_values({})
+    assert form.values()["base"] == ""
+    base.setEditText("somewhere.else")  # an id typed by hand is taken as it is
+    assert form.values()["base"] == "somewhere.else"
+
+    plain = ParamForm(Task("demo.tune2", "Tune", Tune, run))  # no store: a text box
+    qtbot.addWidget(plain)
+    assert not isinstance(plain.widgets["base"], ModelPicker)

@@ -87,9 +87,10 @@ class TrainParams:
     eval_interval: int = param(100, min=1, max=1_000_000, advanced=True,
                                help="steps between samples, metrics and checkpoints")
     resume: bool = param(False, help="continue from this model's checkpoint")
-    start_from: str = param("", help="begin with this model's weights (e.g. compose.chorales) "
-                                     "and train them on your music (fine-tuning); the network "
-                                     "is that model's, whatever its shape flags say")
+    start_from: str = param("", model="compose",
+                            help="begin with this model's weights (e.g. compose.chorales) and "
+                                 "train them on your music (fine-tuning); the network is that "
+                                 "model's, whatever its shape flags say")
     licence: str = param("", help="licence of the training music, for the model card")
     training_data: str = param("", help="what the music is, for the model card")
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.tasks import ParamError, ParamSpec, Task
+from studio.ui.widgets import ModelPicker
 
 INT_LIMIT = 2**31 - 1
 
@@ -97,9 +98,10 @@ class ParamForm(QWidget):
 
     changed = Signal()
 
-    def __init__(self, task: Task, parent=None):
+    def __init__(self, task: Task, parent=None, models: object | None = None):
         super().__init__(parent)
         self.task = task
+        self.models = models  # the model store that ``model`` fields list (None: typed ids)
         self.specs = task.schema()
         self.error = QLabel()
         self.error.setObjectName("error")
@@ -136,6 +138,12 @@ class ParamForm(QWidget):
         self.set_values({})
         self.defaults = self.values()  # as the widgets hold them: a setting differs from these
 
+    def refresh_models(self) -> None:
+        """List the store's models again in the model fields (keeping each choice)."""
+        for w in self.widgets.values():
+            if isinstance(w, ModelPicker):
+                w.refresh()
+
     def set_field_visible(self, name: str, on: bool) -> None:
         """Show or hide one parameter's row (its value still counts)."""
         self.form_layout.setRowVisible(self.widgets[name], on)
@@ -166,6 +174,11 @@ class ParamForm(QWidget):
         if spec.type is Path:
             w = PathField(spec)
             w.changed.connect(self.changed)
+        elif spec.model and self.models is not None:
+            w = ModelPicker(self.models, spec.model, str(spec.default or ""),
+                            blank="none" if not spec.default else "")
+            w.currentIndexChanged.connect(self.changed)
+            w.editTextChanged.connect(self.changed)
         elif spec.choices:
             w = QComboBox()
             for c in spec.choices:
@@ -203,6 +216,8 @@ class ParamForm(QWidget):
             w = self.widgets[spec.name]
             if isinstance(w, PathField):
                 v: Any = w.value() or None
+            elif isinstance(w, ModelPicker):
+                v = w.model_id()
             elif isinstance(w, QComboBox):
                 v = w.currentData()
             elif isinstance(w, QCheckBox):
@@ -229,6 +244,13 @@ class ParamForm(QWidget):
             try:
                 if isinstance(w, PathField):
                     w.set_value(v)
+                elif isinstance(w, ModelPicker):
+                    w.refresh()
+                    i = w.findData(str(v or ""))
+                    if i >= 0:
+                        w.setCurrentIndex(i)
+                    else:
+                        w.setEditText(str(v))
                 elif isinstance(w, QComboBox):
                     i = w.findData(v)
                     w.setCurrentIndex(max(0, i))

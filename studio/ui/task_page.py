@@ -44,7 +44,7 @@ class TaskPage(QWidget):
         self.form_stack = QStackedWidget()
         for task in capability.tasks:
             self.picker.addItem(task.title, task.id)
-            form = ParamForm(task)
+            form = ParamForm(task, models=host.models)
             self.forms[task.id] = form
             self.form_stack.addWidget(form)
         self.picker.currentIndexChanged.connect(self._task_changed)

@@ -33,7 +33,7 @@ class TrainTab(QWidget):
         self.host = host
         self.job = None  # the last training job submitted
         self.losses = losses
-        self.form = ParamForm(host.task(task_id))
+        self.form = ParamForm(host.task(task_id), models=host.models)
         self.can_resume = any(s.name == "resume" and s.type is bool for s in self.form.specs)
         if self.can_resume:
             self.form.set_field_visible("resume", False)  # the buttons say it
@@ -63,6 +63,10 @@ class TrainTab(QWidget):
         host.jobs.job_changed.connect(self._on_changed)
         host.jobs.job_preview.connect(self._on_preview)
         self._sync()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        self.form.refresh_models()  # models installed or trained meanwhile
 
     def show_sample(self, data: dict[str, Any]) -> None:
         """Show the sample in a preview's data, if it has one (the capability's part)."""
@@ -113,6 +117,7 @@ class TrainTab(QWidget):
         if job is not self.job:
             return
         if job.state.name in ("DONE", "CANCELLED"):  # saved at each evaluation: ready to use
+            self.form.refresh_models()
             self.model_trained.emit(getattr(job.params, "model_id", None))
         if job.state.finished:
             words = {"DONE": "Done", "CANCELLED": "Stopped", "FAILED": f"Failed: {job.error}"}

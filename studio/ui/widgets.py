@@ -119,11 +119,13 @@ class ImageView(QGraphicsView):
 
 class ModelPicker(QComboBox):
     """An editable list of one capability's models in the store: ``model_id()`` is the chosen
-    card's id, or what the user typed."""
+    card's id, or what the user typed. ``blank``: the label of a first entry that names no
+    model (its id is "")."""
 
-    def __init__(self, models: object, capability: str, default: str, parent=None):
+    def __init__(self, models: object, capability: str, default: str, parent=None,
+                 blank: str = ""):
         super().__init__(parent)
-        self.models, self.capability, self.default = models, capability, default
+        self.models, self.capability, self.default, self.blank = models, capability, default, blank
         self.setEditable(True)
         self.refresh()
 
@@ -136,10 +138,10 @@ class ModelPicker(QComboBox):
     def model_id(self) -> str:
         text = self.currentText().strip()
         i = self.findText(text)
-        return (self.itemData(i) or text) if i >= 0 else text
+        return self.itemData(i) if i >= 0 and self.itemData(i) is not None else text
 
     def select(self, model_id: str | None) -> None:
-        i = self.findData(model_id) if model_id else -1
+        i = self.findData(model_id) if model_id is not None else -1
         if i >= 0:
             self.setCurrentIndex(i)
 
@@ -149,9 +151,11 @@ class ModelPicker(QComboBox):
         current = self.model_id() if self.count() else ""
         self.blockSignals(True)
         self.clear()
+        if self.blank:
+            self.addItem(self.blank, "")
         for card in self.cards():
             self.addItem(card.title or card.id, card.id)
-        if self.count() == 0:
+        if self.count() == 0 and self.default:
             self.addItem(self.default, self.default)
         if select and self.findData(select) >= 0:
             current = select
