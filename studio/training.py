@@ -156,6 +156,17 @@ def user_models_dir(ctx: Context) -> Path:
     return Path(store.user_dir) if store is not None else paths.models_dir()
 
 
+def base_licence(ctx: Context, start_from: str) -> str:
+    """What a fine-tuned model's licence adds for the model it began with ("" for none)."""
+    if not start_from:
+        return ""
+    try:
+        licence = ctx.models.get(start_from).licence
+    except Exception:  # the base model is gone: its name must do
+        return f"; it began with {start_from}, whose licence applies too"
+    return f"; it began with {start_from}, whose licence applies too: {licence}"
+
+
 def command_line(task: Task, params: Any, seed: int, skip: tuple[str, ...] = ("resume",)) -> str:
     """The ``studio run`` command that runs ``task`` with ``params`` from scratch."""
     parts = ["studio", "run", task.id]

@@ -311,6 +311,7 @@ def test_start_from_fine_tunes_another_models_weights(chorales, tmp_path, monkey
     assert card.config["n_steps"] == 8 and card.config["output"] == "softmax"
     assert card.config["critic_chroma"] and "--start-from base" in card.command
     assert "began with the weights of base" in card.description
+    assert "it began with base, whose licence applies too" in card.licence
     tuned = store.load("ft")[1]
     # lr 0: the weights are the base model's (batch-norm statistics are measured afresh)
     for k in (k for k in base if "running_" not in k and "num_batches" not in k):

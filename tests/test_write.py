@@ -357,6 +357,42 @@ def test_cancel_keeps_the_checkpoint_and_resume_matches_an_uninterrupted_run(tmp
         assert torch.equal(whole[k], parts[k]), k
 
 
+def test_start_from_fine_tunes_another_models_weights_and_tokenizer(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(corpus(200, seed=3), encoding="utf-8")
+    store = ModelStore([tmp_path / "models"])
+    values = {**TINY, "files": str(text), "max_iters": 2, "eval_interval": 2}
+    run(TRAIN, {**values, "model_id": "base"}, store, seed=1)
+    base_card, base = store.load("base")
+    # size and tokenizer flags unlike the base's: the base model's shape and vocabulary are used
+    events = run(TRAIN, {**values, "model_id": "ft", "start_from": "base", "lr": 0.0,
+                         "tokenizer": "word", "n_layer": 3}, store, seed=2)
+    logs = [e.message for e in events if isinstance(e, Log)]
+    assert any("starting from the weights and tokenizer of base" in m for m in logs)
+    assert any("--tokenizer word" in m and "--n-layer 3" in m and "not used" in m
+               for m in logs)
+    card = store.get("ft")
+    assert card.config == base_card.config
+    assert ((card.folder / "tokenizer.json").read_bytes()
+            == (base_card.folder / "tokenizer.json").read_bytes())
+    _, tuned = store.load("ft")
+    assert tuned.keys() == base.keys()
+    for k in base:  # lr 0: the base model's weights
+        assert torch.equal(tuned[k], base[k]), k
+    assert "--start-from base" in card.command and "--n-layer" not in card.command
+    assert "began with the weights of base" in card.description
+    assert "it began with base, whose licence applies too" in card.licence
+
+    events = run(TRAIN, {**values, "model_id": "ft", "max_iters": 3, "resume": True,
+                         "start_from": "other"}, store, seed=2)
+    assert any("--start-from other is not used" in e.message for e in events
+               if isinstance(e, Log))
+    assert "--start-from base" in store.get("ft").command  # a resumed run still says so
+
+    with pytest.raises(TaskFailed, match="nothing"):
+        run(TRAIN, {**values, "model_id": "x", "start_from": "nothing"}, store)
+
+
 # ---------------------------------------------------------------------------------------------
 # write.generate through the executor.
 

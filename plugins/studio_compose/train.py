@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from studio.tasks import Context, Event, Log, Preview, Progress, Task, param
 from studio.training import (
+    base_licence,
     command_line,
     fp16_tensors,
     optimizer_tensors,
@@ -296,6 +297,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                                           start_from=start_from), seed)
     names = str(p.data)
     licence = p.licence or f"the licence of the training music applies ({names})"
+    licence += base_licence(ctx, start_from)
     training_data = p.training_data or corpus.description
 
     def save_all(quality: dict[str, Any]) -> ModelCard:

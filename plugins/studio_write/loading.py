@@ -35,6 +35,31 @@ def check_state_dict(model: GPT, weights: dict[str, torch.Tensor]) -> None:
         raise WeightsError(problems)
 
 
+def gpt_config(config: dict[str, Any]) -> GPTConfig:
+    """The GPTConfig in a card's ``config`` (other keys are ignored)."""
+    fields = GPTConfig.__dataclass_fields__
+    return GPTConfig(**{k: v for k, v in config.items() if k in fields})
+
+
+def load_weights(model: GPT, weights: dict[str, torch.Tensor]) -> None:
+    """Checks ``weights`` against ``model`` (WeightsError) and loads them (any float dtype; the
+    tied head is ``transformer.wte``'s)."""
+    check_state_dict(model, weights)
+    model.load_state_dict({k: v for k, v in weights.items() if k != TIED}, strict=False)
+
+
+def read_tokenizer(card: Any) -> TextTokenizer:
+    """The ``tokenizer.json`` in a write model's folder, checked against its vocabulary size."""
+    if card.folder is None:
+        raise ValueError(f"model {card.id} has no folder")
+    tokenizer = TextTokenizer.load(Path(card.folder) / "tokenizer.json")
+    vocab_size = gpt_config(card.config).vocab_size
+    if tokenizer.vocab_size > vocab_size:
+        raise WeightsError(f"tokenizer has {tokenizer.vocab_size} tokens, the model "
+                           f"only {vocab_size}")
+    return tokenizer
+
+
 PRECISIONS = ("auto", "half", "float32")
 CACHED_BYTES = 32 * 2**20  # float32 weights up to this size stay in a CPU cache as it generates
 
@@ -55,10 +80,8 @@ def build(config: dict[str, Any], weights: dict[str, torch.Tensor], device: str 
     ``auto``: half on a GPU, on the CPU see ``cpu_precision``."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
-    fields = GPTConfig.__dataclass_fields__
-    model = GPT(GPTConfig(**{k: v for k, v in config.items() if k in fields}))
-    check_state_dict(model, weights)
-    model.load_state_dict({k: v for k, v in weights.items() if k != TIED}, strict=False)
+    model = GPT(gpt_config(config))
+    load_weights(model, weights)
     model = model.to(device=device).eval()
     if precision == "auto":
         precision = cpu_precision(model) if device == "cpu" else "half"
@@ -74,13 +97,8 @@ def load(ctx: Any, model_id: str, precision: str = "auto") -> tuple[GPT, TextTok
     key = (card.id, card.weights_sha256, ctx.device, precision)
     with _lock:
         if key not in _cache:
-            if card.folder is None:
-                raise ValueError(f"model {card.id} has no folder")
-            tokenizer = TextTokenizer.load(Path(card.folder) / "tokenizer.json")
+            tokenizer = read_tokenizer(card)
             model = build(card.config, weights, ctx.device, precision)
-            if tokenizer.vocab_size > model.config.vocab_size:
-                raise WeightsError(f"tokenizer has {tokenizer.vocab_size} tokens, the model "
-                                   f"only {model.config.vocab_size}")
             _cache.clear()  # one model in memory at a time
             _cache[key] = (model, tokenizer)
         model, tokenizer = _cache[key]

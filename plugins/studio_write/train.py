@@ -7,7 +7,8 @@ losses over the number of characters, comparable with character-level models), s
 writes a checkpoint to ``<user models>/<model_id>/train_state/`` and registers the model as it
 is now, so it can be tried while training goes on. ``--resume`` continues from the checkpoint:
 weights, optimizer moments, step and random states, so a resumed run gives the weights an
-uninterrupted run would.
+uninterrupted run would. ``--start-from MODEL`` fine-tunes another write model: training
+begins with its weights and tokenizer (its shape and vocabulary, whatever the size flags say).
 
 Checkpoints hold no pickle: tensors are safetensors, everything else JSON.
 """
@@ -19,12 +20,13 @@ import math
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.tasks import Context, Event, Log, Preview, Progress, Task, param
 from studio.training import (
+    base_licence,
     command_line,
     fp16_tensors,
     optimizer_tensors,
@@ -47,6 +49,8 @@ if TYPE_CHECKING:  # torch and the model are imported when a task runs, not when
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATE_DIR = "train_state"
+# the flags whose values come from the --start-from model instead
+BASE_FLAGS = ("tokenizer", "vocab_size", "n_layer", "n_head", "n_embd", "block_size")
 EVAL_WINDOWS = 48  # windows per evaluation while training; the last one reads all of it
 SAMPLE_TOKENS = 160
 
@@ -78,6 +82,11 @@ class TrainParams:
     val_fraction: float = param(0.1, min=0.001, max=0.5, advanced=True,
                                 help="the end of each file kept for validation")
     resume: bool = param(False, help="continue from this model's checkpoint")
+    start_from: str = param("", model="write",
+                            help="begin with this model's weights and tokenizer (e.g. "
+                                 "write.classics) and train them on your text (fine-tuning); "
+                                 "its shape and vocabulary are used, whatever the tokenizer and "
+                                 "size flags say")
     compile: bool = param(False, advanced=True, help="torch.compile the model (gains on CUDA)")
     licence: str = param("", help="licence of the training text, for the model card")
     training_data: str = param("", help="what the text is, for the model card")
@@ -292,7 +301,7 @@ def write_model_folder(folder: Path, weights: dict[str, torch.Tensor], tok: Text
 def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     import torch
 
-    from studio_write import data
+    from studio_write import data, loading
     from studio_write.gpt import GPT, GPTConfig
     from studio_write.loading import fp16_state_dict
     from studio_write.tokenizer import TextTokenizer
@@ -309,6 +318,10 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     saved = read_checkpoint(state_dir) if p.resume else None
     if p.resume and saved is None:
         yield Log(f"no checkpoint for {p.model_id}; starting afresh", "warning")
+    base: dict[str, torch.Tensor] | None = None  # the weights to start from, if any
+    start_from = saved.get("start_from", "") if saved is not None else p.start_from
+    if saved is not None and p.start_from and p.start_from != start_from:
+        yield Log(f"resuming {p.model_id}: --start-from {p.start_from} is not used", "warning")
     if saved is not None:
         tok = TextTokenizer.from_json(saved["tokenizer"])
         cfg = GPTConfig(**saved["config"])
@@ -317,6 +330,19 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         if asked != (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size):
             yield Log("resuming: the model's shape and vocabulary come from the checkpoint, "
                       "not from the size parameters", "warning")
+    elif p.start_from:
+        base_card, base = ctx.load_model(p.start_from)
+        if base_card.capability != "write":
+            raise ValueError(f"--start-from {p.start_from}: a {base_card.capability} model, "
+                             "not a write model")
+        tok = loading.read_tokenizer(base_card)
+        cfg = loading.gpt_config(base_card.config)
+        cfg.dropout = p.dropout
+        unused = [f"--{k.replace('_', '-')} {getattr(p, k)}" for k in BASE_FLAGS
+                  if getattr(p, k) != TrainParams.__dataclass_fields__[k].default]
+        if unused:
+            yield Log(f"the shape and vocabulary are {p.start_from}'s: {', '.join(unused)} "
+                      f"{'is' if len(unused) == 1 else 'are'} not used", "warning")
     else:
         yield Progress(None, "learning the vocabulary")
         texts = [data.split(s, p.val_fraction)[0] for s in sources]
@@ -327,8 +353,9 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                         n_head=p.n_head, n_embd=p.n_embd, dropout=p.dropout, bias=True)
     train_ids, vals, _ = encode_splits(tok, sources, p.val_fraction)
     if len(train_ids) <= cfg.block_size + 1:
+        fix = "add text" if start_from else "add text or lower --block-size"
         raise ValueError(f"too little text: {len(train_ids)} training tokens for a context of "
-                         f"{cfg.block_size}; add text or lower --block-size")
+                         f"{cfg.block_size}; {fix}")
     if not vals:
         raise ValueError("no validation text: raise --val-fraction or add text")
     names = ", ".join(s.path.name for s in sources)
@@ -340,6 +367,13 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     opt = make_optimizer(model, p, device)
     g = torch.Generator(device="cpu").manual_seed(ctx.seed)
     step, seconds, seed = 0, 0.0, ctx.seed
+    if base is not None:
+        try:
+            loading.load_weights(model, base)
+        except loading.WeightsError as exc:
+            raise ValueError(f"--start-from {p.start_from}: its weights do not fit its "
+                             f"config: {exc}") from None
+        yield Log(f"starting from the weights and tokenizer of {p.start_from}")
     if saved is not None:
         model.load_state_dict(saved["model"], strict=False)
         restore_optimizer(opt, saved["optimizer"], saved["param_groups"])
@@ -357,9 +391,14 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             yield Log(f"torch.compile is not available here ({exc}); training eagerly", "warning")
 
     licence = p.licence or f"user text: the licence of the training files applies ({names})"
+    licence += base_licence(ctx, start_from)
     training_data = p.training_data or f"user text: {names} ({n_chars:,} characters)"
+    shown = p  # the flags of the command in the card
+    if start_from:  # the base model's shape and vocabulary, not the flags'
+        fields = TrainParams.__dataclass_fields__
+        shown = replace(p, start_from=start_from, **{k: fields[k].default for k in BASE_FLAGS})
     meta = {"config": cfg.to_dict(), "tokenizer": tok.to_json(), "seed": seed,
-            "command": command_line(TRAIN, p, seed)}
+            "command": command_line(TRAIN, shown, seed), "start_from": start_from}
 
     def save_all(step: int, quality: dict[str, Any]) -> ModelCard:
         meta["train_seconds"] = seconds
@@ -370,6 +409,8 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         desc = (f"A {cfg.n_layer}-layer GPT ({model.num_params() / 1e6:.1f}M parameters, "
                 f"context {cfg.block_size}) with a {tok.kind} vocabulary of {tok.vocab_size} "
                 f"tokens, trained with write.train on {names}.")
+        if start_from:
+            desc += f" It began with the weights of {start_from}."
         return write_model_folder(
             folder, fp16_state_dict(model), tok, cfg.to_dict(), title=p.model_id,
             licence=licence, training_data=training_data, command=meta["command"],
