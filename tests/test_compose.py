@@ -159,6 +159,31 @@ def test_the_chroma_stream_starts_silent_and_hears_pitch_classes_not_octaves():
         loading.build(SMALL.to_dict(), weights)
 
 
+def test_the_contour_stream_starts_silent_and_reads_each_voices_line():
+    cfg = MuseGANConfig(**{**SMALL.to_dict(), "critic_contour": True, "critic_chroma": True})
+    torch.manual_seed(0)
+    critic, book = Critic(cfg), Critic(SMALL)
+    book.load_state_dict({k: v for k, v in critic.state_dict().items()
+                          if not k.startswith(("chroma.", "contour."))})
+    grid = np.array(chorale(16), dtype=np.int16)
+    x = encode(grid[None], SMALL)
+    torch.testing.assert_close(critic(x), book(x))  # added to a trained critic: no change yet
+    f = critic.contour.features(x)[0]  # (3 * tracks, time): sounding, pitch, change rows
+    sounds, pitch, change = f[:4], f[4:8], f[8:]
+    torch.testing.assert_close(sounds[1], torch.tensor(grid[:, 1] >= 0, dtype=torch.float32))
+    rows = (grid[:, 0] - SMALL.lowest_pitch) / (SMALL.n_pitches - 1)  # the soprano's line
+    torch.testing.assert_close(pitch[0], torch.tensor(rows, dtype=torch.float32), atol=2e-3,
+                               rtol=0)
+    # the soprano moves every second step, the bass holds one note, the alto rests at step 15
+    assert change[0].tolist() == [0, 0] + [1, 0] * 7 and not change[3].any()
+    assert change[1, 15] == 0.5
+    torch.nn.init.normal_(critic.contour.out.weight)
+    assert not torch.allclose(critic.contour(x.roll(12, dims=-1)), critic.contour(x))
+    weights = {f"generator.{k}": v for k, v in Generator(cfg).state_dict().items()}
+    weights |= {f"critic.{k}": v for k, v in critic.state_dict().items()}
+    assert loading.build(cfg.to_dict(), weights)[1].contour is not None
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="'tanh' or 'softmax'"):
         MuseGANConfig(output="sigmoid")
@@ -323,6 +348,34 @@ def test_start_from_fine_tunes_another_models_weights(chorales, tmp_path, monkey
 
     with pytest.raises(Exception, match="nothing"):
         run(TRAIN, train_values(chorales, 2, model_id="x", start_from="nothing"), store)
+
+
+def test_streams_join_a_trained_critic_in_any_order_keeping_its_optimizer_moments(
+        chorales, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "EVAL_PHRASES", 16)
+    store = ModelStore([tmp_path / "m"])
+    state_dir = Path(store.user_dir) / "mine" / train.STATE_DIR
+    run(TRAIN, train_values(chorales, 2, output="softmax", critic_contour=True), store, seed=3)
+    before = read_checkpoint(state_dir)
+    # the chroma stream's parameters come before the contour stream's in the critic
+    events = run(TRAIN, train_values(chorales, 3, resume=True, critic_chroma=True), store,
+                 seed=3)
+    assert any(isinstance(e, Log) and "the critic gains a chroma stream" in e.message
+               for e in events)
+    after = read_checkpoint(state_dir)
+    config = store.get("mine").config
+    assert after["step"] == 3 and config["critic_chroma"] and config["critic_contour"]
+    critic = Critic(MuseGANConfig(**config))
+    names = [n for n, _ in critic.named_parameters()]
+    assert len(after["groups_c"][0]["params"]) == len(names)
+    moved, groups = train.widen_optimizer(before["opt_c"], before["groups_c"], critic,
+                                          ("chroma",))
+    old = [n for n in names if not n.startswith("chroma.")]
+    for i, name in enumerate(old):  # each known parameter's moments follow it to its place
+        torch.testing.assert_close(moved[f"{names.index(name)}.exp_avg"],
+                                   before["opt_c"][f"{i}.exp_avg"], msg=name)
+    assert groups[0]["params"] == list(range(len(names)))
+    assert not any(k.startswith(f"{names.index('chroma.out.weight')}.") for k in moved)
 
 
 def test_a_linear_schedule_takes_the_learning_rate_down_to_zero(chorales, tmp_path,

@@ -29,6 +29,12 @@ added one to its discriminator: each track's pitch classes per beat, read by a s
 of their own, scored beside the book's Conv3D stack. The book's critic sees pitches one octave
 window at a time; the stream hands it the harmony (which pitch classes sound together, and
 in which key) directly.
+
+``critic_contour`` adds a contour stream: each track's line step by step (whether it sounds, its
+pitch, and how much it changes from the step before), read by a small 1-D convolution over
+time. It hands the critic what the Conv3D stack sees only through octave windows and strided
+steps: a voice's range and leaps, where notes begin and how long they last (the onset stream of
+BinaryMuseGAN reads the same changes), and which voice is above which.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class MuseGANConfig:
     z_dim: int = 32
     output: str = "tanh"  # "tanh" (the book's) or "softmax" (see the module docstring)
     critic_chroma: bool = False  # the critic's chroma stream (see the module docstring)
+    critic_contour: bool = False  # the critic's contour stream (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.output not in ("tanh", "softmax"):
@@ -233,6 +240,42 @@ class ChromaStream(nn.Module):
         return self.out(h)[:, 0]
 
 
+class ContourStream(nn.Module):
+    """(B, tracks, bars, steps, pitches) -> a score from each track's line: per step, how much
+    it sounds, its mean pitch (0 at the lowest row, 1 at the top) and how much its roll changed
+    since the step before (0 while a note is held, 1 at a new pitch). Its last layer starts at
+    zero, as the chroma stream's does."""
+
+    def __init__(self, cfg: MuseGANConfig):
+        super().__init__()
+        steps = cfg.n_bars * cfg.n_steps
+        self.register_buffer("rows", torch.arange(cfg.n_pitches) / (cfg.n_pitches - 1),
+                             persistent=False)
+        self.convs = nn.Sequential(
+            nn.Conv1d(3 * cfg.n_tracks, 64, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv1d(64, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv1d(128, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        )
+        self.fc = nn.Linear(128 * (steps // 4), 256)
+        self.out = nn.Linear(256, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3 * tracks, time): every track's sounding, then pitch, then change rows."""
+        b, t = x.shape[:2]
+        roll = ((x + 1) / 2).reshape(b, t, -1, x.shape[-1])  # (B, tracks, time, pitches)
+        amount = roll.sum(-1)
+        pitch = (roll * self.rows).sum(-1) / (amount + 1e-3)
+        change = F.pad((roll[:, :, 1:] - roll[:, :, :-1]).abs().sum(-1) / 2, (1, 0))
+        return torch.cat([amount.clamp(max=1), pitch, change.clamp(max=1)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.convs(self.features(x))
+        h = F.leaky_relu(self.fc(h.flatten(1)), 0.2)
+        return self.out(h)[:, 0]
+
+
 class Critic(nn.Module):
     """(B, tracks, bars, steps, pitches) -> a score per sample (higher: more like real)."""
 
@@ -251,12 +294,16 @@ class Critic(nn.Module):
         self.fc = nn.Linear(512 * steps_left, 1024)
         self.out = nn.Linear(1024, 1)
         self.chroma = ChromaStream(cfg) if cfg.critic_chroma else None
+        self.contour = ContourStream(cfg) if cfg.critic_contour else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.convs(x.permute(0, 2, 3, 4, 1))
         h = F.leaky_relu(self.fc(h.flatten(1)), 0.2)
         score = self.out(h)[:, 0]
-        return score if self.chroma is None else score + self.chroma(x)
+        for stream in (self.chroma, self.contour):
+            if stream is not None:
+                score = score + stream(x)
+        return score
 
 
 @dataclass

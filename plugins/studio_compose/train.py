@@ -68,6 +68,11 @@ class TrainParams:
                                 help="give the critic a chroma stream (pitch classes per beat, "
                                      "as in BinaryMuseGAN) beside the book's layers; with "
                                      "--resume it joins a critic trained without one")
+    critic_contour: bool = param(False, advanced=True,
+                                 help="give the critic a contour stream (each voice's pitch, "
+                                      "sounding and note changes per step) beside the book's "
+                                      "layers; it can join a trained critic as the chroma "
+                                      "stream can")
     batch_size: int = param(64, min=2, max=4096, advanced=True)
     steps: int = param(2000, min=1, max=10_000_000, help="generator steps in all")
     critic_steps: int = param(5, min=1, max=100, advanced=True,
@@ -141,22 +146,40 @@ def refresh_batch_norm(gen: Generator, cfg: MuseGANConfig, seed: int, device: st
     gen.eval()
 
 
+STREAMS = ("chroma", "contour")  # the critic's optional streams: config critic_<name>
+
+
 def load_networks(gen: Generator, critic: Critic, tensors: dict[str, torch.Tensor],
-                  add_chroma: bool, source: str) -> None:
-    """Loads ``generator.*`` and ``critic.*`` tensors (any float precision). With
-    ``add_chroma`` the critic's chroma stream may be missing from them: it keeps its fresh
-    weights."""
+                  added: tuple[str, ...], source: str) -> None:
+    """Loads ``generator.*`` and ``critic.*`` tensors (any float precision). The critic
+    streams named in ``added`` are missing from them: they keep their fresh weights."""
     from studio.models import shape_problems
 
+    new = tuple(f"{name}." for name in added)
     want = {f"generator.{k}": tuple(v.shape) for k, v in gen.state_dict().items()}
     want |= {f"critic.{k}": tuple(v.shape) for k, v in critic.state_dict().items()
-             if not (add_chroma and k.startswith("chroma."))}
+             if not k.startswith(new)}
     problems = shape_problems(tensors, want)
     if problems:
         raise ValueError(f"{source} does not fit this network: {problems}")
     gen.load_state_dict({k: v.float() for k, v in split_tensors(tensors, "generator").items()})
     critic.load_state_dict({k: v.float() for k, v in split_tensors(tensors, "critic").items()},
-                           strict=not add_chroma)
+                           strict=not added)
+
+
+def widen_optimizer(tensors: dict[str, torch.Tensor], groups: list, critic: Critic,
+                    added: tuple[str, ...]) -> tuple[dict[str, torch.Tensor], list]:
+    """The critic optimizer's saved state (one param group) mapped onto a critic that gained
+    the streams in ``added``: each known parameter keeps its moments, the new ones start
+    afresh wherever they sit in the parameter order."""
+    names = [name for name, _ in critic.named_parameters()]
+    kept = [i for i, name in enumerate(names) if not name.startswith(tuple(f"{a}." for a in
+                                                                           added))]
+    moved = {}
+    for key, value in tensors.items():
+        pid, rest = key.split(".", 1)
+        moved[f"{kept[int(pid)]}.{rest}"] = value
+    return moved, [{**groups[0], "params": list(range(len(names)))}]
 
 
 def model_tensors(gen: Generator, critic: Critic) -> dict[str, torch.Tensor]:
@@ -234,15 +257,16 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         config = {k: v for k, v in base_card.config.items() if k in fields}
     else:
         config = saved["config"] if saved is not None else None
-    add_chroma = False
+    added: tuple[str, ...] = ()  # critic streams that join a trained critic
     if config is not None:
         cfg = MuseGANConfig(**config)
-        if p.critic_chroma and not cfg.critic_chroma:  # the stream joins the trained critic
-            cfg, add_chroma = replace(cfg, critic_chroma=True), True
+        added = tuple(name for name in STREAMS if getattr(p, f"critic_{name}")
+                      and not getattr(cfg, f"critic_{name}"))
+        cfg = replace(cfg, **{f"critic_{name}": True for name in added})
     else:
         cfg = MuseGANConfig(n_bars=p.bars, n_steps=p.steps_per_bar, n_pitches=p.pitches,
                             lowest_pitch=p.lowest_pitch, output=p.output,
-                            critic_chroma=p.critic_chroma)
+                            critic_chroma=p.critic_chroma, critic_contour=p.critic_contour)
 
     yield Progress(None, "reading the music")
     corpus = read_corpus(p.data)
@@ -259,25 +283,22 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     rng = np.random.default_rng(ctx.seed)
     step, seconds, seed, history = 0, 0.0, ctx.seed, []
     if base is not None:
-        load_networks(gen, critic, base, add_chroma, f"--start-from {p.start_from}")
+        load_networks(gen, critic, base, added, f"--start-from {p.start_from}")
         yield Log(f"starting from the weights of {p.start_from}")
     if saved is not None:
-        load_networks(gen, critic, saved["model"], add_chroma, "the checkpoint")
-        groups_c = saved["groups_c"]
-        if add_chroma:  # the stream's optimizer moments start afresh
-            known = sum(len(group["params"]) for group in groups_c)
-            new = len(list(critic.parameters())) - known
-            groups_c = [*groups_c[:-1], {**groups_c[-1], "params": [
-                *groups_c[-1]["params"], *range(known, known + new)]}]
+        load_networks(gen, critic, saved["model"], added, "the checkpoint")
+        state_c, groups_c = saved["opt_c"], saved["groups_c"]
+        if added:
+            state_c, groups_c = widen_optimizer(state_c, groups_c, critic, added)
         restore_optimizer(opt_g, saved["opt_g"], saved["groups_g"])
-        restore_optimizer(opt_c, saved["opt_c"], groups_c)
+        restore_optimizer(opt_c, state_c, groups_c)
         restore_rng(g, saved["rng"])
         rng.bit_generator.state = saved["numpy_rng"]
         step, seconds, seed = saved["step"], saved["train_seconds"], saved["seed"]
         history = saved.get("history", [])
         yield Log(f"resuming {p.model_id} at step {step}")
-    if add_chroma:
-        yield Log("the critic gains a chroma stream; its last layer starts at zero, so the "
+    for name in added:
+        yield Log(f"the critic gains a {name} stream; its last layer starts at zero, so the "
                   "critic scores as before until it learns")
     average = copy.deepcopy(gen).requires_grad_(False) if p.ema > 0 else None
     if average is not None and saved is not None and "average" in saved:
@@ -294,6 +315,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                                           pitches=cfg.n_pitches, lowest_pitch=cfg.lowest_pitch,
                                           output=cfg.output,
                                           critic_chroma=cfg.critic_chroma,
+                                          critic_contour=cfg.critic_contour,
                                           start_from=start_from), seed)
     names = str(p.data)
     licence = p.licence or f"the licence of the training music applies ({names})"
