@@ -165,7 +165,10 @@ class ComposePanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)
         scroll.setWidget(side)
-        scroll.setMinimumWidth(300)
+        # as wide as the settings need: they scroll up and down, never sideways
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(side.minimumSizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width())
 
         # the right side: transport, voices, files; the roll; a status line
         self.play_button = QPushButton("Play")
