@@ -183,6 +183,14 @@ def test_the_contour_stream_starts_silent_and_reads_each_voices_line():
     weights |= {f"critic.{k}": v for k, v in critic.state_dict().items()}
     assert loading.build(cfg.to_dict(), weights)[1].contour is not None
 
+    def slope(x):  # the size of the stream's gradient, as the gradient penalty measures it
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic.contour(x).sum(), x)
+        return grad.norm().item()
+
+    silent = -torch.ones_like(x)  # a real rest is exactly -1: no steep slope there
+    assert slope(silent) < 3 * slope(x)
+
 
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="'tanh' or 'softmax'"):

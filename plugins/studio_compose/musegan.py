@@ -33,8 +33,8 @@ in which key) directly.
 ``critic_contour`` adds a contour stream: each track's line step by step (whether it sounds, its
 pitch, and how much it changes from the step before), read by a small 1-D convolution over
 time. It hands the critic what the Conv3D stack sees only through octave windows and strided
-steps: a voice's range and leaps, where notes begin and how long they last (the onset stream of
-BinaryMuseGAN reads the same changes), and which voice is above which.
+steps: a voice's range and leaps, where its pitch changes and how long each pitch lasts (the
+onset stream of BinaryMuseGAN reads the same changes), and which voice is above which.
 """
 
 from __future__ import annotations
@@ -242,9 +242,10 @@ class ChromaStream(nn.Module):
 
 class ContourStream(nn.Module):
     """(B, tracks, bars, steps, pitches) -> a score from each track's line: per step, how much
-    it sounds, its mean pitch (0 at the lowest row, 1 at the top) and how much its roll changed
-    since the step before (0 while a note is held, 1 at a new pitch). Its last layer starts at
-    zero, as the chroma stream's does."""
+    it sounds, its pitch (0 at the lowest row, 1 at the top; the mean of the sounding rows) and
+    how much its roll changed since the step before (0 while a pitch is held, 1 at a new pitch,
+    0.5 between a note and a rest). Its last layer starts at zero, as the chroma stream's
+    does."""
 
     def __init__(self, cfg: MuseGANConfig):
         super().__init__()
@@ -266,7 +267,9 @@ class ContourStream(nn.Module):
         b, t = x.shape[:2]
         roll = ((x + 1) / 2).reshape(b, t, -1, x.shape[-1])  # (B, tracks, time, pitches)
         amount = roll.sum(-1)
-        pitch = (roll * self.rows).sum(-1) / (amount + 1e-3)
+        # exact for one sounding pitch, fading to 0 with the sound: no steep slope near silence
+        # (the gradient penalty samples mixes of real and generated rolls there)
+        pitch = (roll * self.rows).sum(-1) / amount.float().clamp(min=1)
         change = F.pad((roll[:, :, 1:] - roll[:, :, :-1]).abs().sum(-1) / 2, (1, 0))
         return torch.cat([amount.clamp(max=1), pitch, change.clamp(max=1)], dim=1)
 
