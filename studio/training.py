@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +155,36 @@ def read_checkpoint(folder: Path) -> dict[str, Any] | None:
 def user_models_dir(ctx: Context) -> Path:
     store = getattr(ctx, "models", None)
     return Path(store.user_dir) if store is not None else paths.models_dir()
+
+
+@dataclass
+class StartingPoint:
+    """The model a training run began with (``--start-from``)."""
+
+    name: str = ""  # its id ("" for none), as the run's checkpoint remembers it once resumed
+    card: Any = None  # its card and weights, when they are to be loaded now (a fresh run)
+    weights: dict[str, Any] | None = None
+    warning: str = ""  # a line to log: a --start-from that a resumed run does not use
+
+
+def starting_point(ctx: Context, asked: str | None, saved: dict[str, Any] | None,
+                   model_id: str, capability: str, architecture: str) -> StartingPoint:
+    """Resolves ``--start-from asked``: a resumed run (``saved``, its checkpoint) keeps the
+    model it began with; a fresh one loads ``asked``, which must be a ``capability`` model of
+    ``architecture``."""
+    asked = asked or ""
+    if saved is not None:
+        name = saved.get("start_from", "")
+        unused = asked and asked != name
+        return StartingPoint(name, warning=f"resuming {model_id}: --start-from {asked} is not "
+                                           "used" if unused else "")
+    if not asked:
+        return StartingPoint()
+    card, weights = ctx.load_model(asked)
+    if (card.capability, card.architecture) != (capability, architecture):
+        raise ValueError(f"--start-from {asked}: a {card.capability} model "
+                         f"({card.architecture}), not a {capability} model ({architecture})")
+    return StartingPoint(asked, card, weights)
 
 
 def base_licence(ctx: Context, start_from: str) -> str:

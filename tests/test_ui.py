@@ -347,7 +347,7 @@ def test_a_model_field_lists_the_stores_models_of_its_capability(qtbot):
 
     @dataclass
     class Tune:
-        base: str = param("", model="compose")
+        base: str | None = param(None, model="compose")
         other: str = param("tiny", model="compose")
 
     def card(i, capability="compose"):
@@ -369,7 +369,7 @@ def test_a_model_field_lists_the_stores_models_of_its_capability(qtbot):
     assert isinstance(base, ModelPicker)
     # an empty default offers "none" first; only the capability's models are listed
     assert [base.itemText(i) for i in range(base.count())] == ["none", "Chorales"]
-    assert form.values() == {"base": "", "other": "tiny"}  # "tiny" is not in the store: as typed
+    assert form.values() == {"base": None, "other": "tiny"}  # "tiny" is not in the store: as typed
     form.set_values({"base": "chorales"})
     assert form.values()["base"] == "chorales" and base.currentText() == "Chorales"
     assert form.params().base == "chorales"
@@ -377,7 +377,7 @@ def test_a_model_field_lists_the_stores_models_of_its_capability(qtbot):
     form.refresh_models()  # a model trained meanwhile joins the list; the choice stays
     assert base.count() == 3 and form.values()["base"] == "chorales"
     form.set_values({})
-    assert form.values()["base"] == ""
+    assert form.values()["base"] is None and form.params().base is None
     base.setEditText("somewhere.else")  # an id typed by hand is taken as it is
     assert form.values()["base"] == "somewhere.else"
 

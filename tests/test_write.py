@@ -385,8 +385,9 @@ def test_start_from_fine_tunes_another_models_weights_and_tokenizer(tmp_path):
 
     events = run(TRAIN, {**values, "model_id": "ft", "max_iters": 3, "resume": True,
                          "start_from": "other"}, store, seed=2)
-    assert any("--start-from other is not used" in e.message for e in events
-               if isinstance(e, Log))
+    logs = [e.message for e in events if isinstance(e, Log)]
+    assert any("--start-from other is not used" in m for m in logs)
+    assert not any("shape and vocabulary" in m for m in logs)  # no size flag was set apart
     assert "--start-from base" in store.get("ft").command  # a resumed run still says so
 
     with pytest.raises(TaskFailed, match="nothing"):

@@ -35,6 +35,7 @@ from studio.training import (
     rng_state,
     save_checkpoint,
     save_tensors,
+    starting_point,
     user_models_dir,
 )
 
@@ -93,7 +94,7 @@ class TrainParams:
     eval_interval: int = param(100, min=1, max=1_000_000, advanced=True,
                                help="steps between samples, metrics and checkpoints")
     resume: bool = param(False, help="continue from this model's checkpoint")
-    start_from: str = param("", model="compose",
+    start_from: str | None = param(None, model="compose",
                             help="begin with this model's weights (e.g. compose.chorales) and "
                                  "train them on your music (fine-tuning); the network is that "
                                  "model's, whatever its shape flags say")
@@ -172,6 +173,9 @@ def widen_optimizer(tensors: dict[str, torch.Tensor], groups: list, critic: Crit
     """The critic optimizer's saved state (one param group) mapped onto a critic that gained
     the streams in ``added``: each known parameter keeps its moments, the new ones start
     afresh wherever they sit in the parameter order."""
+    if len(groups) != 1:
+        raise ValueError(f"the checkpoint's critic optimizer has {len(groups)} parameter groups, "
+                         "not one")
     names = [name for name, _ in critic.named_parameters()]
     kept = [i for i, name in enumerate(names) if not name.startswith(tuple(f"{a}." for a in
                                                                            added))]
@@ -244,17 +248,13 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     saved = read_checkpoint(state_dir) if p.resume else None
     if p.resume and saved is None:
         yield Log(f"no checkpoint for {p.model_id}; starting afresh", "warning")
-    base: dict[str, torch.Tensor] | None = None  # the weights to start from, if any
-    start_from = saved.get("start_from", "") if saved is not None else p.start_from
-    if saved is not None and p.start_from and p.start_from != start_from:
-        yield Log(f"resuming {p.model_id}: --start-from {p.start_from} is not used", "warning")
-    if saved is None and p.start_from:
-        base_card, base = ctx.load_model(p.start_from)
-        if base_card.capability != "compose":
-            raise ValueError(f"--start-from {p.start_from}: a {base_card.capability} model, "
-                             "not a compose model")
+    start = starting_point(ctx, p.start_from, saved, p.model_id, "compose", "musegan")
+    start_from = start.name
+    if start.warning:
+        yield Log(start.warning, "warning")
+    if start.card is not None:
         fields = MuseGANConfig.__dataclass_fields__
-        config = {k: v for k, v in base_card.config.items() if k in fields}
+        config = {k: v for k, v in start.card.config.items() if k in fields}
     else:
         config = saved["config"] if saved is not None else None
     added: tuple[str, ...] = ()  # critic streams that join a trained critic
@@ -282,9 +282,10 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     g = torch.Generator().manual_seed(ctx.seed)
     rng = np.random.default_rng(ctx.seed)
     step, seconds, seed, history = 0, 0.0, ctx.seed, []
-    if base is not None:
-        load_networks(gen, critic, base, added, f"--start-from {p.start_from}")
-        yield Log(f"starting from the weights of {p.start_from}")
+    if start.weights is not None:
+        load_networks(gen, critic, start.weights, added, f"--start-from {start_from}")
+        start.weights = None  # loaded: no second copy for the whole run
+        yield Log(f"starting from the weights of {start_from}")
     if saved is not None:
         load_networks(gen, critic, saved["model"], added, "the checkpoint")
         state_c, groups_c = saved["opt_c"], saved["groups_c"]
@@ -316,7 +317,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                                           output=cfg.output,
                                           critic_chroma=cfg.critic_chroma,
                                           critic_contour=cfg.critic_contour,
-                                          start_from=start_from), seed)
+                                          start_from=start_from or None), seed)
     names = str(p.data)
     licence = p.licence or f"the licence of the training music applies ({names})"
     licence += base_licence(ctx, start_from)

@@ -36,6 +36,7 @@ from studio.training import (
     rng_state,
     save_checkpoint,
     save_tensors,
+    starting_point,
     user_models_dir,
 )
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:  # torch and the model are imported when a task runs, not when
 
     from studio.models import ModelCard
     from studio_write.data import Source
-    from studio_write.gpt import GPT
+    from studio_write.gpt import GPT, GPTConfig
     from studio_write.tokenizer import TextTokenizer
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -82,7 +83,7 @@ class TrainParams:
     val_fraction: float = param(0.1, min=0.001, max=0.5, advanced=True,
                                 help="the end of each file kept for validation")
     resume: bool = param(False, help="continue from this model's checkpoint")
-    start_from: str = param("", model="write",
+    start_from: str | None = param(None, model="write",
                             help="begin with this model's weights and tokenizer (e.g. "
                                  "write.classics) and train them on your text (fine-tuning); "
                                  "its shape and vocabulary are used, whatever the tokenizer and "
@@ -117,6 +118,20 @@ def _chunks(texts: list[str], size: int = 1 << 16) -> Iterator[str]:
                 end = len(doc) if end < 0 else end + 1
                 yield doc[start:end]
                 start = end
+
+
+def ignored_flags(p: TrainParams, cfg: GPTConfig, tok: TextTokenizer) -> str:
+    """The shape and vocabulary flags the user set (away from their defaults) that differ from
+    the network a run takes from a checkpoint or a base model, as "--n-layer 6 is not used"
+    ("" when none)."""
+    have = {"tokenizer": tok.kind, "vocab_size": tok.vocab_size, "n_layer": cfg.n_layer,
+            "n_head": cfg.n_head, "n_embd": cfg.n_embd, "block_size": cfg.block_size}
+    fields = TrainParams.__dataclass_fields__
+    unused = [f"--{k.replace('_', '-')} {getattr(p, k)}" for k in BASE_FLAGS
+              if getattr(p, k) != fields[k].default and getattr(p, k) != have[k]]
+    if not unused:
+        return ""
+    return f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used"
 
 
 def make_tokenizer(kind: str, texts: list[str], vocab_size: int) -> TextTokenizer:
@@ -318,31 +333,25 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     saved = read_checkpoint(state_dir) if p.resume else None
     if p.resume and saved is None:
         yield Log(f"no checkpoint for {p.model_id}; starting afresh", "warning")
-    base: dict[str, torch.Tensor] | None = None  # the weights to start from, if any
-    start_from = saved.get("start_from", "") if saved is not None else p.start_from
-    if saved is not None and p.start_from and p.start_from != start_from:
-        yield Log(f"resuming {p.model_id}: --start-from {p.start_from} is not used", "warning")
+    start = starting_point(ctx, p.start_from, saved, p.model_id, "write", "gpt")
+    start_from = start.name
+    if start.warning:
+        yield Log(start.warning, "warning")
     if saved is not None:
         tok = TextTokenizer.from_json(saved["tokenizer"])
         cfg = GPTConfig(**saved["config"])
         cfg.dropout = p.dropout
-        asked = (p.n_layer, p.n_head, p.n_embd, p.block_size)
-        if asked != (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size):
-            yield Log("resuming: the model's shape and vocabulary come from the checkpoint, "
-                      "not from the size parameters", "warning")
-    elif p.start_from:
-        base_card, base = ctx.load_model(p.start_from)
-        if base_card.capability != "write":
-            raise ValueError(f"--start-from {p.start_from}: a {base_card.capability} model, "
-                             "not a write model")
-        tok = loading.read_tokenizer(base_card)
-        cfg = loading.gpt_config(base_card.config)
-        cfg.dropout = p.dropout
-        unused = [f"--{k.replace('_', '-')} {getattr(p, k)}" for k in BASE_FLAGS
-                  if getattr(p, k) != TrainParams.__dataclass_fields__[k].default]
+        unused = ignored_flags(p, cfg, tok)
         if unused:
-            yield Log(f"the shape and vocabulary are {p.start_from}'s: {', '.join(unused)} "
-                      f"{'is' if len(unused) == 1 else 'are'} not used", "warning")
+            yield Log(f"resuming: the shape and vocabulary are the checkpoint's; {unused}",
+                      "warning")
+    elif start.card is not None:
+        tok = loading.read_tokenizer(start.card)
+        cfg = loading.gpt_config(start.card.config)
+        cfg.dropout = p.dropout
+        unused = ignored_flags(p, cfg, tok)
+        if unused:
+            yield Log(f"the shape and vocabulary are {start_from}'s; {unused}", "warning")
     else:
         yield Progress(None, "learning the vocabulary")
         texts = [data.split(s, p.val_fraction)[0] for s in sources]
@@ -367,13 +376,14 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     opt = make_optimizer(model, p, device)
     g = torch.Generator(device="cpu").manual_seed(ctx.seed)
     step, seconds, seed = 0, 0.0, ctx.seed
-    if base is not None:
+    if start.weights is not None:
         try:
-            loading.load_weights(model, base)
+            loading.load_weights(model, start.weights)
         except loading.WeightsError as exc:
-            raise ValueError(f"--start-from {p.start_from}: its weights do not fit its "
+            raise ValueError(f"--start-from {start_from}: its weights do not fit its "
                              f"config: {exc}") from None
-        yield Log(f"starting from the weights and tokenizer of {p.start_from}")
+        start.weights = None  # loaded: no second copy for the whole run
+        yield Log(f"starting from the weights and tokenizer of {start_from}")
     if saved is not None:
         model.load_state_dict(saved["model"], strict=False)
         restore_optimizer(opt, saved["optimizer"], saved["param_groups"])
@@ -393,10 +403,10 @@ def write_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     licence = p.licence or f"user text: the licence of the training files applies ({names})"
     licence += base_licence(ctx, start_from)
     training_data = p.training_data or f"user text: {names} ({n_chars:,} characters)"
-    shown = p  # the flags of the command in the card
+    shown = replace(p, start_from=start_from or None)  # the flags of the command in the card
     if start_from:  # the base model's shape and vocabulary, not the flags'
         fields = TrainParams.__dataclass_fields__
-        shown = replace(p, start_from=start_from, **{k: fields[k].default for k in BASE_FLAGS})
+        shown = replace(shown, **{k: fields[k].default for k in BASE_FLAGS})
     meta = {"config": cfg.to_dict(), "tokenizer": tok.to_json(), "seed": seed,
             "command": command_line(TRAIN, shown, seed), "start_from": start_from}
 

@@ -217,7 +217,7 @@ class ParamForm(QWidget):
             if isinstance(w, PathField):
                 v: Any = w.value() or None
             elif isinstance(w, ModelPicker):
-                v = w.model_id()
+                v = w.model_id() or (None if spec.optional else "")
             elif isinstance(w, QComboBox):
                 v = w.currentData()
             elif isinstance(w, QCheckBox):
@@ -250,7 +250,7 @@ class ParamForm(QWidget):
                     if i >= 0:
                         w.setCurrentIndex(i)
                     else:
-                        w.setEditText(str(v))
+                        w.setEditText(str(v or ""))
                 elif isinstance(w, QComboBox):
                     i = w.findData(v)
                     w.setCurrentIndex(max(0, i))
