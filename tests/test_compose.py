@@ -395,6 +395,12 @@ def test_a_linear_schedule_takes_the_learning_rate_down_to_zero(chorales, tmp_pa
     # the last step (the fourth of four) ran at a quarter of the rate
     assert state["groups_g"][0]["lr"] == pytest.approx(2.5e-4)
     assert state["groups_c"][0]["lr"] == pytest.approx(2.5e-4)
+    run(TRAIN, train_values(chorales, 8, lr=1e-3, critic_lr=4e-3, lr_schedule="linear",
+                            resume=True), store, seed=3)  # a faster critic
+    state = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)
+    assert state["groups_g"][0]["lr"] == pytest.approx(1.25e-4)
+    assert state["groups_c"][0]["lr"] == pytest.approx(5e-4)
+    assert "--critic-lr 0.004" in store.get("mine").command
 
 
 def test_train_refuses_bad_data(tmp_path):

@@ -82,6 +82,10 @@ class TrainParams:
                              help="gradient-penalty weight")
     lr: float = param(1e-3, min=0.0, max=1.0, advanced=True,
                       help="Adam learning rate (both networks; also when resuming)")
+    critic_lr: float | None = param(None, min=0.0, max=1.0, advanced=True,
+                                    help="the critic's learning rate (none: --lr); a faster "
+                                         "critic than generator is the two time-scale rule "
+                                         "(TTUR, Heusel et al. 2017)")
     lr_schedule: str = param("constant", choices=("constant", "linear"), advanced=True,
                              help="constant (the book's), or linear: from --lr at step 0 down "
                                   "to 0 at the last step (as Gulrajani et al. trained WGAN-GP)")
@@ -356,9 +360,10 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     g_losses: list[float] = []
     while step < p.steps:
         # from the schedule at every step, so that a resumed run takes the --lr it is given
-        lr = p.lr * (1 - step / p.steps) if p.lr_schedule == "linear" else p.lr
-        for group in (*opt_g.param_groups, *opt_c.param_groups):
-            group["lr"] = lr
+        scale = 1 - step / p.steps if p.lr_schedule == "linear" else 1.0
+        for opt, lr in ((opt_g, p.lr), (opt_c, p.lr if p.critic_lr is None else p.critic_lr)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
         for _ in range(p.critic_steps):
             real = real_batch(train, cfg, p.batch_size, rng, device)
             with torch.no_grad(), autocast:
