@@ -5,7 +5,10 @@ phrases (randomly transposed) and fresh noise, with a gradient penalty on random
 and generated phrases; Adam (lr 1e-3, betas 0.5, 0.9) for both. Every ``eval_interval`` steps
 a sample is shown, the metrics of a batch of generated phrases are compared with the
 validation phrases', a checkpoint is written (``--resume`` continues from it) and the model is
-registered in the store as it is then.
+registered in the store as it is then. ``--start-from MODEL`` begins with another compose
+model's weights (fine-tuning it on your music); ``--critic-chroma`` and ``--critic-contour``
+give the critic extra streams (``musegan.py``), which can join a trained critic on
+``--resume`` or ``--start-from``; ``--critic-lr`` gives the critic its own learning rate.
 
 The generator that is measured and saved is an exponential moving average of the trained one's
 weights (``--ema``, Yazici et al. 2019): at the book's learning rate the trained generator jumps
