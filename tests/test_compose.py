@@ -550,6 +550,13 @@ def test_metrics_on_the_held_out_test_split(store, chorales, tmp_path):
                            "phrases": 20, "split": "test"}, store)
     table = next(e for e in events if isinstance(e, Output)).data
     assert table.startswith("| metric | real (6 phrases) | tiny (20 phrases) |")
+    counts = {}
+    for split in ("train", "all"):  # 4 training chorales of 4 phrases, 1 of 2, 1 of 6
+        events = run(METRICS, {"data": str(tmp_path / "with_test.json"), "model": "tiny",
+                               "phrases": 4, "split": split}, store)
+        table = next(e for e in events if isinstance(e, Output)).data
+        counts[split] = int(table.split("real (")[1].split()[0])
+    assert counts == {"train": 16, "all": 24}
 
 
 def test_the_starter_model_composes_eight_bars_for_four_voices():

@@ -249,8 +249,9 @@ class MetricsParams:
                             "MIDI / MusicXML")
     model: str = param(DEFAULT_MODEL, help="model id")
     phrases: int = param(1000, min=1, max=100_000, help="generated phrases to measure")
-    split: str = param("valid", choices=("valid", "test"),
-                       help="the chorales JSON's split to measure (a folder has only valid)")
+    split: str = param("valid", choices=("valid", "test", "train", "all"),
+                       help="the real music to measure: the chorales JSON's validation, test or "
+                            "training split, or all of them (a folder has train and valid)")
 
 
 def compose_metrics(p: MetricsParams, ctx: Context) -> Iterator[Event]:
@@ -267,8 +268,9 @@ def compose_metrics(p: MetricsParams, ctx: Context) -> Iterator[Event]:
     length = cfg.n_bars * cfg.n_steps
     if p.split == "test" and not corpus.test:
         raise UserError(f"{Path(p.data).name} has no test split; use --split valid")
-    real = phrases(corpus.test if p.split == "test" else corpus.valid or corpus.train, length,
-                   length)
+    pieces = {"valid": corpus.valid or corpus.train, "test": corpus.test, "train": corpus.train,
+              "all": corpus.train + corpus.valid + corpus.test}[p.split]
+    real = phrases(pieces, length, length)
     yield Progress(0.2, f"measuring {len(real)} real phrases")
     real_m = metrics.evaluate(list(real), cfg.n_steps)
     grids = []
