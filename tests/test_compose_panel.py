@@ -397,6 +397,16 @@ def test_generate_shows_plays_and_offers_the_midi_to_drag(qtbot, panel):
     panel.stop()
     assert not panel.player.playing and panel.play_button.text() == "Play"
 
+    panel.loop_button.setChecked(True)  # looped: the end starts it again from the top
+    panel.play(panel.score.duration - 0.2)
+    qtbot.waitUntil(lambda: panel.player.playing, timeout=5000)
+    with qtbot.waitSignal(panel.player.finished, timeout=5000):
+        pass
+    assert panel.player.playing and panel.player.seconds() < 1.0
+    assert panel.current_values()["loop"] is True
+    panel.loop_button.setChecked(False)
+    panel.stop()
+
 
 def test_each_reroll_changes_only_its_own_seed(qtbot, panel):
     panel.settings.seed.setValue(5)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -179,7 +180,12 @@ class ComposePanel(QWidget):
         self.play_button.clicked.connect(self.toggle_play)
         self.time_label = QLabel("0:00.0 / 0:00.0")
         self.time_label.setObjectName("muted")
+        self.loop_button = QPushButton("↻")
+        self.loop_button.setCheckable(True)
+        self.loop_button.setFixedWidth(32)
+        self.loop_button.setToolTip("Loop: play the piece over and over until you stop it")
         self.voice_strip = VoiceStrip()
+        self.voice_strip.setSizePolicy(QSizePolicy.Minimum, QSizePolicy.Preferred)  # unsqueezed
         self.voice_strip.changed.connect(self._voices_changed)
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Show and play a MIDI or MusicXML file")
@@ -203,6 +209,7 @@ class ComposePanel(QWidget):
         top = QHBoxLayout()  # transport and voices above the roll
         top.addWidget(self.play_button)
         top.addWidget(self.time_label)
+        top.addWidget(self.loop_button)
         top.addWidget(self.voice_strip)
         top.addStretch(1)
         top.addWidget(self.hover_label)
@@ -516,6 +523,9 @@ class ComposePanel(QWidget):
         self._show_time(seconds)
 
     def _on_play_finished(self) -> None:
+        if self.loop_button.isChecked() and self.score is not None:
+            self.play(0.0)  # round again
+            return
         self.cue = 0.0
         self.roll.set_playhead(None)
         self._show_time(0.0)
@@ -624,7 +634,7 @@ class ComposePanel(QWidget):
     # -- persistence ---------------------------------------------------------------------------
     def current_values(self) -> dict[str, Any]:
         return {**self.settings.saved(), "to_seed": self.to_seed.value(),
-                "autoplay": self.autoplay.isChecked(),
+                "autoplay": self.autoplay.isChecked(), "loop": self.loop_button.isChecked(),
                 "train": self.train_tab.form.values() if self.train_tab else {}}
 
     def restore_values(self, v: dict[str, Any]) -> None:
@@ -632,6 +642,7 @@ class ComposePanel(QWidget):
         with contextlib.suppress(TypeError, ValueError):
             self.to_seed.setValue(int(v.get("to_seed", -1)))
             self.autoplay.setChecked(bool(v.get("autoplay", True)))
+            self.loop_button.setChecked(bool(v.get("loop", False)))
         if self.train_tab is not None and isinstance(v.get("train"), dict):
             self.train_tab.form.set_values(v["train"])
 
