@@ -115,7 +115,9 @@ class FakeTrainParams:
     data: Path | None = param(None)
     model_id: str = param("compose.mine")
     steps: int = param(3, min=1, max=1000)
+    bars: int = param(2, min=2, max=16)
     resume: bool = param(False)
+    start_from: str | None = param(None, model="compose")
 
 
 def fake_train(p: FakeTrainParams, ctx: Context) -> Iterator[Event]:
@@ -580,6 +582,18 @@ def test_training_draws_both_losses_and_the_latest_sample(qtbot, panel):
     assert tab.sample_roll.score is not None
     resumed = finish(qtbot, tab.train(resume=True))
     assert resumed.params.resume is True
+
+
+def test_a_model_to_start_from_decides_the_networks_shape_fields(qtbot, panel):
+    tab = panel.train_tab
+    bars = tab.form.widgets["bars"]
+    assert bars.isEnabled()
+    tab.form.set_values({"start_from": "compose.chorales"})
+    assert tab.form.values()["start_from"] == "compose.chorales"
+    assert not bars.isEnabled()
+    assert tab.form.widgets["steps"].isEnabled()  # how long to train is still the user's
+    tab.form.set_values({})
+    assert bars.isEnabled() and tab.form.values()["start_from"] is None
 
 
 def test_values_survive_a_restart(qtbot, panel):

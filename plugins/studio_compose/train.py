@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATE_DIR = "train_state"
+# the flags whose values come from the --start-from model instead (its network's shape)
+BASE_FLAGS = ("bars", "steps_per_bar", "pitches", "lowest_pitch", "output")
 EVAL_PHRASES = 256  # generated phrases measured at each evaluation
 
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.train_tab import TrainTab
 from studio.ui.widgets import ModelPicker, side_by_side
+from studio_write.train import BASE_FLAGS
 
 ODDS = QTextFormat.UserProperty + 1
 GENERATED = QColor(theme.ACCENT)
@@ -299,6 +300,8 @@ class WritePanel(QWidget):
 
 class WriteTrainTab(TrainTab):
     """Trains a GPT (``write.train``): training and validation losses, the latest sample."""
+
+    base_fields = BASE_FLAGS
 
     def __init__(self, host, parent=None):
         self.sample_text = QPlainTextEdit()

@@ -25,6 +25,8 @@ class TrainTab(QWidget):
 
     # a run is done or stopped (its model is saved at each evaluation): its model id, or None
     model_trained = Signal(object)
+    # the fields a --start-from model decides (its network's shape): disabled while one is chosen
+    base_fields: tuple[str, ...] = ()
 
     def __init__(self, host, task_id: str, losses: dict[str, tuple[str, str]], sample: QWidget,
                  chart_hint: str = "The losses appear as it trains",
@@ -37,6 +39,9 @@ class TrainTab(QWidget):
         self.can_resume = any(s.name == "resume" and s.type is bool for s in self.form.specs)
         if self.can_resume:
             self.form.set_field_visible("resume", False)  # the buttons say it
+        if "start_from" in self.form.widgets:
+            self.form.changed.connect(self._sync_base_fields)
+            self._sync_base_fields()
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("primary")
         self.train_button.clicked.connect(lambda: self.train(resume=False))
@@ -126,6 +131,12 @@ class TrainTab(QWidget):
         else:
             show_status(self.status, job.message or job.state.value)
         self._sync()
+
+    def _sync_base_fields(self) -> None:
+        starts_from = bool(self.form.values().get("start_from"))
+        for name in self.base_fields:
+            if name in self.form.widgets:
+                self.form.widgets[name].setEnabled(not starts_from)
 
     def _sync(self) -> None:
         busy = self.job is not None and not self.job.state.finished

@@ -8,12 +8,15 @@ from typing import Any
 from studio.ui import theme
 from studio.ui.train_tab import TrainTab
 from studio_compose.score import Score
+from studio_compose.train import BASE_FLAGS
 from studio_compose.ui.pianoroll import PianoRoll
 
 TRAIN = "compose.train"
 
 
 class ComposeTrainTab(TrainTab):
+    base_fields = BASE_FLAGS
+
     def __init__(self, host, parent=None):
         self.sample_roll = PianoRoll(compact=True)
         self.sample_roll.empty_text = "The latest sample appears as it trains"
