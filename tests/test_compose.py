@@ -386,6 +386,26 @@ def test_streams_join_a_trained_critic_in_any_order_keeping_its_optimizer_moment
     assert not any(k.startswith(f"{names.index('chroma.out.weight')}.") for k in moved)
 
 
+def test_keys_c_trains_on_every_piece_moved_to_c_major_or_a_minor(chorales, tmp_path,
+                                                                 monkeypatch):
+    from studio_compose.data import in_one_key
+    from studio_compose.keys import Key, estimate_key
+
+    d_major = np.array(chorale(32, 2), dtype=np.int16)  # the C major scale moved up a tone
+    moved = in_one_key([d_major, np.full((4, 4), REST, dtype=np.int16)])
+    assert estimate_key(d_major) == Key(2, False) and estimate_key(moved[0]) == Key(0, False)
+    assert (moved[0][d_major != REST] == d_major[d_major != REST] - 2).all()
+    assert (moved[0][d_major == REST] == REST).all() and (moved[1] == REST).all()
+    e_minor = np.array([[64, 59, 55, 40], [66, 59, 54, 47], [67, 60, 52, 48],
+                        [71, 62, 55, 43]] * 4, dtype=np.int16)
+    assert estimate_key(in_one_key([e_minor])[0]) == Key(9, True)
+
+    monkeypatch.setattr(train, "EVAL_PHRASES", 16)
+    store = ModelStore([tmp_path / "m"])
+    run(TRAIN, train_values(chorales, 2, keys="c"), store, seed=3)
+    assert "--keys c" in store.get("mine").command
+
+
 def test_a_linear_schedule_takes_the_learning_rate_down_to_zero(chorales, tmp_path,
                                                                  monkeypatch):
     monkeypatch.setattr(train, "EVAL_PHRASES", 16)

@@ -99,6 +99,19 @@ def phrases(pieces: list[np.ndarray], length: int, hop: int) -> np.ndarray:
     return np.stack(out)
 
 
+def in_one_key(pieces: list[np.ndarray]) -> list[np.ndarray]:
+    """Each piece moved the nearer way to C major or A minor, as its key is estimated
+    (``keys.estimate_key``); a piece without a key stays as it is."""
+    from studio_compose.keys import estimate_key, shift_to
+
+    out = []
+    for piece in pieces:
+        key = estimate_key(piece)
+        shift = 0 if key is None else shift_to(key, 9 if key.minor else 0)
+        out.append(np.where(piece != REST, piece + shift, piece).astype(piece.dtype))
+    return out
+
+
 def transpose(batch: np.ndarray, rng: np.random.Generator, lowest: int, n_pitches: int
               ) -> np.ndarray:
     """Each phrase moved by a random interval from ``TRANSPOSE`` that keeps it in range."""

@@ -79,6 +79,11 @@ class TrainParams:
                                       "sounding and note changes per step) beside the book's "
                                       "layers; it can join a trained critic as the chroma "
                                       "stream can")
+    keys: str = param("all", choices=("all", "c"), advanced=True,
+                      help="all: each phrase moved at random by -6..+5 semitones, so the model "
+                           "writes in every key; c: each piece moved to C major or A minor (its "
+                           "key estimated), so the model learns one key (compose.generate --key "
+                           "moves its music to any other)")
     batch_size: int = param(64, min=2, max=4096, advanced=True)
     steps: int = param(2000, min=1, max=10_000_000, help="generator steps in all")
     critic_steps: int = param(5, min=1, max=100, advanced=True,
@@ -233,11 +238,14 @@ def use_bf16(precision: str, device: str) -> bool:
 
 
 def real_batch(phrases: np.ndarray, cfg: MuseGANConfig, batch: int, rng: np.random.Generator,
-               device: str) -> torch.Tensor:
+               device: str, move: bool = True) -> torch.Tensor:
+    """A batch of training phrases, each moved to a random key (``move``) or as it is."""
     from studio_compose.data import encode, transpose
 
     pick = phrases[rng.integers(len(phrases), size=batch)]
-    return encode(transpose(pick, rng, cfg.lowest_pitch, cfg.n_pitches), cfg).to(device)
+    if move:
+        pick = transpose(pick, rng, cfg.lowest_pitch, cfg.n_pitches)
+    return encode(pick, cfg).to(device)
 
 
 def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
@@ -245,7 +253,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     import torch
 
     from studio_compose import metrics
-    from studio_compose.data import decode, phrases, read_corpus
+    from studio_compose.data import decode, in_one_key, phrases, read_corpus
     from studio_compose.musegan import Critic, Generator, Inputs, MuseGANConfig, parameter_count
     from studio_compose.score import Score
 
@@ -280,7 +288,8 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     yield Progress(None, "reading the music")
     corpus = read_corpus(p.data)
     length = cfg.n_bars * cfg.n_steps
-    train = phrases(corpus.train, length, cfg.n_steps)
+    train = phrases(corpus.train if p.keys == "all" else in_one_key(corpus.train), length,
+                    cfg.n_steps)
     valid = phrases(corpus.valid or corpus.train, length, length)
     yield Log(f"{corpus.description}; {len(train):,} training phrases of {cfg.n_bars} bars")
 
@@ -370,7 +379,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             for group in opt.param_groups:
                 group["lr"] = lr * scale
         for _ in range(p.critic_steps):
-            real = real_batch(train, cfg, p.batch_size, rng, device)
+            real = real_batch(train, cfg, p.batch_size, rng, device, move=p.keys == "all")
             with torch.no_grad(), autocast:
                 fake = gen(*Inputs.sample(cfg, p.batch_size, g, device)).float()
             with autocast:
