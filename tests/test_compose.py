@@ -396,14 +396,27 @@ def test_keys_c_trains_on_every_piece_moved_to_c_major_or_a_minor(chorales, tmp_
     assert estimate_key(d_major) == Key(2, False) and estimate_key(moved[0]) == Key(0, False)
     assert (moved[0][d_major != REST] == d_major[d_major != REST] - 2).all()
     assert (moved[0][d_major == REST] == REST).all() and (moved[1] == REST).all()
+    high = np.where(d_major != REST, d_major + 24, REST)  # a tone down keeps it in the rows
+    assert (in_one_key([high], 72, 36)[0][high != REST] == high[high != REST] - 2).all()
+    low = np.where(d_major != REST, d_major - 12, REST)  # its lowest note on the lowest row:
+    # a tone down would leave the rows, so it goes up a seventh instead
+    assert (in_one_key([low], int(low[low != REST].min()), 48)[0][low != REST]
+            == low[low != REST] + 10).all()
     e_minor = np.array([[64, 59, 55, 40], [66, 59, 54, 47], [67, 60, 52, 48],
                         [71, 62, 55, 43]] * 4, dtype=np.int16)
     assert estimate_key(in_one_key([e_minor])[0]) == Key(9, True)
 
     monkeypatch.setattr(train, "EVAL_PHRASES", 16)
     store = ModelStore([tmp_path / "m"])
+    def no_transposing(*args):
+        raise AssertionError("--keys c moves no phrase at random")
+
+    monkeypatch.setattr("studio_compose.data.transpose", no_transposing)
     run(TRAIN, train_values(chorales, 2, keys="c"), store, seed=3)
     assert "--keys c" in store.get("mine").command
+    events = run(TRAIN, train_values(chorales, 3, resume=True), store, seed=3)
+    assert any(isinstance(e, Log) and "it trains with --keys c" in e.message for e in events)
+    assert "--keys c" in store.get("mine").command  # the resumed run kept its keys
 
 
 def test_a_linear_schedule_takes_the_learning_rate_down_to_zero(chorales, tmp_path,

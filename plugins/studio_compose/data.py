@@ -99,15 +99,23 @@ def phrases(pieces: list[np.ndarray], length: int, hop: int) -> np.ndarray:
     return np.stack(out)
 
 
-def in_one_key(pieces: list[np.ndarray]) -> list[np.ndarray]:
-    """Each piece moved the nearer way to C major or A minor, as its key is estimated
-    (``keys.estimate_key``); a piece without a key stays as it is."""
+def in_one_key(pieces: list[np.ndarray], lowest: int = 0, n_pitches: int = 128
+               ) -> list[np.ndarray]:
+    """Each piece moved to C major or A minor, as its key is estimated (``keys.estimate_key``):
+    the nearer way, or an octave further where only that keeps its notes within the
+    ``n_pitches`` rows from ``lowest``. A piece without a key stays as it is."""
     from studio_compose.keys import estimate_key, shift_to
 
     out = []
     for piece in pieces:
         key = estimate_key(piece)
-        shift = 0 if key is None else shift_to(key, 9 if key.minor else 0)
+        notes = piece[piece != REST]
+        shift = 0
+        if key is not None:
+            near = shift_to(key, 9 if key.minor else 0)
+            fits = [s for s in (near, near - 12, near + 12)
+                    if notes.min() + s >= lowest and notes.max() + s < lowest + n_pitches]
+            shift = fits[0] if fits else near
         out.append(np.where(piece != REST, piece + shift, piece).astype(piece.dtype))
     return out
 

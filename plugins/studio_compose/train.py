@@ -1,8 +1,9 @@
 """``compose.train``: train MuseGAN on the Bach chorales or a folder of your own music.
 
 WGAN-GP as the book trains it: per generator step, ``critic_steps`` critic steps on fresh real
-phrases (randomly transposed) and fresh noise, with a gradient penalty on random mixes of real
-and generated phrases; Adam (lr 1e-3, betas 0.5, 0.9) for both. Every ``eval_interval`` steps
+phrases (each moved to a random key; with ``--keys c`` every piece in C major or A minor) and
+fresh noise, with a gradient penalty on random mixes of real and generated phrases; Adam (lr
+1e-3, betas 0.5, 0.9) for both. Every ``eval_interval`` steps
 a sample is shown, the metrics of a batch of generated phrases are compared with the
 validation phrases', a checkpoint is written (``--resume`` continues from it) and the model is
 registered in the store as it is then. ``--start-from MODEL`` begins with another compose
@@ -91,14 +92,16 @@ class TrainParams:
     gp_weight: float = param(10.0, min=0.0, max=1000.0, advanced=True,
                              help="gradient-penalty weight")
     lr: float = param(1e-3, min=0.0, max=1.0, advanced=True,
-                      help="Adam learning rate (both networks; also when resuming)")
+                      help="Adam learning rate (the generator's, and the critic's unless "
+                           "--critic-lr; also when resuming)")
     critic_lr: float | None = param(None, min=0.0, max=1.0, advanced=True,
                                     help="the critic's learning rate (none: --lr); a faster "
                                          "critic than generator is the two time-scale rule "
                                          "(TTUR, Heusel et al. 2017)")
     lr_schedule: str = param("constant", choices=("constant", "linear"), advanced=True,
-                             help="constant (the book's), or linear: from --lr at step 0 down "
-                                  "to 0 at the last step (as Gulrajani et al. trained WGAN-GP)")
+                             help="constant (the book's), or linear: from --lr (and "
+                                  "--critic-lr) at step 0 down to 0 at the last step (as "
+                                  "Gulrajani et al. trained WGAN-GP)")
     ema: float = param(0.999, min=0.0, max=0.99999, advanced=True,
                        help="decay per step of the averaged generator that is saved "
                             "(0: save the trained generator as it is)")
@@ -274,6 +277,9 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         config = {k: v for k, v in start.card.config.items() if k in fields}
     else:
         config = saved["config"] if saved is not None else None
+    keys = saved.get("keys", p.keys) if saved is not None else p.keys
+    if saved is not None and keys != p.keys:
+        yield Log(f"resuming {p.model_id}: it trains with --keys {keys}, as it began", "warning")
     added: tuple[str, ...] = ()  # critic streams that join a trained critic
     if config is not None:
         cfg = MuseGANConfig(**config)
@@ -288,8 +294,9 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     yield Progress(None, "reading the music")
     corpus = read_corpus(p.data)
     length = cfg.n_bars * cfg.n_steps
-    train = phrases(corpus.train if p.keys == "all" else in_one_key(corpus.train), length,
-                    cfg.n_steps)
+    pieces = corpus.train if keys == "all" else in_one_key(corpus.train, cfg.lowest_pitch,
+                                                            cfg.n_pitches)
+    train = phrases(pieces, length, cfg.n_steps)
     valid = phrases(corpus.valid or corpus.train, length, length)
     yield Log(f"{corpus.description}; {len(train):,} training phrases of {cfg.n_bars} bars")
 
@@ -335,7 +342,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                                           output=cfg.output,
                                           critic_chroma=cfg.critic_chroma,
                                           critic_contour=cfg.critic_contour,
-                                          start_from=start_from or None), seed)
+                                          start_from=start_from or None, keys=keys), seed)
     names = str(p.data)
     licence = p.licence or f"the licence of the training music applies ({names})"
     licence += base_licence(ctx, start_from)
@@ -351,7 +358,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                         {"config": cfg.to_dict(), "seed": seed, "train_seconds": seconds,
                          "groups_g": groups_g, "groups_c": groups_c, "rng": rng_state(g),
                          "numpy_rng": rng.bit_generator.state, "history": history,
-                         "start_from": start_from})
+                         "start_from": start_from, "keys": keys})
         desc = (f"MuseGAN ({parameter_count(gen) / 1e6:.1f}M-parameter generator) making "
                 f"{cfg.n_bars}-bar phrases of {cfg.n_tracks} voices, trained with compose.train "
                 f"for {step} generator steps ({seconds / 60:.0f} min on {device}).")
@@ -379,7 +386,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             for group in opt.param_groups:
                 group["lr"] = lr * scale
         for _ in range(p.critic_steps):
-            real = real_batch(train, cfg, p.batch_size, rng, device, move=p.keys == "all")
+            real = real_batch(train, cfg, p.batch_size, rng, device, move=keys == "all")
             with torch.no_grad(), autocast:
                 fake = gen(*Inputs.sample(cfg, p.batch_size, g, device)).float()
             with autocast:

@@ -19,7 +19,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -519,12 +519,24 @@ class ComposePanel(QWidget):
             self._show_time(seconds)
 
     def _on_position(self, seconds: float) -> None:
+        if self._looping() and seconds >= self.score.duration:
+            self._round_again()  # at the piece's end, not the WAV's (it rings on a little)
+            return
         self.roll.set_playhead(seconds)
         self._show_time(seconds)
 
+    def _looping(self) -> bool:
+        return (self.loop_button.isChecked() and self.score is not None
+                and self.score.duration > 0.1)
+
+    def _round_again(self) -> None:
+        self.cue = 0.0
+        self.player.stop()  # no more positions from this round
+        QTimer.singleShot(0, lambda: self.play(0.0))  # not from inside the player's own signal
+
     def _on_play_finished(self) -> None:
-        if self.loop_button.isChecked() and self.score is not None:
-            self.play(0.0)  # round again
+        if self._looping():
+            self._round_again()
             return
         self.cue = 0.0
         self.roll.set_playhead(None)
