@@ -142,3 +142,13 @@ def test_training_draws_the_losses_and_a_sample_and_offers_the_new_model(qtbot, 
     assert tab.sample_text.toPlainText() == ""
     tab.stop()
     qtbot.waitUntil(lambda: again.reported, timeout=60000)
+
+    # the model just trained is offered to start from; its shape and vocabulary come with it
+    tab.form.refresh_models()
+    picker = tab.form.widgets["start_from"]
+    assert picker.findData("write.fables") >= 0
+    picker.setCurrentIndex(picker.findData("write.fables"))
+    assert tab.form.values()["start_from"] == "write.fables"
+    assert not tab.form.widgets["tokenizer"].isEnabled()
+    assert not tab.form.widgets["n_layer"].isEnabled()
+    assert tab.form.widgets["max_iters"].isEnabled()
