@@ -23,6 +23,8 @@ from studio.errors import UserError
 from studio_compose.score import REST
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import torch
 
     from studio_compose.musegan import MuseGANConfig
@@ -99,6 +101,16 @@ def phrases(pieces: list[np.ndarray], length: int, hop: int) -> np.ndarray:
     return np.stack(out)
 
 
+def shifts_in_range(piece: np.ndarray, shifts: Sequence[int], lowest: int, n_pitches: int
+                    ) -> list[int]:
+    """The ``shifts`` (in their order) that keep every note of ``piece`` within the
+    ``n_pitches`` rows from ``lowest``; none for a piece without notes."""
+    notes = piece[piece != REST]
+    if notes.size == 0:
+        return []
+    return [s for s in shifts if notes.min() + s >= lowest and notes.max() + s < lowest + n_pitches]
+
+
 def in_one_key(pieces: list[np.ndarray], lowest: int = 0, n_pitches: int = 128
                ) -> list[np.ndarray]:
     """Each piece moved to C major or A minor, as its key is estimated (``keys.estimate_key``):
@@ -109,12 +121,10 @@ def in_one_key(pieces: list[np.ndarray], lowest: int = 0, n_pitches: int = 128
     out = []
     for piece in pieces:
         key = estimate_key(piece)
-        notes = piece[piece != REST]
         shift = 0
         if key is not None:
             near = shift_to(key, 9 if key.minor else 0)
-            fits = [s for s in (near, near - 12, near + 12)
-                    if notes.min() + s >= lowest and notes.max() + s < lowest + n_pitches]
+            fits = shifts_in_range(piece, (near, near - 12, near + 12), lowest, n_pitches)
             shift = fits[0] if fits else near
         out.append(np.where(piece != REST, piece + shift, piece).astype(piece.dtype))
     return out
@@ -125,11 +135,7 @@ def transpose(batch: np.ndarray, rng: np.random.Generator, lowest: int, n_pitche
     """Each phrase moved by a random interval from ``TRANSPOSE`` that keeps it in range."""
     out = batch.copy()
     for i, phrase in enumerate(batch):
-        notes = phrase[phrase != REST]
-        if notes.size == 0:
-            continue
-        ok = [s for s in TRANSPOSE
-              if notes.min() + s >= lowest and notes.max() + s < lowest + n_pitches]
+        ok = shifts_in_range(phrase, TRANSPOSE, lowest, n_pitches)
         if ok:
             out[i][phrase != REST] += ok[rng.integers(len(ok))]
     return out

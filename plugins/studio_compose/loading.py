@@ -21,21 +21,32 @@ class WeightsError(ValueError):
     """The weights do not fit the architecture; the message lists the keys."""
 
 
-def build(config: dict[str, Any], weights: dict[str, torch.Tensor], device: str = "cpu"
-          ) -> tuple[Generator, Critic]:
+def load_networks(gen: Generator, critic: Critic, tensors: dict[str, torch.Tensor],
+                  added: tuple[str, ...] = (), source: str = "") -> None:
+    """Loads ``generator.*`` and ``critic.*`` tensors (any float precision) into the networks,
+    or raises WeightsError listing the keys that do not fit (after ``source``, when given).
+    The critic streams named in ``added`` may be missing: they keep their fresh weights."""
     from studio.models import shape_problems
 
+    new = tuple(f"{name}." for name in added)
+    want = {f"generator.{k}": tuple(v.shape) for k, v in gen.state_dict().items()}
+    want |= {f"critic.{k}": tuple(v.shape) for k, v in critic.state_dict().items()
+             if not k.startswith(new)}
+    problems = shape_problems(tensors, want)
+    if problems:
+        raise WeightsError(f"{source} does not fit this network: {problems}" if source
+                           else problems)
+    for prefix, net in (("generator.", gen), ("critic.", critic)):
+        net.load_state_dict({k[len(prefix):]: v.float() for k, v in tensors.items()
+                             if k.startswith(prefix)}, strict=not added)
+
+
+def build(config: dict[str, Any], weights: dict[str, torch.Tensor], device: str = "cpu"
+          ) -> tuple[Generator, Critic]:
     fields = MuseGANConfig.__dataclass_fields__
     cfg = MuseGANConfig(**{k: v for k, v in config.items() if k in fields})
     gen, critic = Generator(cfg), Critic(cfg)
-    want = {f"generator.{k}": tuple(v.shape) for k, v in gen.state_dict().items()}
-    want |= {f"critic.{k}": tuple(v.shape) for k, v in critic.state_dict().items()}
-    problems = shape_problems(weights, want)
-    if problems:
-        raise WeightsError(problems)
-    for prefix, net in (("generator.", gen), ("critic.", critic)):
-        net.load_state_dict({k[len(prefix):]: v.float() for k, v in weights.items()
-                             if k.startswith(prefix)})
+    load_networks(gen, critic, weights)
     return gen.to(device).eval(), critic.to(device).eval()
 
 

@@ -167,24 +167,6 @@ def refresh_batch_norm(gen: Generator, cfg: MuseGANConfig, seed: int, device: st
 STREAMS = ("chroma", "contour")  # the critic's optional streams: config critic_<name>
 
 
-def load_networks(gen: Generator, critic: Critic, tensors: dict[str, torch.Tensor],
-                  added: tuple[str, ...], source: str) -> None:
-    """Loads ``generator.*`` and ``critic.*`` tensors (any float precision). The critic
-    streams named in ``added`` are missing from them: they keep their fresh weights."""
-    from studio.models import shape_problems
-
-    new = tuple(f"{name}." for name in added)
-    want = {f"generator.{k}": tuple(v.shape) for k, v in gen.state_dict().items()}
-    want |= {f"critic.{k}": tuple(v.shape) for k, v in critic.state_dict().items()
-             if not k.startswith(new)}
-    problems = shape_problems(tensors, want)
-    if problems:
-        raise ValueError(f"{source} does not fit this network: {problems}")
-    gen.load_state_dict({k: v.float() for k, v in split_tensors(tensors, "generator").items()})
-    critic.load_state_dict({k: v.float() for k, v in split_tensors(tensors, "critic").items()},
-                           strict=not added)
-
-
 def widen_optimizer(tensors: dict[str, torch.Tensor], groups: list, critic: Critic,
                     added: tuple[str, ...]) -> tuple[dict[str, torch.Tensor], list]:
     """The critic optimizer's saved state (one param group) mapped onto a critic that gained
@@ -206,10 +188,6 @@ def widen_optimizer(tensors: dict[str, torch.Tensor], groups: list, critic: Crit
 def model_tensors(gen: Generator, critic: Critic) -> dict[str, torch.Tensor]:
     return {**{f"generator.{k}": v for k, v in gen.state_dict().items()},
             **{f"critic.{k}": v for k, v in critic.state_dict().items()}}
-
-
-def split_tensors(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
 def write_model_folder(folder: Path, gen: Generator, critic: Critic, cfg: MuseGANConfig,
@@ -257,6 +235,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
 
     from studio_compose import metrics
     from studio_compose.data import decode, in_one_key, phrases, read_corpus
+    from studio_compose.loading import load_networks
     from studio_compose.musegan import Critic, Generator, Inputs, MuseGANConfig, parameter_count
     from studio_compose.score import Score
 

@@ -244,8 +244,7 @@ class ParamForm(QWidget):
             try:
                 if isinstance(w, PathField):
                     w.set_value(v)
-                elif isinstance(w, ModelPicker):
-                    w.refresh()
+                elif isinstance(w, ModelPicker):  # listed when built and when shown
                     i = w.findData(str(v or ""))
                     if i >= 0:
                         w.setCurrentIndex(i)
