@@ -29,8 +29,10 @@ from studio_compose.musegan import (
     Critic,
     Generator,
     Inputs,
+    LineCritic,
     MuseGANConfig,
     Upsample,
+    harden,
     parameter_count,
 )
 from studio_compose.score import REST, Score
@@ -190,6 +192,41 @@ def test_the_contour_stream_starts_silent_and_reads_each_voices_line():
 
     silent = -torch.ones_like(x)  # a real rest is exactly -1: no steep slope there
     assert slope(silent) < 3 * slope(x)
+
+
+def test_harden_gives_the_decoded_music_with_the_soft_rolls_gradient():
+    cfg = MuseGANConfig(**{**SMALL.to_dict(), "output": "softmax"})
+    torch.manual_seed(0)
+    x = Generator(cfg)(*Inputs.sample(cfg, 3)).detach().requires_grad_(True)
+    hard = harden(x, "softmax")
+    torch.testing.assert_close(hard.abs(), torch.ones_like(hard))  # every cell -1 or +1
+    assert np.array_equal(decode(hard.detach(), cfg), decode(x.detach(), cfg))
+    (hard * torch.randn_like(hard)).sum().backward()  # straight through: the soft roll learns
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    tanh = torch.tensor([[-0.9, 0.2, 0.7]])
+    assert harden(tanh, "tanh").tolist() == [[-1.0, 1.0, 1.0]]
+
+
+def test_the_line_critic_reads_each_voices_moves_and_spacing_alike_in_every_key():
+    grid = np.array(chorale(16), dtype=np.int16)
+    x = encode(grid[None], SMALL)
+    torch.manual_seed(0)
+    line = LineCritic(SMALL)
+    f = line.features(x)[0]  # sounding (4), moves (4 x 26), spacing (3 x 38) rows per step
+    sounding, moves, spacing = f[:4], f[4:108].reshape(4, 26, 16), f[108:].reshape(3, 38, 16)
+    assert sounding[1, 15] == 0 and sounding[1, :15].all()  # the alto rests at step 15
+    soprano = grid[:, 0].astype(int)
+    for t in range(1, 16):  # one interval per step, -12..+12 from channel 0
+        assert moves[0, :, t].argmax() - 12 == soprano[t] - soprano[t - 1]
+        assert moves[0, :, t].sum() == 1
+    assert not moves[:, :, 0].any()  # nothing moves into the first step
+    assert spacing[0, :, 0].argmax() - 12 == grid[0, 0] - grid[0, 1]  # soprano above alto
+    assert not spacing[0, :, 15].any()  # the alto rests
+    torch.testing.assert_close(line(x.roll(3, dims=-1)), line(x))  # a key change reads alike
+    leap = grid.copy()
+    leap[8:, 0] = grid[8:, 0] - 12  # the soprano drops an octave half way
+    assert not torch.allclose(line(encode(leap[None], SMALL)), line(x))
+    assert line(x).shape == (1,)
 
 
 def test_bad_config_is_refused():
@@ -384,6 +421,23 @@ def test_streams_join_a_trained_critic_in_any_order_keeping_its_optimizer_moment
                                    before["opt_c"][f"{i}.exp_avg"], msg=name)
     assert groups[0]["params"] == list(range(len(names)))
     assert not any(k.startswith(f"{names.index('chroma.out.weight')}.") for k in moved)
+
+
+def test_the_line_critic_trains_beside_the_critic_and_resumes(chorales, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "EVAL_PHRASES", 16)
+    store = ModelStore([tmp_path / "m"])
+    state_dir = Path(store.user_dir) / "mine" / train.STATE_DIR
+    events = run(TRAIN, train_values(chorales, 2, output="softmax", line_weight=0.5), store,
+                 seed=3)
+    assert any(isinstance(e, Log) and "line critic" in e.message for e in events)
+    first = read_checkpoint(state_dir)
+    assert np.isfinite(first["history"][-1]["line"])
+    run(TRAIN, train_values(chorales, 4, resume=True, line_weight=0.5), store, seed=3)
+    after = read_checkpoint(state_dir)
+    key = "out.weight"
+    assert not torch.allclose(first["line"][key], after["line"][key])  # it went on learning
+    assert "--line-weight 0.5" in store.get("mine").command
+    assert not any(k.startswith("line.") for k in store.load("mine")[1])  # training only
 
 
 def test_keys_c_trains_on_every_piece_moved_to_c_major_or_a_minor(chorales, tmp_path,

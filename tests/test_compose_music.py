@@ -512,8 +512,16 @@ def test_metrics_of_a_hand_made_bar():
     assert math.isnan(m["pitch_classes.tenor"]) and math.isnan(m["pitch_range.tenor"])
     assert m["pitch_classes"] == pytest.approx((3 + 1 + 1) / 3)
     assert m["pitch_range.soprano"] == 12 and m["pitch_range.bass"] == 0
+    assert m["stepwise_motion.soprano"] == 0  # C E G C: three leaps
+    assert math.isnan(m["stepwise_motion.bass"])  # one held note: no moves
     assert m["tonal_distance.soprano-bass"] > 0
     assert math.isnan(m["tonal_distance.soprano-tenor"])
+
+
+def test_stepwise_motion_counts_steps_among_moves_between_notes():
+    line = [60, 62, 62, 64, 67, REST, 65, 64]  # up a step, a step, a leap; a rest; down a step
+    m = evaluate([grid_of(line)], steps_per_bar=8)
+    assert m["stepwise_motion"] == pytest.approx(100 * 3 / 4)
 
 
 def test_tonal_distance_by_hand():

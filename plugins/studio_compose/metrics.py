@@ -21,6 +21,10 @@ Per track ``i`` (keys ``"<metric>.<name>"``; track pairs ``"<metric>.<name>-<nam
   bars. Lower means the tracks agree harmonically; two tracks playing the same notes have 0.
 - ``pitch_range``: highest minus lowest pitch of the track in a piece (semitones), averaged over
   the pieces in which it plays.
+- ``stepwise_motion``: % of the track's moves from one note straight to the next (no rest
+  between) that go by step, at most ``STEP`` (2) semitones. Bach's voices move by step most of
+  the time (about 85 % in the soprano, 67 % in the bass); a line that leaps a lot does not sound
+  like a chorale voice even when each of its notes fits the chord.
 - ``voice_crossing``, per pair of neighbouring tracks (i, i + 1): % of the steps at which both
   sound where track i (the higher voice) is below track i + 1.
 
@@ -40,8 +44,9 @@ import numpy as np
 from .score import REST, SATB
 
 QUALIFIED = 3  # steps: a note at least this long is "qualified"
+STEP = 2  # semitones: a move this small or smaller is a step, not a leap
 METRICS = ("empty_bars", "pitch_classes", "qualified_notes", "tonal_distance", "pitch_range",
-           "voice_crossing")
+           "stepwise_motion", "voice_crossing")
 _R = (1.0, 1.0, 0.5)
 _ANGLES = (7 * math.pi / 6, 3 * math.pi / 2, 2 * math.pi / 3)
 
@@ -69,14 +74,25 @@ def _bars(grid: np.ndarray, steps_per_bar: int) -> list[np.ndarray]:
     return [grid[s:s + steps_per_bar] for s in range(0, len(grid), steps_per_bar)]
 
 
+def _runs(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of one value (a note, or a rest) in one track: their values and lengths."""
+    if len(column) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(column)) + 1])
+    return column[starts], np.diff(np.concatenate([starts, [len(column)]]))
+
+
 def _note_lengths(column: np.ndarray) -> np.ndarray:
     """Lengths of the notes (runs of one pitch, rests excluded) in one track."""
-    if len(column) == 0:
-        return np.zeros(0, dtype=np.int64)
-    change = np.flatnonzero(np.diff(column)) + 1
-    starts = np.concatenate([[0], change])
-    lengths = np.diff(np.concatenate([starts, [len(column)]]))
-    return lengths[column[starts] != REST]
+    values, lengths = _runs(column)
+    return lengths[values != REST]
+
+
+def _moves(column: np.ndarray) -> np.ndarray:
+    """The intervals (semitones) from each note to the next where no rest comes between."""
+    values = _runs(column)[0]
+    both = (values[:-1] != REST) & (values[1:] != REST)
+    return np.diff(values)[both]
 
 
 def _chroma(column: np.ndarray) -> np.ndarray:
@@ -132,6 +148,8 @@ def evaluate(grids: Sequence[np.ndarray], steps_per_bar: int = 16,
         ranges = [float(p[p[:, i] != REST, i].max() - p[p[:, i] != REST, i].min())
                   for p in pieces if np.any(p[:, i] != REST)]
         values["pitch_range"] = _mean(ranges)
+        moves = np.concatenate([_moves(p[:, i]) for p in pieces])
+        values["stepwise_motion"] = _ratio(float((np.abs(moves) <= STEP).sum()), len(moves), 100)
         for metric, value in values.items():
             out[f"{metric}.{name}"] = value
             per_track[metric].append(value)

@@ -279,6 +279,82 @@ class ContourStream(nn.Module):
         return self.out(h)[:, 0]
 
 
+def harden(x: torch.Tensor, output: str) -> torch.Tensor:
+    """A generated roll made hard, as ``data.decode`` reads it (each step's likeliest pitch, or
+    silence; for tanh, each pitch above 0), with the soft roll's gradient (straight-through, as
+    BinaryMuseGAN's deterministic binary neurons)."""
+    p = (x + 1) / 2
+    if output == "softmax":
+        silence = 1 - p.sum(-1, keepdim=True)
+        hard = F.one_hot(torch.cat([p, silence], -1).argmax(-1), p.shape[-1] + 1)[..., :-1]
+    else:
+        hard = p > 0.5
+    return 2 * (hard.to(p.dtype) + p - p.detach()) - 1
+
+
+def shifted_products(a: torch.Tensor, b: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """(..., pitches) x2 -> (..., hi - lo + 1): for each interval d from lo to hi,
+    sum over p of a[p] * b[p + d]. For one-hot rolls, 1 at the interval from a's note to b's."""
+    n = a.shape[-1]
+    out = []
+    for d in range(lo, hi + 1):
+        out.append((a[..., :n - d] * b[..., d:]).sum(-1) if d >= 0
+                   else (a[..., -d:] * b[..., :n + d]).sum(-1))
+    return torch.stack(out, -1)
+
+
+class LineCritic(nn.Module):
+    """(B, tracks, bars, steps, pitches) -> a logit: do these voices move and stand apart as the
+    real ones do?
+
+    Read per step: whether each voice sounds; the interval it moves by from the step before
+    (0 while it holds; -12..+12 semitones, or further); and the interval between each pair of
+    neighbouring voices (-12..+24 semitones, below 0 where they cross, or further), all as
+    ``shifted_products`` of the rolls, so any key reads alike and a note's gradient points to
+    its neighbours. A 1-D convolution reads them along time. The book's critic collapses each
+    step's pitches before it looks along time, and the gradient penalty holds it to a slope of
+    1, so it barely tells a stepwise line from a leaping one; this one is trained as a plain
+    classifier (logistic loss, no penalty) on hardened rolls (``harden``), and its loss joins
+    the generator's (``compose.train --line-weight``). It is used in training only."""
+
+    MOVES = (-12, 12)  # semitones from one step to the next
+    SPACING = (-12, 24)  # semitones from a voice down to the one below it
+
+    def __init__(self, cfg: MuseGANConfig):
+        super().__init__()
+        steps, t = cfg.n_bars * cfg.n_steps, cfg.n_tracks
+        moves = self.MOVES[1] - self.MOVES[0] + 2  # each interval, and "further"
+        spacing = self.SPACING[1] - self.SPACING[0] + 2
+        self.convs = nn.Sequential(
+            nn.Conv1d(t + t * moves + (t - 1) * spacing, 128, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv1d(128, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv1d(128, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+        )
+        self.out = nn.Linear(128 * (steps // 4), 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, channels, time): sounding per track, then each track's move, then each pair's
+        spacing (one channel per interval, the last for any interval further out)."""
+        b, t = x.shape[:2]
+        roll = ((x.float() + 1) / 2).reshape(b, t, -1, x.shape[-1])  # (B, tracks, time, pitches)
+        sounding = roll.sum(-1).clamp(max=1)
+
+        def with_further(products: torch.Tensor, both: torch.Tensor) -> torch.Tensor:
+            further = (both - products.sum(-1)).clamp(min=0)
+            return torch.cat([products, further[..., None]], -1)
+
+        moves = with_further(shifted_products(roll[:, :, :-1], roll[:, :, 1:], *self.MOVES),
+                             sounding[:, :, :-1] * sounding[:, :, 1:])
+        moves = F.pad(moves, (0, 0, 1, 0))  # nothing moves into the first step
+        spacing = with_further(shifted_products(roll[:, 1:], roll[:, :-1], *self.SPACING),
+                               sounding[:, 1:] * sounding[:, :-1])
+        return torch.cat([sounding, moves.permute(0, 1, 3, 2).flatten(1, 2),
+                          spacing.permute(0, 1, 3, 2).flatten(1, 2)], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.convs(self.features(x)).flatten(1))[:, 0]
+
+
 class Critic(nn.Module):
     """(B, tracks, bars, steps, pitches) -> a score per sample (higher: more like real)."""
 

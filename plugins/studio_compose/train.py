@@ -80,6 +80,11 @@ class TrainParams:
                                       "sounding and note changes per step) beside the book's "
                                       "layers; it can join a trained critic as the chroma "
                                       "stream can")
+    line_weight: float = param(0.0, min=0.0, max=100.0, advanced=True,
+                               help="weight of the line critic's loss in the generator's (0: "
+                                    "none): a classifier of how each voice moves (steps, "
+                                    "leaps, note starts), trained beside the critic "
+                                    "(musegan.py:LineCritic)")
     keys: str = param("all", choices=("all", "c"), advanced=True,
                       help="all: each phrase moved at random by -6..+5 semitones, so the model "
                            "writes in every key; c: each piece moved to C major or A minor (its "
@@ -232,11 +237,20 @@ def real_batch(phrases: np.ndarray, cfg: MuseGANConfig, batch: int, rng: np.rand
 def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     import numpy as np
     import torch
+    import torch.nn.functional as F
 
     from studio_compose import metrics
     from studio_compose.data import decode, in_one_key, phrases, read_corpus
     from studio_compose.loading import load_networks
-    from studio_compose.musegan import Critic, Generator, Inputs, MuseGANConfig, parameter_count
+    from studio_compose.musegan import (
+        Critic,
+        Generator,
+        Inputs,
+        LineCritic,
+        MuseGANConfig,
+        harden,
+        parameter_count,
+    )
     from studio_compose.score import Score
 
     if not ID_RE.match(p.model_id):
@@ -283,6 +297,8 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     betas = (0.5, 0.9)
     opt_g = torch.optim.Adam(gen.parameters(), lr=p.lr, betas=betas)
     opt_c = torch.optim.Adam(critic.parameters(), lr=p.lr, betas=betas)
+    line = LineCritic(cfg).to(device) if p.line_weight > 0 else None
+    opt_l = None if line is None else torch.optim.Adam(line.parameters(), lr=p.lr, betas=betas)
     g = torch.Generator().manual_seed(ctx.seed)
     rng = np.random.default_rng(ctx.seed)
     step, seconds, seed, history = 0, 0.0, ctx.seed, []
@@ -301,6 +317,11 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         rng.bit_generator.state = saved["numpy_rng"]
         step, seconds, seed = saved["step"], saved["train_seconds"], saved["seed"]
         history = saved.get("history", [])
+        if line is not None and "line" in saved:
+            line.load_state_dict(saved["line"])
+            restore_optimizer(opt_l, saved["opt_l"], saved["groups_l"])
+        elif line is not None:
+            yield Log("the line critic joins this run; it starts afresh")
         yield Log(f"resuming {p.model_id} at step {step}")
     for name in added:
         yield Log(f"the critic gains a {name} stream; its last layer starts at zero, so the "
@@ -331,13 +352,17 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         og, groups_g = optimizer_tensors(opt_g)
         oc, groups_c = optimizer_tensors(opt_c)
         parts = {"model": model_tensors(gen, critic), "opt_g": og, "opt_c": oc}
+        extra: dict[str, Any] = {}
         if average is not None:
             parts["average"] = average.state_dict()
+        if line is not None:
+            parts["line"] = line.state_dict()
+            parts["opt_l"], extra["groups_l"] = optimizer_tensors(opt_l)
         save_checkpoint(state_dir, step, parts,
                         {"config": cfg.to_dict(), "seed": seed, "train_seconds": seconds,
                          "groups_g": groups_g, "groups_c": groups_c, "rng": rng_state(g),
                          "numpy_rng": rng.bit_generator.state, "history": history,
-                         "start_from": start_from, "keys": keys})
+                         "start_from": start_from, "keys": keys, **extra})
         desc = (f"MuseGAN ({parameter_count(gen) / 1e6:.1f}M-parameter generator) making "
                 f"{cfg.n_bars}-bar phrases of {cfg.n_tracks} voices, trained with compose.train "
                 f"for {step} generator steps ({seconds / 60:.0f} min on {device}).")
@@ -358,11 +383,13 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     started = time.perf_counter()
     c_losses: list[float] = []
     g_losses: list[float] = []
+    l_losses: list[float] = []
     while step < p.steps:
         # from the schedule at every step, so that a resumed run takes the --lr it is given
         scale = 1 - step / p.steps if p.lr_schedule == "linear" else 1.0
-        for opt, lr in ((opt_g, p.lr), (opt_c, p.lr if p.critic_lr is None else p.critic_lr)):
-            for group in opt.param_groups:
+        critic_lr = p.lr if p.critic_lr is None else p.critic_lr
+        for opt, lr in ((opt_g, p.lr), (opt_c, critic_lr), (opt_l, critic_lr)):
+            for group in [] if opt is None else opt.param_groups:
                 group["lr"] = lr * scale
         for _ in range(p.critic_steps):
             real = real_batch(train, cfg, p.batch_size, rng, device, move=keys == "all")
@@ -376,16 +403,28 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             loss_c.backward()
             opt_c.step()
             c_losses.append(loss_c.item())
-        for q in critic.parameters():
+            if line is not None:  # a logistic classifier of real and (hardened) generated lines
+                with autocast:
+                    loss_l = (F.softplus(-line(real)).mean()
+                              + F.softplus(line(harden(fake, cfg.output))).mean())
+                opt_l.zero_grad(set_to_none=True)
+                loss_l.backward()
+                opt_l.step()
+                l_losses.append(loss_l.item())
+        for q in (*critic.parameters(), *([] if line is None else line.parameters())):
             q.requires_grad_(False)
         with autocast:
-            loss_g = -critic(gen(*Inputs.sample(cfg, p.batch_size, g, device))).float().mean()
+            fake = gen(*Inputs.sample(cfg, p.batch_size, g, device))
+            loss_g = -critic(fake).float().mean()
+            if line is not None:
+                loss_g = loss_g + p.line_weight * F.softplus(
+                    -line(harden(fake, cfg.output))).float().mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         if average is not None:
             update_average(average, gen, step, p.ema)
-        for q in critic.parameters():
+        for q in (*critic.parameters(), *([] if line is None else line.parameters())):
             q.requires_grad_(True)
         g_losses.append(loss_g.item())
         step += 1
@@ -404,15 +443,20 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             point = {"step": step, "critic": float(np.mean(c_losses)),
                      "generator": float(np.mean(g_losses)), "minutes": round(seconds / 60, 1),
                      **{k: round(fake_metrics[k], 3) for k in metrics.METRICS}}
+            if l_losses:
+                point["line"] = float(np.mean(l_losses))
             history.append(point)
             c_losses.clear()
             g_losses.clear()
+            l_losses.clear()
             quality = {"steps": step, "train_minutes": round(seconds / 60, 1),
                        "metrics_real": {k: round(real_metrics[k], 3) for k in metrics.METRICS},
                        "metrics_model": {k: round(fake_metrics[k], 3) for k in metrics.METRICS}}
             save_all(quality)
             yield Log(f"step {step}: critic {point['critic']:.3f} generator "
-                      f"{point['generator']:.3f}; " + ", ".join(
+                      f"{point['generator']:.3f}"
+                      + (f" line critic {point['line']:.3f}" if "line" in point else "")
+                      + "; " + ", ".join(
                           f"{k} {fake_metrics[k]:.2f} (real {real_metrics[k]:.2f})"
                           for k in metrics.METRICS))
             sample = Score.from_grid(np.concatenate(list(grids[:4])),
