@@ -5,8 +5,9 @@ The baseline for the network is the same MuseGAN written with torch's own layers
 critic, ConvTranspose2d in the bar generators), loaded with the same weights: the studio's
 layers are those convolutions rewritten as matrix products on channels-last tensors. The
 training step is also timed with bfloat16 autocast, as ``compose.train`` runs it where the CPU
-has AVX512-BF16. The baseline for rendering is real time (1.0x): the built-in synthesiser, and
-FluidSynth where it is installed. Medians over ``--runs``. Prints JSON.
+has AVX512-BF16, and with the line critic (``--line-weight``) trained beside the critic. The
+baseline for rendering is real time (1.0x): the built-in synthesiser, and FluidSynth where it
+is installed. Medians over ``--runs``. Prints JSON.
 
     python benchmarks/compose.py [--runs 5] [--model compose.chorales]
 """
@@ -30,12 +31,14 @@ from studio_compose.musegan import (
     Critic,
     Generator,
     Inputs,
+    LineCritic,
     MuseGANConfig,
     Upsample,
+    harden,
 )
 from studio_compose.score import Score
 from studio_compose.synth import find_fluidsynth, find_soundfont, render_wav
-from studio_compose.train import gradient_penalty
+from studio_compose.train import gradient_penalty, line_loss
 
 
 class TorchUpsample(nn.Module):
@@ -94,11 +97,12 @@ def median_seconds(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
-def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False
-                    ) -> dict[str, float]:
+def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False,
+                    line: bool = False) -> dict[str, float]:
     cfg = MuseGANConfig(output=output)
     torch.manual_seed(0)
     gen, critic = Generator(cfg), Critic(cfg)
+    lines = LineCritic(cfg) if line else None
     if baseline:
         torch_layers(gen, critic)
     gen.eval()
@@ -120,11 +124,16 @@ def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False
         with autocast:
             loss = critic(fake).float().mean() - critic(real).float().mean() + 10 * (
                 gradient_penalty(critic, real, fake, g))
+            if lines is not None:
+                loss = loss + line_loss(lines, real, harden(fake, output))
         loss.backward()
 
     def generator_step() -> None:
         with autocast:
-            loss = -critic(gen(*Inputs.sample(cfg, 64, g))).float().mean()
+            fake = gen(*Inputs.sample(cfg, 64, g))
+            loss = -critic(fake).float().mean()
+            if lines is not None:
+                loss = loss + F.softplus(-lines(harden(fake, output))).float().mean()
         loss.backward()
 
     step = median_seconds(lambda: [critic_step() for _ in range(5)] + [generator_step()],
@@ -160,6 +169,7 @@ def main() -> None:
     baseline = network_figures(True, args.runs, args.output)
     step = "train_step_s (5 critic + 1 generator, batch 64)"
     bf16 = network_figures(False, args.runs, args.output, bf16=True)[step]
+    with_line = network_figures(False, args.runs, args.output, bf16=True, line=True)[step]
     report = {
         "threads": torch.get_num_threads(),
         "output": args.output,
@@ -169,6 +179,8 @@ def main() -> None:
                     else round(baseline[k] / studio[k], 2) for k in studio},
         "train_step_s with bf16 autocast (what compose.train uses on this CPU)": bf16,
         "bf16 over fp32 studio layers": round(studio[step] / bf16, 2),
+        "train_step_s with bf16 and the line critic (--line-weight)": with_line,
+        "line critic's cost (times the bf16 step)": round(with_line / bf16, 2),
         "render (built-in synth, and FluidSynth where installed; baseline = real time)":
             render_figures(args.runs),
     }

@@ -410,7 +410,7 @@ def test_streams_join_a_trained_critic_in_any_order_keeping_its_optimizer_moment
     after = read_checkpoint(state_dir)
     config = store.get("mine").config
     assert after["step"] == 3 and config["critic_chroma"] and config["critic_contour"]
-    critic = Critic(MuseGANConfig(**config))
+    critic = Critic(MuseGANConfig.from_dict(config))
     names = [n for n, _ in critic.named_parameters()]
     assert len(after["groups_c"][0]["params"]) == len(names)
     moved, groups = train.widen_optimizer(before["opt_c"], before["groups_c"], critic,
@@ -573,6 +573,33 @@ def test_the_key_is_estimated_and_a_piece_moves_to_the_tonic_asked_for(store):
     assert (down["score"].to_grid() == np.where(a >= 0, a - 3, a)).all()
     with pytest.raises(ValueError, match="--key: 'H' is not one of auto, C, C#"):
         run(GENERATE, {"model": "tiny", "key": "H"}, store)
+
+
+def test_a_one_key_models_pieces_take_their_key_from_the_chords_seed(store, tmp_path):
+    from studio_compose.tasks import one_key_shift
+
+    torch.manual_seed(0)
+    write_model_folder(tmp_path / "onekey", Generator(SMALL), Critic(SMALL), SMALL, keys="c",
+                       licence="test")
+    both = ModelStore([*store.roots, tmp_path])
+    assert both.get("onekey").config["keys"] == "c"
+    assert both.get("tiny").config["keys"] == "all"
+    moves = set()
+    for chords in (5, 6, 7):
+        plain = generate(store, wav=False, chords=chords)[0].to_grid()
+        events = run(GENERATE, {"model": "onekey", "bars": 4, "wav": False, "chords": chords},
+                     both, seed=1)
+        moved = next(e for e in events if isinstance(e, Preview)).data["score"].to_grid()
+        shift = one_key_shift(chords)
+        assert (moved == np.where(plain >= 0, plain + shift, plain)).all()
+        moves.add(shift)
+    assert len(moves) == 3  # another chords seed, another key
+    # a melody re-roll keeps the key its version took
+    events = run(GENERATE, {"model": "onekey", "bars": 4, "wav": False, "chords": 5,
+                            "melody": "9,,,"}, both, seed=1)
+    plain = generate(store, wav=False, chords=5, melody="9,,,")[0].to_grid()
+    grid = next(e for e in events if isinstance(e, Preview)).data["score"].to_grid()
+    assert (grid == np.where(plain >= 0, plain + one_key_shift(5), plain)).all()
 
 
 def test_morph_starts_at_one_seed_and_ends_at_the_other(store):

@@ -43,8 +43,7 @@ def load_networks(gen: Generator, critic: Critic, tensors: dict[str, torch.Tenso
 
 def build(config: dict[str, Any], weights: dict[str, torch.Tensor], device: str = "cpu"
           ) -> tuple[Generator, Critic]:
-    fields = MuseGANConfig.__dataclass_fields__
-    cfg = MuseGANConfig(**{k: v for k, v in config.items() if k in fields})
+    cfg = MuseGANConfig.from_dict(config)
     gen, critic = Generator(cfg), Critic(cfg)
     load_networks(gen, critic, weights)
     return gen.to(device).eval(), critic.to(device).eval()

@@ -71,6 +71,12 @@ class MuseGANConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, config: dict) -> MuseGANConfig:
+        """The network's settings from a model card's config (which may say more, e.g.
+        ``keys``)."""
+        return cls(**{k: v for k, v in config.items() if k in cls.__dataclass_fields__})
+
 
 class TemporalNetwork(nn.Module):
     """One z vector -> one vector per bar (two transposed convolutions along time)."""

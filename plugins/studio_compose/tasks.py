@@ -42,7 +42,8 @@ class GenerateParams:
     tempo: float = param(90.0, min=20.0, max=300.0, help="quarter notes per minute")
     key: str = param("auto", choices=("auto", *TONICS),
                      help="move the piece to this tonic (its mode, major or minor, stays the "
-                          "model's); auto: the key the model wrote in")
+                          "model's); auto: the key the model wrote in (a model trained in one "
+                          "key writes in a key drawn from the chords seed)")
     transpose: int = param(0, min=-11, max=11,
                            help="then move every note this many semitones (a re-roll that "
                                 "keeps the key of the version it came from)")
@@ -151,6 +152,13 @@ def in_key(grid: np.ndarray, written: Key | None, tonic: str, transpose: int = 0
     return moved.astype(grid.dtype), shift
 
 
+def one_key_shift(chords_seed: int) -> int:
+    """How far a piece of a one-key model (trained with ``--keys c``) moves from C major or A
+    minor: -6..+5 semitones, drawn from the chords seed, so that pieces come in every key and a
+    melody or groove re-roll keeps its version's key."""
+    return chords_seed % 12 - 6
+
+
 def compose_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     import numpy as np
     import torch
@@ -182,6 +190,8 @@ def compose_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     critic_score = critic(x).mean().item()
     phrases = decode(x, cfg)  # (phrases, bars * steps, tracks)
     grid = np.concatenate(list(phrases))[: p.bars * cfg.n_steps]
+    if card.config.get("keys") == "c":  # the model writes in C major or A minor only
+        grid, _ = in_key(grid, None, "auto", one_key_shift(seeds["chords"][0]))
     written = estimate_key(grid)
     grid, shift = in_key(grid, written, p.key, p.transpose)
     key = written.moved(shift) if written is not None else None

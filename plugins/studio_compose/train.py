@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     import torch
 
     from studio.models import ModelCard
-    from studio_compose.musegan import Critic, Generator, MuseGANConfig
+    from studio_compose.musegan import Critic, Generator, LineCritic, MuseGANConfig
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATE_DIR = "train_state"
@@ -135,6 +135,25 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
     return ((grad.float().flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
+LINE_R1 = 1.0  # weight of the line critic's gradient penalty on real phrases (R1)
+
+
+def line_loss(line: LineCritic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The line critic's logistic loss, plus ``LINE_R1 / 2`` times its squared slope at real
+    phrases (R1, Mescheder et al. 2018): without it the classifier soon tells every generated
+    phrase from the real ones with certainty, and then pushes the generator away from whatever
+    it did last rather than towards what the chorales do."""
+    import torch
+    import torch.nn.functional as F
+
+    real = real.detach().requires_grad_(True)
+    score = line(real)
+    (grad,) = torch.autograd.grad(score.sum(), real, create_graph=True)
+    r1 = grad.float().pow(2).flatten(1).sum(1).mean()
+    return (F.softplus(-score).float().mean() + F.softplus(line(fake)).float().mean()
+            + LINE_R1 / 2 * r1)
+
+
 def update_average(average: Generator, gen: Generator, step: int, decay: float) -> None:
     """Moves ``average``'s weights towards ``gen``'s. The decay ramps up over the first steps
     ((1 + step) / (10 + step)) so that early weights do not linger."""
@@ -196,17 +215,19 @@ def model_tensors(gen: Generator, critic: Critic) -> dict[str, torch.Tensor]:
 
 
 def write_model_folder(folder: Path, gen: Generator, critic: Critic, cfg: MuseGANConfig,
-                       **card_fields: Any) -> ModelCard:
-    """``model.safetensors`` (fp16; ``generator.*`` and ``critic.*``) and ``card.json``."""
+                       keys: str = "all", **card_fields: Any) -> ModelCard:
+    """``model.safetensors`` (fp16; ``generator.*`` and ``critic.*``) and ``card.json``. The
+    card's config is the network's, plus ``keys`` ("c": the model learned C major and A minor
+    only, and ``compose.generate`` moves each piece to a key of its own)."""
     from studio.models import ModelCard, ModelFile, card_path, sha256_file
 
     folder.mkdir(parents=True, exist_ok=True)
     save_tensors(fp16_tensors(model_tensors(gen, critic)), folder / "model.safetensors",
                  metadata={"format": "pt"})
     f = folder / "model.safetensors"
+    files = [ModelFile(f.name, sha256_file(f), f.stat().st_size)]
     card = ModelCard(id=folder.name, capability="compose", architecture="musegan",
-                     config=cfg.to_dict(), files=[ModelFile(f.name, sha256_file(f),
-                                                            f.stat().st_size)],
+                     config={**cfg.to_dict(), "keys": keys}, files=files,
                      folder=folder, **{"title": folder.name, "licence": "unknown",
                                        "training_data": "unknown", **card_fields})
     card.save(card_path(folder))
@@ -266,8 +287,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     if start.warning:
         yield Log(start.warning, "warning")
     if start.card is not None:
-        fields = MuseGANConfig.__dataclass_fields__
-        config = {k: v for k, v in start.card.config.items() if k in fields}
+        config = MuseGANConfig.from_dict(start.card.config).to_dict()
     else:
         config = saved["config"] if saved is not None else None
     keys = saved.get("keys", p.keys) if saved is not None else p.keys
@@ -370,7 +390,8 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             desc += f" It began with the weights of {start_from}."
         if average is not None:
             desc += f" Its weights are the moving average (decay {p.ema}) of the trained ones."
-        return write_model_folder(folder, shipped, critic, cfg, title=p.model_id, licence=licence,
+        return write_model_folder(folder, shipped, critic, cfg, keys, title=p.model_id,
+                                  licence=licence,
                                   training_data=training_data, command=command,
                                   quality=quality, description=desc)
 
@@ -405,8 +426,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             c_losses.append(loss_c.item())
             if line is not None:  # a logistic classifier of real and (hardened) generated lines
                 with autocast:
-                    loss_l = (F.softplus(-line(real)).mean()
-                              + F.softplus(line(harden(fake, cfg.output))).mean())
+                    loss_l = line_loss(line, real, harden(fake, cfg.output))
                 opt_l.zero_grad(set_to_none=True)
                 loss_l.backward()
                 opt_l.step()
