@@ -125,7 +125,7 @@ def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False,
             loss = critic(fake).float().mean() - critic(real).float().mean() + 10 * (
                 gradient_penalty(critic, real, fake, g))
             if lines is not None:
-                loss = loss + line_loss(lines, real, harden(fake, output))
+                loss = loss + line_loss(lines, real, harden(fake, output), r1=1.0)
         loss.backward()
 
     def generator_step() -> None:

@@ -229,6 +229,19 @@ def test_the_line_critic_reads_each_voices_moves_and_spacing_alike_in_every_key(
     assert line(x).shape == (1,)
 
 
+def test_the_line_critics_r1_penalty_adds_its_slope_at_real_phrases():
+    grid = np.array(chorale(16), dtype=np.int16)
+    real = encode(grid[None], SMALL)
+    torch.manual_seed(0)
+    line = LineCritic(SMALL)
+    fake = real.roll(1, dims=2)  # the bars swapped
+    plain, penalised = train.line_loss(line, real, fake), train.line_loss(line, real, fake, 2.0)
+    assert torch.isfinite(penalised) and penalised > plain
+    x = real.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(line(x).sum(), x)
+    torch.testing.assert_close(penalised - plain, grad.pow(2).sum(), rtol=1e-4, atol=1e-6)
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="'tanh' or 'softmax'"):
         MuseGANConfig(output="sigmoid")
@@ -432,11 +445,12 @@ def test_the_line_critic_trains_beside_the_critic_and_resumes(chorales, tmp_path
     assert any(isinstance(e, Log) and "line critic" in e.message for e in events)
     first = read_checkpoint(state_dir)
     assert np.isfinite(first["history"][-1]["line"])
-    run(TRAIN, train_values(chorales, 4, resume=True, line_weight=0.5), store, seed=3)
+    run(TRAIN, train_values(chorales, 4, resume=True, line_weight=0.5, line_r1=1.0), store,
+        seed=3)
     after = read_checkpoint(state_dir)
     key = "out.weight"
     assert not torch.allclose(first["line"][key], after["line"][key])  # it went on learning
-    assert "--line-weight 0.5" in store.get("mine").command
+    assert "--line-weight 0.5 --line-r1 1.0" in store.get("mine").command
     assert not any(k.startswith("line.") for k in store.load("mine")[1])  # training only
 
 

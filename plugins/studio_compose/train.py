@@ -85,6 +85,10 @@ class TrainParams:
                                     "none): a classifier of how each voice moves (steps, "
                                     "leaps, note starts), trained beside the critic "
                                     "(musegan.py:LineCritic)")
+    line_r1: float = param(0.0, min=0.0, max=1000.0, advanced=True,
+                           help="R1 penalty of the line critic (its squared slope at real "
+                                "phrases): higher keeps it from growing certain, and weakens "
+                                "its push")
     keys: str = param("all", choices=("all", "c"), advanced=True,
                       help="all: each phrase moved at random by -6..+5 semitones, so the model "
                            "writes in every key; c: each piece moved to C major or A minor (its "
@@ -135,23 +139,21 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
     return ((grad.float().flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-LINE_R1 = 1.0  # weight of the line critic's gradient penalty on real phrases (R1)
-
-
-def line_loss(line: LineCritic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """The line critic's logistic loss, plus ``LINE_R1 / 2`` times its squared slope at real
-    phrases (R1, Mescheder et al. 2018): without it the classifier soon tells every generated
-    phrase from the real ones with certainty, and then pushes the generator away from whatever
-    it did last rather than towards what the chorales do."""
+def line_loss(line: LineCritic, real: torch.Tensor, fake: torch.Tensor, r1: float = 0.0
+              ) -> torch.Tensor:
+    """The line critic's logistic loss, plus ``r1 / 2`` times its squared slope at real phrases
+    (R1, Mescheder et al. 2018), which keeps the classifier from growing certain."""
     import torch
     import torch.nn.functional as F
 
+    loss = F.softplus(line(fake)).float().mean()
+    if r1 <= 0:
+        return loss + F.softplus(-line(real)).float().mean()
     real = real.detach().requires_grad_(True)
     score = line(real)
     (grad,) = torch.autograd.grad(score.sum(), real, create_graph=True)
-    r1 = grad.float().pow(2).flatten(1).sum(1).mean()
-    return (F.softplus(-score).float().mean() + F.softplus(line(fake)).float().mean()
-            + LINE_R1 / 2 * r1)
+    slope = grad.float().pow(2).flatten(1).sum(1).mean()
+    return loss + F.softplus(-score).float().mean() + r1 / 2 * slope
 
 
 def update_average(average: Generator, gen: Generator, step: int, decay: float) -> None:
@@ -426,7 +428,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             c_losses.append(loss_c.item())
             if line is not None:  # a logistic classifier of real and (hardened) generated lines
                 with autocast:
-                    loss_l = line_loss(line, real, harden(fake, cfg.output))
+                    loss_l = line_loss(line, real, harden(fake, cfg.output), p.line_r1)
                 opt_l.zero_grad(set_to_none=True)
                 loss_l.backward()
                 opt_l.step()
