@@ -9,7 +9,9 @@ validation phrases', a checkpoint is written (``--resume`` continues from it) an
 registered in the store as it is then. ``--start-from MODEL`` begins with another compose
 model's weights (fine-tuning it on your music); ``--critic-chroma`` and ``--critic-contour``
 give the critic extra streams (``musegan.py``), which can join a trained critic on
-``--resume`` or ``--start-from``; ``--critic-lr`` gives the critic its own learning rate.
+``--resume`` or ``--start-from``; ``--critic-lr`` gives the critic its own learning rate;
+``--line-weight`` trains a line critic (``musegan.py:LineCritic``, a logistic classifier of the
+voices' moves and spacing) beside the critic and adds its loss to the generator's.
 
 The generator that is measured and saved is an exponential moving average of the trained one's
 weights (``--ema``, Yazici et al. 2019): at the book's learning rate the trained generator jumps
@@ -83,8 +85,8 @@ class TrainParams:
     line_weight: float = param(0.0, min=0.0, max=100.0, advanced=True,
                                help="weight of the line critic's loss in the generator's (0: "
                                     "none): a classifier of how each voice moves (steps, "
-                                    "leaps, note starts), trained beside the critic "
-                                    "(musegan.py:LineCritic)")
+                                    "leaps, holds) and how far apart neighbouring voices are, "
+                                    "trained beside the critic (musegan.py:LineCritic)")
     line_r1: float = param(0.0, min=0.0, max=1000.0, advanced=True,
                            help="R1 penalty of the line critic (its squared slope at real "
                                 "phrases): higher keeps it from growing certain, and weakens "
