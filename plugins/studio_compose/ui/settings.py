@@ -52,7 +52,9 @@ class PieceSettings(QWidget):
         for tonic in TONICS:
             self.key.addItem(tonic, tonic)
         self.key.setToolTip("Move the piece to this tonic; major or minor stays as the model "
-                            "wrote it")
+                            "wrote it. As written: the model's own key; a model trained in "
+                            "one key (as the starter model is) takes one from the chords "
+                            "seed, so re-rolling the chords changes it")
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Model", self.model)
