@@ -320,8 +320,9 @@ class LineCritic(nn.Module):
     its neighbours. A 1-D convolution reads them along time. The book's critic collapses each
     step's pitches before it looks along time, and the gradient penalty holds it to a slope of
     1, so it barely tells a stepwise line from a leaping one; this one is trained as a plain
-    classifier (logistic loss, no penalty) on hardened rolls (``harden``), and its loss joins
-    the generator's (``compose.train --line-weight``). It is used in training only."""
+    classifier (logistic loss, no gradient penalty; an R1 penalty with ``--line-r1``) on
+    hardened rolls (``harden``), and its loss joins the generator's (``compose.train
+    --line-weight``). It is used in training only."""
 
     MOVES = (-12, 12)  # semitones from one step to the next
     SPACING = (-12, 24)  # semitones from a voice down to the one below it

@@ -409,10 +409,11 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     c_losses: list[float] = []
     g_losses: list[float] = []
     l_losses: list[float] = []
+    critic_lr = p.lr if p.critic_lr is None else p.critic_lr
+    judges = [*critic.parameters(), *([] if line is None else line.parameters())]
     while step < p.steps:
         # from the schedule at every step, so that a resumed run takes the --lr it is given
         scale = 1 - step / p.steps if p.lr_schedule == "linear" else 1.0
-        critic_lr = p.lr if p.critic_lr is None else p.critic_lr
         for opt, lr in ((opt_g, p.lr), (opt_c, critic_lr), (opt_l, critic_lr)):
             for group in [] if opt is None else opt.param_groups:
                 group["lr"] = lr * scale
@@ -435,7 +436,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                 loss_l.backward()
                 opt_l.step()
                 l_losses.append(loss_l.item())
-        for q in (*critic.parameters(), *([] if line is None else line.parameters())):
+        for q in judges:  # the generator's step leaves the critics as they are
             q.requires_grad_(False)
         with autocast:
             fake = gen(*Inputs.sample(cfg, p.batch_size, g, device))
@@ -448,7 +449,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         opt_g.step()
         if average is not None:
             update_average(average, gen, step, p.ema)
-        for q in (*critic.parameters(), *([] if line is None else line.parameters())):
+        for q in judges:
             q.requires_grad_(True)
         g_losses.append(loss_g.item())
         step += 1
