@@ -118,12 +118,14 @@ class FakeTrainParams:
     bars: int = param(2, min=2, max=16)
     resume: bool = param(False)
     start_from: str | None = param(None, model="compose")
+    line_weight: float = param(0.0, min=0.0, max=10.0)
 
 
 def fake_train(p: FakeTrainParams, ctx: Context) -> Iterator[Event]:
     for step in range(1, p.steps + 1):
+        line = {"line": 0.7} if p.line_weight > 0 else {}
         yield Preview({"step": step, "critic": -1.0 / step, "generator": 0.5 * step,
-                       "score": chorale(2, step)}, label=f"step {step}")
+                       "score": chorale(2, step), **line}, label=f"step {step}")
         yield Progress(step / p.steps)
         time.sleep(0.01)  # a step takes a while, so the panel sees several previews
 
@@ -578,9 +580,14 @@ def test_training_draws_both_losses_and_the_latest_sample(qtbot, panel):
     assert chart.steps[-1] == 4
     assert chart.values["critic"][-1] == pytest.approx(-0.25)
     assert chart.values["generator"][-1] == pytest.approx(2.0)
+    assert chart.legend() == ["critic", "generator"]  # no line critic in this run
     assert tab.sample_roll.score is not None
     resumed = finish(qtbot, tab.train(resume=True))
     assert resumed.params.resume is True
+    tab.form.set_values({"steps": 2, "line_weight": 0.2})
+    finish(qtbot, tab.train())
+    assert chart.legend() == ["critic", "generator", "line critic"]
+    assert chart.values["line critic"][-1] == pytest.approx(0.7)
 
 
 def test_a_model_to_start_from_decides_the_networks_shape_fields(qtbot, panel):

@@ -13,7 +13,8 @@ MAX_POINTS = 4000  # beyond this, every other point is dropped (the curve's shap
 
 
 class LineChart(QWidget):
-    """``add(step, name=value, ...)`` appends a point to each named series."""
+    """``add(step, name=value, ...)`` appends a point to each named series; a series with
+    no points yet (an optional loss this run lacks) stays out of the legend."""
 
     def __init__(self, series: dict[str, str], empty_text: str = "", parent=None):
         super().__init__(parent)
@@ -38,6 +39,10 @@ class LineChart(QWidget):
         for points in self.values.values():
             points.clear()
         self.update()
+
+    def legend(self) -> list[str]:
+        """The series that have a point to draw."""
+        return [name for name, points in self.values.items() if any(v == v for v in points)]
 
     def paintEvent(self, event) -> None:
         p = QPainter(self)
@@ -71,7 +76,8 @@ class LineChart(QWidget):
         p.drawText(QRectF(m, self.height() - 22, w, 18), Qt.AlignLeft | Qt.AlignVCenter,
                    f"step {self.steps[-1]}: {last}")
         x = m
-        for name, colour in self.colours.items():  # the legend, top left
+        for name in self.legend():  # top left
+            colour = self.colours[name]
             p.fillRect(QRectF(x, 8, 10, 10), colour)
             p.setPen(QColor(theme.TEXT))
             p.drawText(QRectF(x + 14, 4, 120, 18), Qt.AlignLeft | Qt.AlignVCenter, name)
