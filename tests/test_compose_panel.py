@@ -594,12 +594,16 @@ def test_a_model_to_start_from_decides_the_networks_shape_fields(qtbot, panel):
     tab = panel.train_tab
     bars = tab.form.widgets["bars"]
     assert bars.isEnabled()
-    tab.form.set_values({"start_from": "compose.chorales"})
+    tab.form.set_values({"bars": 4, "steps": 7})
+    tab.form.set_values({**tab.form.values(), "start_from": "compose.chorales"})
     assert tab.form.values()["start_from"] == "compose.chorales"
     assert not bars.isEnabled()
+    assert bars.value() == 2  # the model's own, shown greyed
     assert tab.form.widgets["steps"].isEnabled()  # how long to train is still the user's
-    tab.form.set_values({})
+    assert tab.form.values()["steps"] == 7
+    tab.form.set_values({**tab.form.values(), "start_from": None})
     assert bars.isEnabled() and tab.form.values()["start_from"] is None
+    assert bars.value() == 4  # what the user had typed comes back
 
 
 def test_values_survive_a_restart(qtbot, panel):

@@ -147,8 +147,10 @@ def test_training_draws_the_losses_and_a_sample_and_offers_the_new_model(qtbot, 
     tab.form.refresh_models()
     picker = tab.form.widgets["start_from"]
     assert picker.findData("write.fables") >= 0
+    tab.form.widgets["n_layer"].setValue(3)
     picker.setCurrentIndex(picker.findData("write.fables"))
     assert tab.form.values()["start_from"] == "write.fables"
     assert not tab.form.widgets["tokenizer"].isEnabled()
     assert not tab.form.widgets["n_layer"].isEnabled()
+    assert tab.form.values()["n_layer"] == 1 and tab.form.values()["n_embd"] == 16  # the model's
     assert tab.form.widgets["max_iters"].isEnabled()

@@ -302,6 +302,7 @@ class WriteTrainTab(TrainTab):
     """Trains a GPT (``write.train``): training and validation losses, the latest sample."""
 
     base_fields = BASE_FLAGS
+    base_config = {k: k for k in ("vocab_size", "n_layer", "n_head", "n_embd", "block_size")}
 
     def __init__(self, host, parent=None):
         self.sample_text = QPlainTextEdit()

@@ -27,6 +27,8 @@ class TrainTab(QWidget):
     model_trained = Signal(object)
     # the fields a --start-from model decides (its network's shape): disabled while one is chosen
     base_fields: tuple[str, ...] = ()
+    # base field -> key of the model card's config: shown (greyed) while that model is chosen
+    base_config: dict[str, str] = {}
 
     def __init__(self, host, task_id: str, losses: dict[str, tuple[str, str]], sample: QWidget,
                  chart_hint: str = "The losses appear as it trains",
@@ -36,6 +38,8 @@ class TrainTab(QWidget):
         self.job = None  # the last training job submitted
         self.losses = losses
         self.form = ParamForm(host.task(task_id), models=host.models)
+        self._base_model: str | None = None  # the model to start from whose values are shown
+        self._typed: dict[str, Any] = {}  # the user's own base values, back when none is chosen
         self.can_resume = any(s.name == "resume" and s.type is bool for s in self.form.specs)
         if self.can_resume:
             self.form.set_field_visible("resume", False)  # the buttons say it
@@ -132,11 +136,27 @@ class TrainTab(QWidget):
             show_status(self.status, job.message or job.state.value)
         self._sync()
 
+    def base_values(self, model_id: str) -> dict[str, Any]:
+        """The base fields' values in ``model_id``'s card ({} for a model not known)."""
+        try:
+            config = self.host.models.get(model_id).config
+        except Exception:  # typed halfway, or a card that does not read: nothing to show
+            return {}
+        return {field: config[key] for field, key in self.base_config.items() if key in config}
+
     def _sync_base_fields(self) -> None:
-        starts_from = bool(self.form.values().get("start_from"))
+        start = self.form.values().get("start_from") or None
+        if start != self._base_model:
+            if self._base_model is None:  # keep what the user typed, to give it back
+                self._typed = {k: v for k, v in self.form.values().items()
+                               if k in self.base_config}
+            shown = self.base_values(start) if start else self._typed
+            self._base_model = start
+            if shown:
+                self.form.set_values({**self.form.values(), **shown})
         for name in self.base_fields:
             if name in self.form.widgets:
-                self.form.widgets[name].setEnabled(not starts_from)
+                self.form.widgets[name].setEnabled(start is None)
 
     def _sync(self) -> None:
         busy = self.job is not None and not self.job.state.finished

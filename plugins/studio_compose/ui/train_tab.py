@@ -17,6 +17,8 @@ TRAIN = "compose.train"
 
 class ComposeTrainTab(TrainTab):
     base_fields = BASE_FLAGS
+    base_config = {"bars": "n_bars", "steps_per_bar": "n_steps", "pitches": "n_pitches",
+                   "lowest_pitch": "lowest_pitch", "output": "output"}
 
     def __init__(self, host, parent=None):
         self.sample_roll = PianoRoll(compact=True)
