@@ -33,6 +33,7 @@ from studio_compose.musegan import (
     MuseGANConfig,
     Upsample,
     harden,
+    harmony_features,
     parameter_count,
 )
 from studio_compose.score import REST, Score
@@ -240,6 +241,30 @@ def test_the_line_critics_r1_penalty_adds_its_slope_at_real_phrases():
     x = real.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(line(x).sum(), x)
     torch.testing.assert_close(penalised - plain, grad.pow(2).sum(), rtol=1e-4, atol=1e-6)
+
+
+def test_line_matching_pulls_the_generated_lines_towards_the_musics(chorales):
+    grid = np.array(chorale(16), dtype=np.int16)
+    target = train.line_statistics(grid[None], SMALL, "cpu")
+    soprano_moves = target[4:30]  # per step: holds (0) and moves by -12..+12, then further
+    assert soprano_moves[12] == pytest.approx(8 / 16)  # half its steps hold
+    assert soprano_moves[14] == pytest.approx(5 / 16)  # C D E F G A B C: five whole tones up
+    assert soprano_moves[13] == pytest.approx(2 / 16)  # and two semitones
+    harmony = harmony_features(encode(grid[None], SMALL))[0].reshape(6, 12, 16)
+    assert harmony[2, :, 0].argmax() == 7 and harmony[2, :, 0].sum() == 1  # S G over B C: a fifth
+    assert harmony[5, 0, 0] == 1  # tenor and bass on C: a unison (octaves folded)
+    assert not harmony[[0, 3, 4], :, 15].any()  # the alto rests: none of its pairs sounds
+    higher = np.where(grid >= 0, grid + 4, grid)
+    torch.testing.assert_close(harmony_features(encode(higher[None], SMALL))[0],
+                               harmony.flatten(0, 1))  # the same a third higher
+    real = encode(grid[None], SMALL).repeat(2, 1, 1, 1, 1)
+    assert train.match_loss(real, target, "softmax").item() == pytest.approx(0, abs=1e-9)
+    leap = grid.copy()
+    leap[8:, 0] = grid[8:, 0] - 12  # the soprano drops an octave half way
+    fake = encode(leap[None], SMALL).requires_grad_(True)
+    loss = train.match_loss(fake, target, "softmax")
+    loss.backward()
+    assert loss > 0 and fake.grad.abs().sum() > 0  # the generator learns from it
 
 
 def test_bad_config_is_refused():
@@ -452,6 +477,16 @@ def test_the_line_critic_trains_beside_the_critic_and_resumes(chorales, tmp_path
     assert not torch.allclose(first["line"][key], after["line"][key])  # it went on learning
     assert "--line-weight 0.5 --line-r1 1.0" in store.get("mine").command
     assert not any(k.startswith("line.") for k in store.load("mine")[1])  # training only
+
+
+def test_line_matching_trains_and_is_charted(chorales, tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "EVAL_PHRASES", 16)
+    store = ModelStore([tmp_path / "m"])
+    events = run(TRAIN, train_values(chorales, 2, output="softmax", match_weight=5.0), store)
+    assert any(isinstance(e, Log) and "line mismatch" in e.message for e in events)
+    point = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)["history"][-1]
+    assert point["match"] > 0
+    assert "--match-weight 5.0" in store.get("mine").command
 
 
 def test_keys_c_trains_on_every_piece_moved_to_c_major_or_a_minor(chorales, tmp_path,

@@ -309,6 +309,48 @@ def shifted_products(a: torch.Tensor, b: torch.Tensor, lo: int, hi: int) -> torc
     return torch.stack(out, -1)
 
 
+def line_features(x: torch.Tensor, moves: tuple[int, int] = (-12, 12),
+                  spacing: tuple[int, int] = (-12, 24)) -> torch.Tensor:
+    """(B, tracks, bars, steps, pitches) -> (B, channels, time): per step, whether each track
+    sounds; each track's move from the step before, one channel per interval from
+    ``moves[0]`` to ``moves[1]`` semitones (0: it holds) and one for any interval further out;
+    then each pair of neighbouring tracks' spacing (the upper voice down to the lower, below 0
+    where they cross) in the same way. Built from ``shifted_products``, so any key reads alike.
+    On one-hot rolls each group of channels is one-hot where both notes sound."""
+    b, t = x.shape[:2]
+    roll = ((x.float() + 1) / 2).reshape(b, t, -1, x.shape[-1])  # (B, tracks, time, pitches)
+    sounding = roll.sum(-1).clamp(max=1)
+
+    def with_further(products: torch.Tensor, both: torch.Tensor) -> torch.Tensor:
+        further = (both - products.sum(-1)).clamp(min=0)
+        return torch.cat([products, further[..., None]], -1)
+
+    move = with_further(shifted_products(roll[:, :, :-1], roll[:, :, 1:], *moves),
+                        sounding[:, :, :-1] * sounding[:, :, 1:])
+    move = F.pad(move, (0, 0, 1, 0))  # nothing moves into the first step
+    apart = with_further(shifted_products(roll[:, 1:], roll[:, :-1], *spacing),
+                         sounding[:, 1:] * sounding[:, :-1])
+    return torch.cat([sounding, move.permute(0, 1, 3, 2).flatten(1, 2),
+                      apart.permute(0, 1, 3, 2).flatten(1, 2)], 1)
+
+
+def harmony_features(x: torch.Tensor) -> torch.Tensor:
+    """(B, tracks, bars, steps, pitches) -> (B, pairs * 12, time): per step, for every pair of
+    tracks (i, j), i < j, in the order of ``itertools.combinations``, the interval class (0-11
+    semitones, octaves folded) from track j's pitch class up to track i's; all 0 where either
+    rests. The same in every key. Pitches need not be whole octaves: the rows are folded from
+    the lowest one."""
+    b, t = x.shape[:2]
+    roll = ((x.float() + 1) / 2).reshape(b, t, -1, x.shape[-1])
+    pad = -roll.shape[-1] % 12
+    chroma = F.pad(roll, (0, pad)).unflatten(-1, (-1, 12)).sum(-2)  # (B, tracks, time, 12)
+    out = []
+    for i in range(t):
+        for j in range(i + 1, t):
+            out += [(chroma[:, j] * chroma[:, i].roll(-k, -1)).sum(-1) for k in range(12)]
+    return torch.stack(out, 1)
+
+
 class LineCritic(nn.Module):
     """(B, tracks, bars, steps, pitches) -> a logit: do these voices move and stand apart as the
     real ones do?
@@ -340,23 +382,7 @@ class LineCritic(nn.Module):
         self.out = nn.Linear(128 * (steps // 4), 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, channels, time): sounding per track, then each track's move, then each pair's
-        spacing (one channel per interval, the last for any interval further out)."""
-        b, t = x.shape[:2]
-        roll = ((x.float() + 1) / 2).reshape(b, t, -1, x.shape[-1])  # (B, tracks, time, pitches)
-        sounding = roll.sum(-1).clamp(max=1)
-
-        def with_further(products: torch.Tensor, both: torch.Tensor) -> torch.Tensor:
-            further = (both - products.sum(-1)).clamp(min=0)
-            return torch.cat([products, further[..., None]], -1)
-
-        moves = with_further(shifted_products(roll[:, :, :-1], roll[:, :, 1:], *self.MOVES),
-                             sounding[:, :, :-1] * sounding[:, :, 1:])
-        moves = F.pad(moves, (0, 0, 1, 0))  # nothing moves into the first step
-        spacing = with_further(shifted_products(roll[:, 1:], roll[:, :-1], *self.SPACING),
-                               sounding[:, 1:] * sounding[:, :-1])
-        return torch.cat([sounding, moves.permute(0, 1, 3, 2).flatten(1, 2),
-                          spacing.permute(0, 1, 3, 2).flatten(1, 2)], 1)
+        return line_features(x, self.MOVES, self.SPACING)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.convs(self.features(x)).flatten(1))[:, 0]

@@ -91,6 +91,13 @@ class TrainParams:
                            help="R1 penalty of the line critic (its squared slope at real "
                                 "phrases): higher keeps it from growing certain, and weakens "
                                 "its push")
+    match_weight: float = param(0.0, min=0.0, max=1000.0, advanced=True,
+                                help="weight of line matching in the generator's loss (0: "
+                                     "none): how often each voice holds, steps or leaps by "
+                                     "each interval, how far apart neighbouring voices stand "
+                                     "and which intervals every two voices sound together, "
+                                     "over a batch, pulled towards the training music's "
+                                     "(feature matching)")
     keys: str = param("all", choices=("all", "c"), advanced=True,
                       help="all: each phrase moved at random by -6..+5 semitones, so the model "
                            "writes in every key; c: each piece moved to C major or A minor (its "
@@ -156,6 +163,42 @@ def line_loss(line: LineCritic, real: torch.Tensor, fake: torch.Tensor, r1: floa
     (grad,) = torch.autograd.grad(score.sum(), real, create_graph=True)
     slope = grad.float().pow(2).flatten(1).sum(1).mean()
     return loss + F.softplus(-score).float().mean() + r1 / 2 * slope
+
+
+def match_features(x: torch.Tensor) -> torch.Tensor:
+    """(B, channels, time): what line matching compares: each voice's moves and neighbouring
+    voices' spacing (``line_features``), then every pair's interval classes
+    (``harmony_features``)."""
+    import torch
+
+    from studio_compose.musegan import harmony_features, line_features
+
+    return torch.cat([line_features(x), harmony_features(x)], 1)
+
+
+def line_statistics(phrases: np.ndarray, cfg: MuseGANConfig, device: str,
+                    chunk: int = 512) -> torch.Tensor:
+    """(channels,): ``match_features`` averaged over every phrase and step of ``phrases``
+    (the same in every key, so one pass over the untransposed phrases serves)."""
+    from studio_compose.data import encode
+
+    total = None
+    for start in range(0, len(phrases), chunk):
+        x = encode(phrases[start:start + chunk], cfg).to(device)
+        part = match_features(x).sum((0, 2))
+        total = part if total is None else total + part
+    return total / (len(phrases) * cfg.n_bars * cfg.n_steps)
+
+
+def match_loss(fake: torch.Tensor, target: torch.Tensor, output: str) -> torch.Tensor:
+    """Feature matching (Salimans et al. 2016) on the lines: the chi-square distance between
+    the batch's ``match_features`` (on rolls hardened as ``decode`` reads them, with the soft
+    roll's gradient) and the training music's ``target``. A rare interval the generator
+    overuses costs as much as a common one it misses."""
+    from studio_compose.musegan import harden
+
+    seen = match_features(harden(fake, output)).mean((0, 2))
+    return ((seen - target) ** 2 / (seen.detach() + target + 1e-3)).sum()
 
 
 def update_average(average: Generator, gen: Generator, step: int, decay: float) -> None:
@@ -323,6 +366,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     opt_c = torch.optim.Adam(critic.parameters(), lr=p.lr, betas=betas)
     line = LineCritic(cfg).to(device) if p.line_weight > 0 else None
     opt_l = None if line is None else torch.optim.Adam(line.parameters(), lr=p.lr, betas=betas)
+    target = line_statistics(train, cfg, device) if p.match_weight > 0 else None
     g = torch.Generator().manual_seed(ctx.seed)
     rng = np.random.default_rng(ctx.seed)
     step, seconds, seed, history = 0, 0.0, ctx.seed, []
@@ -409,6 +453,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     c_losses: list[float] = []
     g_losses: list[float] = []
     l_losses: list[float] = []
+    m_losses: list[float] = []  # the lines' distance from the music's (--match-weight)
     critic_lr = p.lr if p.critic_lr is None else p.critic_lr
     judges = [*critic.parameters(), *([] if line is None else line.parameters())]
     while step < p.steps:
@@ -444,6 +489,10 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             if line is not None:
                 loss_g = loss_g + p.line_weight * F.softplus(
                     -line(harden(fake, cfg.output))).float().mean()
+            if target is not None:
+                mismatch = match_loss(fake, target, cfg.output)
+                loss_g = loss_g + p.match_weight * mismatch
+                m_losses.append(mismatch.item())
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -470,10 +519,13 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                      **{k: round(fake_metrics[k], 3) for k in metrics.METRICS}}
             if l_losses:
                 point["line"] = float(np.mean(l_losses))
+            if m_losses:
+                point["match"] = float(np.mean(m_losses))
             history.append(point)
             c_losses.clear()
             g_losses.clear()
             l_losses.clear()
+            m_losses.clear()
             quality = {"steps": step, "train_minutes": round(seconds / 60, 1),
                        "metrics_real": {k: round(real_metrics[k], 3) for k in metrics.METRICS},
                        "metrics_model": {k: round(fake_metrics[k], 3) for k in metrics.METRICS}}
@@ -481,6 +533,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
             yield Log(f"step {step}: critic {point['critic']:.3f} generator "
                       f"{point['generator']:.3f}"
                       + (f" line critic {point['line']:.3f}" if "line" in point else "")
+                      + (f" line mismatch {point['match']:.3f}" if "match" in point else "")
                       + "; " + ", ".join(
                           f"{k} {fake_metrics[k]:.2f} (real {real_metrics[k]:.2f})"
                           for k in metrics.METRICS))
