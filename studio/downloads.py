@@ -17,7 +17,6 @@ import http.client
 import os
 import re
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -226,7 +225,7 @@ def _finish(part: Path, dest: Path, sha256: str, size: int | None) -> None:
 
 def _copy_across(part: Path, dest: Path) -> None:
     """Move between file systems: copy into the destination folder, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp = paths.temp_file_beside(dest)
     os.close(fd)
     try:
         shutil.copyfile(part, tmp)

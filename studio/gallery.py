@@ -24,7 +24,6 @@ import os
 import re
 import secrets
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -76,7 +75,7 @@ def atomic_write(path: Path, data: bytes, *, replace: bool = True) -> None:
     With ``replace=False`` an existing ``path`` is left alone and FileExistsError raised.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = paths.temp_file_beside(path)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -78,7 +77,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, so a reader sees
     the old content or the new, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = paths.temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -646,7 +645,7 @@ def _write_safetensors(tensors: dict[str, Any], folder: Path, model_id: str) -> 
     the new card replaces it)."""
     from safetensors.torch import save_file
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{model_id}.", suffix=".tmp", dir=folder)
+    fd, tmp_name = paths.temp_file_beside(folder / model_id)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -4,6 +4,7 @@ the shipped assets. ``STUDIO_DATA_DIR`` overrides the user folder (tests, portab
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -34,3 +35,22 @@ def downloads_dir() -> Path:
 
 def shipped_models_dir() -> Path:
     return ASSETS / "models"
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
+
+
+def temp_file_beside(path: Path) -> tuple[int, str]:
+    """A new hidden temporary file in ``path``'s folder (open descriptor, name), to be written
+    and renamed over ``path``. It gets the permissions any new file gets (0666 less the
+    umask), not mkstemp's owner-only 0600, so a saved MIDI or model is readable as usual."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o666 & ~_UMASK)
+    return fd, name

@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import shlex
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,7 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: Path,
     from studio.models import fsync_dir, fsync_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = paths.temp_file_beside(path)
     os.close(fd)
     try:
         cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}

@@ -262,6 +262,14 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
     assert target.read_bytes() == b"two" and os.listdir(tmp_path) == ["a.bin"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_saved_files_get_the_usual_permissions_not_owner_only(tmp_path):
+    from studio import paths
+
+    saved = DirectorySink(tmp_path).save(Output(b"MThd", name="music", suffix=".mid"), {})
+    assert saved.stat().st_mode & 0o777 == 0o666 & ~paths._UMASK  # e.g. 0644, not mkstemp's 0600
+
+
 def test_directory_sink_numbers_taken_names(tmp_path):
     sink = DirectorySink(tmp_path / "out")
     paths = [sink.save(Output(f"take {i}", name="poem"), recipe_for()) for i in range(3)]
