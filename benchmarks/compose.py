@@ -5,9 +5,9 @@ The baseline for the network is the same MuseGAN written with torch's own layers
 critic, ConvTranspose2d in the bar generators), loaded with the same weights: the studio's
 layers are those convolutions rewritten as matrix products on channels-last tensors. The
 training step is also timed with bfloat16 autocast, as ``compose.train`` runs it where the CPU
-has AVX512-BF16, and with the line critic (``--line-weight``) trained beside the critic. The
-baseline for rendering is real time (1.0x): the built-in synthesiser, and FluidSynth where it
-is installed. Medians over ``--runs``. Prints JSON.
+has AVX512-BF16, with the line critic (``--line-weight``) trained beside the critic, and with
+line matching (``--match-weight``) in the generator's loss. The baseline for rendering is real
+time (1.0x): the built-in synthesiser, and FluidSynth where it is installed. Medians over ``--runs``. Prints JSON.
 
     python benchmarks/compose.py [--runs 5] [--model compose.chorales]
 """
@@ -38,7 +38,7 @@ from studio_compose.musegan import (
 )
 from studio_compose.score import Score
 from studio_compose.synth import find_fluidsynth, find_soundfont, render_wav
-from studio_compose.train import gradient_penalty, line_loss
+from studio_compose.train import gradient_penalty, line_loss, match_features, match_loss
 
 
 class TorchUpsample(nn.Module):
@@ -98,7 +98,7 @@ def median_seconds(fn: Callable[[], object], runs: int) -> float:
 
 
 def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False,
-                    line: bool = False) -> dict[str, float]:
+                    line: bool = False, match: bool = False) -> dict[str, float]:
     cfg = MuseGANConfig(output=output)
     torch.manual_seed(0)
     gen, critic = Generator(cfg), Critic(cfg)
@@ -115,6 +115,7 @@ def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False,
 
     gen.train()
     real = torch.rand(64, 4, 2, 16, 84) * 2 - 1
+    target = match_features(real).mean((0, 2)) if match else None
 
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
@@ -134,6 +135,8 @@ def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False,
             loss = -critic(fake).float().mean()
             if lines is not None:
                 loss = loss + F.softplus(-lines(harden(fake, output))).float().mean()
+            if target is not None:
+                loss = loss + match_loss(fake, target, output)
         loss.backward()
 
     step = median_seconds(lambda: [critic_step() for _ in range(5)] + [generator_step()],
@@ -170,6 +173,7 @@ def main() -> None:
     step = "train_step_s (5 critic + 1 generator, batch 64)"
     bf16 = network_figures(False, args.runs, args.output, bf16=True)[step]
     with_line = network_figures(False, args.runs, args.output, bf16=True, line=True)[step]
+    with_match = network_figures(False, args.runs, args.output, bf16=True, match=True)[step]
     report = {
         "threads": torch.get_num_threads(),
         "output": args.output,
@@ -181,6 +185,8 @@ def main() -> None:
         "bf16 over fp32 studio layers": round(studio[step] / bf16, 2),
         "train_step_s with bf16 and the line critic (--line-weight)": with_line,
         "line critic's cost (times the bf16 step)": round(with_line / bf16, 2),
+        "train_step_s with bf16 and line matching (--match-weight)": with_match,
+        "line matching's cost (times the bf16 step)": round(with_match / bf16, 2),
         "render (built-in synth, and FluidSynth where installed; baseline = real time)":
             render_figures(args.runs),
     }
