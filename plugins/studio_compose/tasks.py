@@ -242,7 +242,8 @@ def compose_render(p: RenderParams, ctx: Context) -> Iterator[Event]:
     sounding = _voice_list(p.solo, n, "solo") or set(range(n))
     sounding -= _voice_list(p.mute, n, "mute")
     yield Preview({"score": score}, label=p.file.name)
-    yield Log(f"{p.file.name}: {n} voices, {len(score.notes)} notes, {score.duration:.1f} s")
+    yield Log(f"{p.file.name}: {n} voice{'' if n == 1 else 's'}, {len(score.notes)} notes, "
+              f"{score.duration:.1f} s")
     wav = render_wav(score, voices=sorted(sounding))
     if p.keep:
         yield Output(wav, name=p.file.stem, suffix=".wav")
