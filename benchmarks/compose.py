@@ -7,7 +7,8 @@ layers are those convolutions rewritten as matrix products on channels-last tens
 training step is also timed with bfloat16 autocast, as ``compose.train`` runs it where the CPU
 has AVX512-BF16, with the line critic (``--line-weight``) trained beside the critic, and with
 line matching (``--match-weight``) in the generator's loss. The baseline for rendering is real
-time (1.0x): the built-in synthesiser, and FluidSynth where it is installed. Medians over ``--runs``. Prints JSON.
+time (1.0x): the built-in synthesiser, and FluidSynth where it is installed. Medians over
+``--runs``. Prints JSON.
 
     python benchmarks/compose.py [--runs 5] [--model compose.chorales]
 """

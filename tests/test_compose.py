@@ -32,6 +32,7 @@ from studio_compose.musegan import (
     LineCritic,
     MuseGANConfig,
     Upsample,
+    drift_features,
     harden,
     harmony_features,
     parameter_count,
@@ -250,6 +251,11 @@ def test_line_matching_pulls_the_generated_lines_towards_the_musics(chorales):
     assert soprano_moves[12] == pytest.approx(8 / 16)  # half its steps hold
     assert soprano_moves[14] == pytest.approx(5 / 16)  # C D E F G A B C: five whole tones up
     assert soprano_moves[13] == pytest.approx(2 / 16)  # and two semitones
+    drift = drift_features(encode(grid[None], SMALL), 4)[0].reshape(4, 26, 16)
+    soprano = grid[:, 0].astype(int)
+    for t in range(4, 16):  # where the soprano is four steps later: -12..+12 from channel 0
+        assert drift[0, :, t].argmax() - 12 == soprano[t] - soprano[t - 4]
+    assert not drift[:, :, :4].any() and drift[3, 12, 4:].all()  # the bass holds its C
     harmony = harmony_features(encode(grid[None], SMALL))[0].reshape(6, 12, 16)
     assert harmony[2, :, 0].argmax() == 7 and harmony[2, :, 0].sum() == 1  # S G over B C: a fifth
     assert harmony[5, 0, 0] == 1  # tenor and bass on C: a unison (octaves folded)

@@ -334,6 +334,22 @@ def line_features(x: torch.Tensor, moves: tuple[int, int] = (-12, 12),
                       apart.permute(0, 1, 3, 2).flatten(1, 2)], 1)
 
 
+def drift_features(x: torch.Tensor, lag: int, span: tuple[int, int] = (-12, 12)
+                   ) -> torch.Tensor:
+    """(B, tracks, bars, steps, pitches) -> (B, tracks * channels, time): per step, the
+    interval each track has moved since ``lag`` steps before (0 for a held note, and for a line
+    that came back), one channel per interval in ``span`` and one for further out, as the moves
+    of ``line_features`` are at a lag of one step. Over a beat or half a bar it tells a line
+    that goes somewhere from one that turns about one pitch."""
+    b, t = x.shape[:2]
+    roll = ((x.float() + 1) / 2).reshape(b, t, -1, x.shape[-1])
+    sounding = roll.sum(-1).clamp(max=1)
+    products = shifted_products(roll[:, :, :-lag], roll[:, :, lag:], *span)
+    further = (sounding[:, :, :-lag] * sounding[:, :, lag:] - products.sum(-1)).clamp(min=0)
+    drift = F.pad(torch.cat([products, further[..., None]], -1), (0, 0, lag, 0))
+    return drift.permute(0, 1, 3, 2).flatten(1, 2)
+
+
 def harmony_features(x: torch.Tensor) -> torch.Tensor:
     """(B, tracks, bars, steps, pitches) -> (B, pairs * 12, time): per step, for every pair of
     tracks (i, j), i < j, in the order of ``itertools.combinations``, the interval class (0-11

@@ -94,10 +94,11 @@ class TrainParams:
     match_weight: float = param(0.0, min=0.0, max=1000.0, advanced=True,
                                 help="weight of line matching in the generator's loss (0: "
                                      "none): how often each voice holds, steps or leaps by "
-                                     "each interval, how far apart neighbouring voices stand "
-                                     "and which intervals every two voices sound together, "
-                                     "over a batch, pulled towards the training music's "
-                                     "(feature matching)")
+                                     "each interval (from one step, a beat and half a bar "
+                                     "before), how far apart neighbouring voices stand and "
+                                     "which intervals every two voices sound together, over "
+                                     "a batch, pulled towards the training music's (feature "
+                                     "matching)")
     keys: str = param("all", choices=("all", "c"), advanced=True,
                       help="all: each phrase moved at random by -6..+5 semitones, so the model "
                            "writes in every key; c: each piece moved to C major or A minor (its "
@@ -167,13 +168,15 @@ def line_loss(line: LineCritic, real: torch.Tensor, fake: torch.Tensor, r1: floa
 
 def match_features(x: torch.Tensor) -> torch.Tensor:
     """(B, channels, time): what line matching compares: each voice's moves and neighbouring
-    voices' spacing (``line_features``), then every pair's interval classes
-    (``harmony_features``)."""
+    voices' spacing (``line_features``), where each voice has gone a beat and half a bar later
+    (``drift_features``), then every pair's interval classes (``harmony_features``)."""
     import torch
 
-    from studio_compose.musegan import harmony_features, line_features
+    from studio_compose.musegan import drift_features, harmony_features, line_features
 
-    return torch.cat([line_features(x), harmony_features(x)], 1)
+    steps = x.shape[3]  # per bar: four beats
+    return torch.cat([line_features(x), drift_features(x, max(1, steps // 4)),
+                      drift_features(x, max(1, steps // 2)), harmony_features(x)], 1)
 
 
 def line_statistics(phrases: np.ndarray, cfg: MuseGANConfig, device: str,
