@@ -35,6 +35,7 @@ from studio_compose.musegan import (
     drift_features,
     harden,
     harmony_features,
+    line_features,
     parameter_count,
 )
 from studio_compose.score import REST, Score
@@ -263,6 +264,9 @@ def test_line_matching_pulls_the_generated_lines_towards_the_musics(chorales):
     higher = np.where(grid >= 0, grid + 4, grid)
     torch.testing.assert_close(harmony_features(encode(higher[None], SMALL))[0],
                                harmony.flatten(0, 1))  # the same a third higher
+    summary = train.line_summary(line_features(encode(grid[None], SMALL)), 4)[0]
+    assert summary[[0, 4, 8], :].sum(1).tolist() == [8, 7, 0]  # soprano: holds, steps, leaps
+    assert not summary[12:].any()  # no voices cross
     real = encode(grid[None], SMALL).repeat(2, 1, 1, 1, 1)
     assert train.match_loss(real, target, "softmax").item() == pytest.approx(0, abs=1e-9)
     leap = grid.copy()

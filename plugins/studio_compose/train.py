@@ -175,8 +175,26 @@ def match_features(x: torch.Tensor) -> torch.Tensor:
     from studio_compose.musegan import drift_features, harmony_features, line_features
 
     steps = x.shape[3]  # per bar: four beats
-    return torch.cat([line_features(x), drift_features(x, max(1, steps // 4)),
+    lines = line_features(x)
+    return torch.cat([lines, line_summary(lines, x.shape[1]),
+                      drift_features(x, max(1, steps // 4)),
                       drift_features(x, max(1, steps // 2)), harmony_features(x)], 1)
+
+
+def line_summary(lines: torch.Tensor, tracks: int) -> torch.Tensor:
+    """(B, channels, time) ``line_features`` (its default spans) -> (B, 4 * tracks - 1, time):
+    per track, whether it holds, moves by step (1 or 2 semitones) or leaps; per neighbouring
+    pair, whether the voices cross. Each sums channels too rare for matching to weigh much one
+    by one: a voice can cross by any of twelve intervals."""
+    import torch
+
+    moves = lines[:, tracks:tracks * 27].unflatten(1, (tracks, 26))  # -12..+12, further
+    spacing = lines[:, tracks * 27:].unflatten(1, (tracks - 1, 38))  # -12..+24, further
+    hold = moves[:, :, 12]
+    step = moves[:, :, [10, 11, 13, 14]].sum(2)
+    leap = moves.sum(2) - hold - step
+    crossed = spacing[:, :, :12].sum(2)
+    return torch.cat([hold, step, leap, crossed], 1)
 
 
 def line_statistics(phrases: np.ndarray, cfg: MuseGANConfig, device: str,
