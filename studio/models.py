@@ -650,6 +650,7 @@ def _write_safetensors(tensors: dict[str, Any], folder: Path, model_id: str) -> 
     tmp = Path(tmp_name)
     try:
         save_file(tensors, str(tmp), metadata={"format": "pt", "studio_model": model_id})
+        paths.give_usual_permissions(tmp)
         fsync_file(tmp)
         final = folder / f"{model_id}-{sha256_file(tmp)[:8]}.safetensors"
         os.replace(tmp, final)

@@ -44,6 +44,7 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
+USUAL_MODE = 0o666 & ~_UMASK  # what a new file gets (e.g. 0644)
 
 
 def temp_file_beside(path: Path) -> tuple[int, str]:
@@ -52,5 +53,12 @@ def temp_file_beside(path: Path) -> tuple[int, str]:
     umask), not mkstemp's owner-only 0600, so a saved MIDI or model is readable as usual."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     if hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o666 & ~_UMASK)
+        os.fchmod(fd, USUAL_MODE)
     return fd, name
+
+
+def give_usual_permissions(path: Path | str) -> None:
+    """For a file another library wrote afresh (safetensors' ``save_file`` replaces the file
+    it is given, and its new file is owner-only)."""
+    if os.name == "posix":
+        os.chmod(path, USUAL_MODE)

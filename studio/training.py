@@ -40,6 +40,7 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: Path,
     try:
         cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
         save_file(cpu, tmp, metadata=metadata)
+        paths.give_usual_permissions(tmp)
         fsync_file(Path(tmp))
         os.replace(tmp, path)
     except BaseException:

@@ -264,10 +264,15 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_saved_files_get_the_usual_permissions_not_owner_only(tmp_path):
+    import torch
+
     from studio import paths
+    from studio.training import save_tensors
 
     saved = DirectorySink(tmp_path).save(Output(b"MThd", name="music", suffix=".mid"), {})
-    assert saved.stat().st_mode & 0o777 == 0o666 & ~paths._UMASK  # e.g. 0644, not mkstemp's 0600
+    assert saved.stat().st_mode & 0o777 == paths.USUAL_MODE  # e.g. 0644, not mkstemp's 0600
+    save_tensors({"w": torch.zeros(2)}, tmp_path / "model.safetensors")
+    assert (tmp_path / "model.safetensors").stat().st_mode & 0o777 == paths.USUAL_MODE
 
 
 def test_directory_sink_numbers_taken_names(tmp_path):
