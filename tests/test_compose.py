@@ -266,7 +266,12 @@ def test_line_matching_pulls_the_generated_lines_towards_the_musics(chorales):
                                harmony.flatten(0, 1))  # the same a third higher
     summary = train.line_summary(line_features(encode(grid[None], SMALL)), 4)[0]
     assert summary[[0, 4, 8], :].sum(1).tolist() == [8, 7, 0]  # soprano: holds, steps, leaps
-    assert not summary[12:].any()  # no voices cross
+    assert not summary[12:16].any()  # no note lasts one step
+    assert not summary[16:].any()  # no voices cross
+    flicker = grid.copy()
+    flicker[5, 3] = 50  # a sixteenth in the bass
+    short = train.line_summary(line_features(encode(flicker[None], SMALL)), 4)[0, 15]
+    assert short.tolist() == [0] * 5 + [1] + [0] * 10
     real = encode(grid[None], SMALL).repeat(2, 1, 1, 1, 1)
     assert train.match_loss(real, target, "softmax").item() == pytest.approx(0, abs=1e-9)
     leap = grid.copy()

@@ -182,19 +182,25 @@ def match_features(x: torch.Tensor) -> torch.Tensor:
 
 
 def line_summary(lines: torch.Tensor, tracks: int) -> torch.Tensor:
-    """(B, channels, time) ``line_features`` (its default spans) -> (B, 4 * tracks - 1, time):
-    per track, whether it holds, moves by step (1 or 2 semitones) or leaps; per neighbouring
-    pair, whether the voices cross. Each sums channels too rare for matching to weigh much one
-    by one: a voice can cross by any of twelve intervals."""
+    """(B, channels, time) ``line_features`` (its default spans) -> (B, 5 * tracks - 1, time):
+    per track, whether it holds, moves by step (1 or 2 semitones) or leaps, and whether a note
+    of one step begins; per neighbouring pair, whether the voices cross. Each sums channels
+    too rare for matching to weigh much one by one: a voice can cross by any of twelve
+    intervals."""
     import torch
+    import torch.nn.functional as F
 
     moves = lines[:, tracks:tracks * 27].unflatten(1, (tracks, 26))  # -12..+12, further
     spacing = lines[:, tracks * 27:].unflatten(1, (tracks - 1, 38))  # -12..+24, further
     hold = moves[:, :, 12]
     step = moves[:, :, [10, 11, 13, 14]].sum(2)
     leap = moves.sum(2) - hold - step
+    sounding = lines[:, :tracks]
+    fresh = sounding - hold  # a note begins (or the first step)
+    ends = F.pad(sounding[:, :, 1:] - hold[:, :, 1:], (0, 1), value=1.0)  # the next step
+    short = fresh * ends  # a note of one step: it begins, and the next step does not hold it
     crossed = spacing[:, :, :12].sum(2)
-    return torch.cat([hold, step, leap, crossed], 1)
+    return torch.cat([hold, step, leap, short, crossed], 1)
 
 
 def line_statistics(phrases: np.ndarray, cfg: MuseGANConfig, device: str,
