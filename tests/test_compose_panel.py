@@ -623,3 +623,15 @@ def test_values_survive_a_restart(qtbot, panel):
     assert panel.settings.values()["key"] == "Eb"
     assert panel.settings.values()["instruments"] == "52,52,52,42"
     panel.restore_values({"bars": "nonsense"})  # an old or broken setting is ignored
+
+
+def test_a_narrow_panel_cuts_the_status_line_not_the_buttons(qtbot, panel):
+    panel.resize(760, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    long = "Done in 1.4 s; " * 12
+    panel._say(long)
+    qtbot.wait(20)
+    for button in (panel.open_button, panel.export_midi_button, panel.export_wav_button):
+        assert button.width() >= button.sizeHint().width(), button.text()
+    assert panel.status.toolTip() == long  # the whole line, a hover away

@@ -203,6 +203,8 @@ class ComposePanel(QWidget):
         self.roll.seek_requested.connect(self.seek)
         self.status = QLabel("Ready")
         self.status.setObjectName("muted")
+        # a narrow window cuts the status line (whole in its tooltip), never the buttons' labels
+        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.hover_label = QLabel("")
         self.hover_label.setObjectName("muted")
         self.roll.hovered.connect(self.hover_label.setText)
@@ -661,6 +663,7 @@ class ComposePanel(QWidget):
     # -- state ---------------------------------------------------------------------------------
     def _say(self, text: str, error: bool = False) -> None:
         show_status(self.status, text, error)
+        self.status.setToolTip(text)
 
     def _sync(self) -> None:
         can = GENERATE in self.host.registry.tasks
