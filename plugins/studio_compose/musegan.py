@@ -309,45 +309,51 @@ def shifted_products(a: torch.Tensor, b: torch.Tensor, lo: int, hi: int) -> torc
     return torch.stack(out, -1)
 
 
-def line_features(x: torch.Tensor, moves: tuple[int, int] = (-12, 12),
-                  spacing: tuple[int, int] = (-12, 24)) -> torch.Tensor:
+MOVES = (-12, 12)  # semitones a voice moves by, each its own channel (further: one more)
+SPACING = (-12, 24)  # semitones from a voice down to the one below it (below 0: they cross)
+
+
+def _roll(x: torch.Tensor) -> torch.Tensor:
+    """(B, tracks, bars, steps, pitches) in [-1, 1] -> (B, tracks, time, pitches) in [0, 1]."""
+    return ((x.float() + 1) / 2).reshape(*x.shape[:2], -1, x.shape[-1])
+
+
+def _intervals(a: torch.Tensor, b: torch.Tensor, span: tuple[int, int]) -> torch.Tensor:
+    """(..., pitches) x2 -> (..., channels): ``shifted_products`` from a's note to b's over
+    ``span``, and one channel more where both sound but further apart."""
+    products = shifted_products(a, b, *span)
+    both = a.sum(-1).clamp(max=1) * b.sum(-1).clamp(max=1)
+    further = (both - products.sum(-1)).clamp(min=0)
+    return torch.cat([products, further[..., None]], -1)
+
+
+def _drift(roll: torch.Tensor, lag: int, span: tuple[int, int]) -> torch.Tensor:
+    """(B, tracks, time, pitches) -> (B, tracks * channels, time): ``drift_features``."""
+    drift = F.pad(_intervals(roll[:, :, :-lag], roll[:, :, lag:], span), (0, 0, lag, 0))
+    return drift.permute(0, 1, 3, 2).flatten(1, 2)
+
+
+def line_features(x: torch.Tensor, moves: tuple[int, int] = MOVES,
+                  spacing: tuple[int, int] = SPACING) -> torch.Tensor:
     """(B, tracks, bars, steps, pitches) -> (B, channels, time): per step, whether each track
     sounds; each track's move from the step before, one channel per interval from
     ``moves[0]`` to ``moves[1]`` semitones (0: it holds) and one for any interval further out;
     then each pair of neighbouring tracks' spacing (the upper voice down to the lower, below 0
     where they cross) in the same way. Built from ``shifted_products``, so any key reads alike.
     On one-hot rolls each group of channels is one-hot where both notes sound."""
-    b, t = x.shape[:2]
-    roll = ((x.float() + 1) / 2).reshape(b, t, -1, x.shape[-1])  # (B, tracks, time, pitches)
-    sounding = roll.sum(-1).clamp(max=1)
-
-    def with_further(products: torch.Tensor, both: torch.Tensor) -> torch.Tensor:
-        further = (both - products.sum(-1)).clamp(min=0)
-        return torch.cat([products, further[..., None]], -1)
-
-    move = with_further(shifted_products(roll[:, :, :-1], roll[:, :, 1:], *moves),
-                        sounding[:, :, :-1] * sounding[:, :, 1:])
-    move = F.pad(move, (0, 0, 1, 0))  # nothing moves into the first step
-    apart = with_further(shifted_products(roll[:, 1:], roll[:, :-1], *spacing),
-                         sounding[:, 1:] * sounding[:, :-1])
-    return torch.cat([sounding, move.permute(0, 1, 3, 2).flatten(1, 2),
+    roll = _roll(x)
+    apart = _intervals(roll[:, 1:], roll[:, :-1], spacing)  # nothing moves into the first step
+    return torch.cat([roll.sum(-1).clamp(max=1), _drift(roll, 1, moves),
                       apart.permute(0, 1, 3, 2).flatten(1, 2)], 1)
 
 
-def drift_features(x: torch.Tensor, lag: int, span: tuple[int, int] = (-12, 12)
-                   ) -> torch.Tensor:
+def drift_features(x: torch.Tensor, lag: int, span: tuple[int, int] = MOVES) -> torch.Tensor:
     """(B, tracks, bars, steps, pitches) -> (B, tracks * channels, time): per step, the
     interval each track has moved since ``lag`` steps before (0 for a held note, and for a line
     that came back), one channel per interval in ``span`` and one for further out, as the moves
     of ``line_features`` are at a lag of one step. Over a beat or half a bar it tells a line
     that goes somewhere from one that turns about one pitch."""
-    b, t = x.shape[:2]
-    roll = ((x.float() + 1) / 2).reshape(b, t, -1, x.shape[-1])
-    sounding = roll.sum(-1).clamp(max=1)
-    products = shifted_products(roll[:, :, :-lag], roll[:, :, lag:], *span)
-    further = (sounding[:, :, :-lag] * sounding[:, :, lag:] - products.sum(-1)).clamp(min=0)
-    drift = F.pad(torch.cat([products, further[..., None]], -1), (0, 0, lag, 0))
-    return drift.permute(0, 1, 3, 2).flatten(1, 2)
+    return _drift(_roll(x), lag, span)
 
 
 def harmony_features(x: torch.Tensor) -> torch.Tensor:
@@ -356,8 +362,8 @@ def harmony_features(x: torch.Tensor) -> torch.Tensor:
     semitones, octaves folded) from track j's pitch class up to track i's; all 0 where either
     rests. The same in every key. Pitches need not be whole octaves: the rows are folded from
     the lowest one."""
-    b, t = x.shape[:2]
-    roll = ((x.float() + 1) / 2).reshape(b, t, -1, x.shape[-1])
+    t = x.shape[1]
+    roll = _roll(x)
     pad = -roll.shape[-1] % 12
     chroma = F.pad(roll, (0, pad)).unflatten(-1, (-1, 12)).sum(-2)  # (B, tracks, time, 12)
     out = []
@@ -382,14 +388,11 @@ class LineCritic(nn.Module):
     hardened rolls (``harden``), and its loss joins the generator's (``compose.train
     --line-weight``). It is used in training only."""
 
-    MOVES = (-12, 12)  # semitones from one step to the next
-    SPACING = (-12, 24)  # semitones from a voice down to the one below it
-
     def __init__(self, cfg: MuseGANConfig):
         super().__init__()
         steps, t = cfg.n_bars * cfg.n_steps, cfg.n_tracks
-        moves = self.MOVES[1] - self.MOVES[0] + 2  # each interval, and "further"
-        spacing = self.SPACING[1] - self.SPACING[0] + 2
+        moves = MOVES[1] - MOVES[0] + 2  # each interval, and "further"
+        spacing = SPACING[1] - SPACING[0] + 2
         self.convs = nn.Sequential(
             nn.Conv1d(t + t * moves + (t - 1) * spacing, 128, 3, padding=1), nn.LeakyReLU(0.2),
             nn.Conv1d(128, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
@@ -398,7 +401,7 @@ class LineCritic(nn.Module):
         self.out = nn.Linear(128 * (steps // 4), 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return line_features(x, self.MOVES, self.SPACING)
+        return line_features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.convs(self.features(x)).flatten(1))[:, 0]

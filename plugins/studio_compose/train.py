@@ -182,24 +182,28 @@ def match_features(x: torch.Tensor) -> torch.Tensor:
 
 
 def line_summary(lines: torch.Tensor, tracks: int) -> torch.Tensor:
-    """(B, channels, time) ``line_features`` (its default spans) -> (B, 5 * tracks - 1, time):
-    per track, whether it holds, moves by step (1 or 2 semitones) or leaps, and whether a note
-    of one step begins; per neighbouring pair, whether the voices cross. Each sums channels
-    too rare for matching to weigh much one by one: a voice can cross by any of twelve
-    intervals."""
+    """(B, channels, time) ``line_features`` (its default spans, ``musegan.MOVES`` and
+    ``SPACING``) -> (B, 5 * tracks - 1, time): per track, whether it holds, moves by step (1 or
+    2 semitones) or leaps, and whether a note of one step begins; per neighbouring pair,
+    whether the voices cross. Each sums channels too rare for matching to weigh much one by
+    one: a voice can cross by any of twelve intervals."""
     import torch
     import torch.nn.functional as F
 
-    moves = lines[:, tracks:tracks * 27].unflatten(1, (tracks, 26))  # -12..+12, further
-    spacing = lines[:, tracks * 27:].unflatten(1, (tracks - 1, 38))  # -12..+24, further
-    hold = moves[:, :, 12]
-    step = moves[:, :, [10, 11, 13, 14]].sum(2)
+    from studio_compose.musegan import MOVES, SPACING
+
+    n_moves, n_spacing = MOVES[1] - MOVES[0] + 2, SPACING[1] - SPACING[0] + 2  # and "further"
+    moves = lines[:, tracks:tracks * (1 + n_moves)].unflatten(1, (tracks, n_moves))
+    spacing = lines[:, tracks * (1 + n_moves):].unflatten(1, (tracks - 1, n_spacing))
+    held = -MOVES[0]  # the channel of a move by 0 semitones
+    hold = moves[:, :, held]
+    step = moves[:, :, [held - 2, held - 1, held + 1, held + 2]].sum(2)
     leap = moves.sum(2) - hold - step
     sounding = lines[:, :tracks]
     fresh = sounding - hold  # a note begins (or the first step)
     ends = F.pad(sounding[:, :, 1:] - hold[:, :, 1:], (0, 1), value=1.0)  # the next step
     short = fresh * ends  # a note of one step: it begins, and the next step does not hold it
-    crossed = spacing[:, :, :12].sum(2)
+    crossed = spacing[:, :, :-SPACING[0]].sum(2)  # below 0: the upper voice is lower
     return torch.cat([hold, step, leap, short, crossed], 1)
 
 
