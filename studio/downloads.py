@@ -27,8 +27,9 @@ from pathlib import Path
 
 import studio
 from studio import paths
+from studio.atomic import fsync_dir, fsync_file
 from studio.errors import UserError
-from studio.models import card_path, fsync_dir, fsync_file, sha256_file
+from studio.models import card_path, sha256_file
 from studio.tasks import Cancelled, Context, Event, Log, Progress, Task, param
 
 CHUNK_SIZE = 64 * 1024

@@ -2,7 +2,7 @@
 statuses of the ``studio`` command."""
 
 EXIT_FAILED = 1  # the task ran and failed
-EXIT_USAGE = 2  # bad input: nothing ran
+EXIT_USAGE = 2  # bad input: a flag, file or value refused
 EXIT_CANCELLED = 130  # Ctrl-C
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import studio
 from studio import device as devices
+from studio.errors import UserError
 from studio.tasks import Cancelled, Context, Event, Output, Task
 
 
@@ -31,10 +32,12 @@ class OutputSink(Protocol):
 class TaskFailed(Exception):
     """The task raised. ``message`` is one line for the user, ``details`` the traceback."""
 
-    def __init__(self, message: str, details: str = "", out_of_memory: bool = False):
+    def __init__(self, message: str, details: str = "", out_of_memory: bool = False,
+                 bad_input: bool = False):
         super().__init__(message)
         self.details = details
         self.out_of_memory = out_of_memory
+        self.bad_input = bad_input  # the task refused its input (UserError or ValueError)
 
 
 @dataclass
@@ -157,4 +160,4 @@ def _failure(exc: BaseException) -> TaskFailed:
         return TaskFailed("the GPU ran out of memory; run it on the CPU, or with a smaller size",
                           details, out_of_memory=True)
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return TaskFailed(message, details)
+    return TaskFailed(message, details, bad_input=isinstance(exc, UserError | ValueError))

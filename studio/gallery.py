@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import paths
+from studio.atomic import fsync_dir, write_atomic
 from studio.errors import UserError
 from studio.tasks import Output
 
@@ -66,58 +67,6 @@ _COLUMNS = ("id", "path", "recipe_path", "task", "name", "kind", "created", "par
 
 # ---------------------------------------------------------------------------------------------
 # Files.
-
-
-def atomic_write(path: Path, data: bytes, *, replace: bool = True) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never a
-    part: a hidden temp file in the same folder, fsync, rename, fsync of the folder.
-
-    With ``replace=False`` an existing ``path`` is left alone and FileExistsError raised.
-    """
-    path = Path(path)
-    fd, tmp_name = paths.temp_file_beside(path)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            _rename_new(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def _rename_new(tmp: Path, path: Path) -> None:
-    """Rename ``tmp`` to ``path`` unless ``path`` exists (a hard link fails atomically)."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:  # no hard links on this file system: check, then rename
-        if path.exists():
-            raise FileExistsError(path) from None
-        os.replace(tmp, path)
-        return
-    tmp.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # Windows cannot open a folder; its renames need no folder fsync
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def encode_output(output: Output) -> bytes:
@@ -223,11 +172,11 @@ class Gallery:
         day.mkdir(parents=True, exist_ok=True)
         stem = self._new_stem(day, now, str(recipe.get("task", "")), output.name)
         data_path = day / (stem + _suffix(output))
-        atomic_write(data_path, data, replace=False)
+        write_atomic(data_path, data, replace=False)
         full = _complete_recipe(recipe, output, data, data_path.relative_to(self.root).as_posix(),
                                 now)
         recipe_path = day / (stem + RECIPE_SUFFIX)
-        atomic_write(recipe_path, _recipe_bytes(full), replace=False)
+        write_atomic(recipe_path, _recipe_bytes(full), replace=False)
         excerpt = output.data[:EXCERPT_CHARS] if output.kind == "text" else ""
         try:
             with self._lock, self._db:
@@ -313,7 +262,7 @@ class Gallery:
         for path in (entry.recipe_path, entry.path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        _fsync_dir(entry.path.parent)
+        fsync_dir(entry.path.parent)
         with self._lock, self._db:
             self._db.execute("DELETE FROM entries WHERE id = ?", [entry_id])
         with contextlib.suppress(OSError):
@@ -552,12 +501,12 @@ class DirectorySink:
             if recipe_path.exists():
                 continue
             try:
-                atomic_write(path, data, replace=False)
+                write_atomic(path, data, replace=False)
             except FileExistsError:
                 continue
             break
         full = _complete_recipe(recipe, output, data, path.name, datetime.now().astimezone())
-        atomic_write(recipe_path, _recipe_bytes(full))
+        write_atomic(recipe_path, _recipe_bytes(full))
         return path
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from studio.errors import EXIT_CANCELLED, EXIT_FAILED, UserError
+from studio.errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, UserError
 from studio.tasks import Cancelled, Event, Log, Output, ParamError, Progress, Stream, Task
 
 
@@ -133,7 +133,8 @@ def warn_plugin_failures(registry: Any) -> None:
 def run_in_terminal(work: Callable[[TerminalReporter], object], debug: bool = False,
                     what: str = "", on_cancel: str = "studio: cancelled") -> int:
     """Run ``work(reporter)``, which runs a task reporting to ``reporter``, and turn how it
-    ended into the command's exit status: 0, 1 (failed, one line), 130 (cancelled)."""
+    ended into the command's exit status: 0, 1 (failed, one line), 2 (the task refused its
+    input, one line), 130 (cancelled)."""
     from studio.execution import TaskFailed
 
     reporter = TerminalReporter()
@@ -147,6 +148,9 @@ def run_in_terminal(work: Callable[[TerminalReporter], object], debug: bool = Fa
         reporter.finish()
         if debug:
             print(exc.details, file=sys.stderr)
+        if exc.bad_input:
+            print(f"studio: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         print(f"studio: error: {what + ' failed: ' if what else ''}{exc}", file=sys.stderr)
         return EXIT_FAILED
     reporter.finish()

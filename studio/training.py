@@ -32,7 +32,7 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: Path,
     """Write a safetensors file through a temporary file and a rename."""
     from safetensors.torch import save_file
 
-    from studio.models import fsync_dir, fsync_file
+    from studio.atomic import fsync_dir, fsync_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = paths.temp_file_beside(path)
@@ -118,7 +118,7 @@ def save_checkpoint(folder: Path, step: int, parts: dict[str, dict[str, torch.Te
                     state: dict[str, Any]) -> None:
     """One safetensors file per part, then ``state.json`` (``state`` plus the step and the file
     names); then the previous checkpoint's files are removed."""
-    from studio.models import write_atomic
+    from studio.atomic import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
     files = {name: f"{name}-{step:08d}.safetensors" for name in parts}

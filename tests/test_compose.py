@@ -273,13 +273,33 @@ def test_line_matching_pulls_the_generated_lines_towards_the_musics(chorales):
     short = train.line_summary(line_features(encode(flicker[None], SMALL)), 4)[0, 15]
     assert short.tolist() == [0] * 5 + [1] + [0] * 10
     real = encode(grid[None], SMALL).repeat(2, 1, 1, 1, 1)
-    assert train.match_loss(real, target, "softmax").item() == pytest.approx(0, abs=1e-9)
+    distance, crossing = train.match_loss(real, target, "softmax", crossing_weight=1.0)
+    assert distance.item() == pytest.approx(0, abs=1e-9) and crossing.item() == 0
     leap = grid.copy()
     leap[8:, 0] = grid[8:, 0] - 12  # the soprano drops an octave half way
     fake = encode(leap[None], SMALL).requires_grad_(True)
-    loss = train.match_loss(fake, target, "softmax")
+    loss, _ = train.match_loss(fake, target, "softmax")
     loss.backward()
     assert loss > 0 and fake.grad.abs().sum() > 0  # the generator learns from it
+
+
+def test_crossing_matching_weighs_a_rare_crossing_as_much_as_a_common_one(chorales):
+    grid = np.array(chorale(16), dtype=np.int16)
+    crossed = grid.copy()
+    crossed[2, 1] = grid[2, 0] + 1  # the alto above the soprano for one step of sixteen
+    target = train.line_statistics(crossed[None], SMALL, "cpu")
+    where = train.crossing_channels(4, len(target))
+    assert target[where].tolist() == [1 / 16, 0, 0]  # soprano-alto, alto-tenor, tenor-bass
+    twice = crossed.copy()
+    twice[3, 1] = grid[3, 0] + 1  # it crosses for two steps: twice as often as the music
+    fake = encode(twice[None], SMALL).requires_grad_(True)
+    distance, crossing = train.match_loss(fake, target, "softmax", crossing_weight=2.0)
+    assert crossing.item() == pytest.approx(2 * np.log((2 / 16 + 1e-4) / (1 / 16 + 1e-4)) ** 2)
+    assert crossing > distance > 0  # the alto's moves and harmony changed too
+    crossing.backward()
+    assert fake.grad.abs().sum() > 0
+    none = train.match_loss(fake.detach(), target, "softmax")[1]
+    assert none.item() == 0  # weight 0: no crossing term
 
 
 def test_bad_config_is_refused():
@@ -502,6 +522,10 @@ def test_line_matching_trains_and_is_charted(chorales, tmp_path, monkeypatch):
     point = read_checkpoint(Path(store.user_dir) / "mine" / train.STATE_DIR)["history"][-1]
     assert point["match"] > 0
     assert "--match-weight 5.0" in store.get("mine").command
+    events = run(TRAIN, train_values(chorales, 2, output="softmax", crossing_weight=3.0,
+                                     model_id="crossed"), store)
+    assert any(isinstance(e, Log) and "crossing mismatch" in e.message for e in events)
+    assert "--crossing-weight 3.0" in store.get("crossed").command
 
 
 def test_keys_c_trains_on_every_piece_moved_to_c_major_or_a_minor(chorales, tmp_path,

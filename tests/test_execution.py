@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import studio.device as devices
+from studio.errors import UserError
 from studio.execution import Execution, Saved, TaskFailed
+from studio.runner import run_in_terminal
 from studio.tasks import (
     Cancelled,
     Context,
@@ -183,6 +185,24 @@ def test_a_multi_line_error_is_one_line_for_the_user():
         _run(_tiny_task(run))
 
     assert str(info.value) == "cannot read the weights"
+
+
+@pytest.mark.parametrize(("error", "status", "line"), [
+    (UserError("song.mid: not a MIDI file"), 2, "studio: error: song.mid: not a MIDI file"),
+    (ValueError("--bars: 3 is odd"), 2, "studio: error: --bars: 3 is odd"),
+    (RuntimeError("the disk is full"), 1, "studio: error: tiny.run failed: the disk is full"),
+])
+def test_refused_input_exits_2_and_a_failure_1(error, status, line, capsys):
+    def run(p, ctx: Context) -> Iterator[Event]:
+        yield Progress(0.5)
+        raise error
+
+    def work(reporter) -> None:
+        task = _tiny_task(run)
+        Execution(task, task.make_params({}), CPU, seed=1).run(reporter)
+
+    assert run_in_terminal(work, what="tiny.run") == status
+    assert capsys.readouterr().err.strip().splitlines()[-1] == line
 
 
 # --- grad mode, scratch, seeds ------------------------------------------------------------------

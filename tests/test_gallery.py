@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from studio.atomic import write_atomic
 from studio.errors import UserError
-from studio.gallery import DirectorySink, Gallery, again, atomic_write
+from studio.gallery import DirectorySink, Gallery, again
 from studio.imageio import decode_png, encode_png
 from studio.tasks import Output
 
@@ -253,12 +254,12 @@ def test_remove_deletes_both_files_and_the_entry(tmp_path):
 
 def test_atomic_write_leaves_no_temp_file(tmp_path):
     target = tmp_path / "a.bin"
-    atomic_write(target, b"one")
-    atomic_write(target, b"two")
+    write_atomic(target, b"one")
+    write_atomic(target, b"two")
     assert target.read_bytes() == b"two"
     assert os.listdir(tmp_path) == ["a.bin"]
     with pytest.raises(FileExistsError):
-        atomic_write(target, b"three", replace=False)
+        write_atomic(target, b"three", replace=False)
     assert target.read_bytes() == b"two" and os.listdir(tmp_path) == ["a.bin"]
 
 

@@ -294,7 +294,8 @@ def write_model_folder(folder: Path, weights: dict[str, torch.Tensor], tok: Text
     ``folder``; returns the card. ``card_fields``: title, licence, training_data, command,
     quality, description."""
 
-    from studio.models import ModelCard, ModelFile, card_path, sha256_file, write_atomic
+    from studio.atomic import write_atomic
+    from studio.models import ModelCard, ModelFile, card_path, sha256_file
 
     folder.mkdir(parents=True, exist_ok=True)
     save_tensors(fp16_tensors(weights), folder / "model.safetensors", metadata={"format": "pt"})
