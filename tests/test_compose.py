@@ -266,12 +266,16 @@ def test_line_matching_pulls_the_generated_lines_towards_the_musics(chorales):
                                harmony.flatten(0, 1))  # the same a third higher
     summary = train.line_summary(line_features(encode(grid[None], SMALL)), 4)[0]
     assert summary[[0, 4, 8], :].sum(1).tolist() == [8, 7, 0]  # soprano: holds, steps, leaps
-    assert not summary[12:16].any()  # no note lasts one step
+    assert summary[12:16].sum(1).tolist() == [8, 0, 0, 0]  # the soprano's notes last 2 steps
     assert not summary[16:].any()  # no voices cross
     flicker = grid.copy()
     flicker[5, 3] = 50  # a sixteenth in the bass
     short = train.line_summary(line_features(encode(flicker[None], SMALL)), 4)[0, 15]
     assert short.tolist() == [0] * 5 + [1] + [0] * 10
+    flicker[10:12, 3] = 52  # an eighth, then the C again for an eighth (12, 13)
+    flicker[14:, 3] = 53  # and a note the phrase's end cuts to two steps
+    short = train.line_summary(line_features(encode(flicker[None], SMALL)), 4)[0, 15]
+    assert short.nonzero().flatten().tolist() == [5, 10, 12, 14]  # the C at 6-9 is qualified
     real = encode(grid[None], SMALL).repeat(2, 1, 1, 1, 1)
     distance, crossing = train.match_loss(real, target, "softmax", crossing_weight=1.0)
     assert distance.item() == pytest.approx(0, abs=1e-9) and crossing.item() == 0

@@ -190,7 +190,8 @@ def match_features(x: torch.Tensor) -> torch.Tensor:
 def line_summary(lines: torch.Tensor, tracks: int) -> torch.Tensor:
     """(B, channels, time) ``line_features`` (its default spans, ``musegan.MOVES`` and
     ``SPACING``) -> (B, 5 * tracks - 1, time): per track, whether it holds, moves by step (1 or
-    2 semitones) or leaps, and whether a note of one step begins; per neighbouring pair,
+    2 semitones) or leaps, and whether a note begins that lasts under three steps (one that
+    ``metrics.qualified_notes`` does not count as qualified); per neighbouring pair,
     whether the voices cross. Each sums channels too rare for matching to weigh much one by
     one: a voice can cross by any of twelve intervals."""
     import torch
@@ -207,8 +208,9 @@ def line_summary(lines: torch.Tensor, tracks: int) -> torch.Tensor:
     leap = moves.sum(2) - hold - step
     sounding = lines[:, :tracks]
     fresh = sounding - hold  # a note begins (or the first step)
-    ends = F.pad(sounding[:, :, 1:] - hold[:, :, 1:], (0, 1), value=1.0)  # the next step
-    short = fresh * ends  # a note of one step: it begins, and the next step does not hold it
+    then = F.pad(hold[:, :, 1:], (0, 1))  # the note goes on at the next step (the phrase's
+    after = F.pad(hold[:, :, 2:], (0, 2))  # end ends it, as metrics.py counts it), and after
+    short = fresh * (1 - then * after)  # a note begins that lasts under three steps
     crossed = spacing[:, :, :-SPACING[0]].sum(2)  # below 0: the upper voice is lower
     return torch.cat([hold, step, leap, short, crossed], 1)
 
