@@ -1,6 +1,6 @@
 """The Compose panel's Train tab: trains a MuseGAN (``compose.train``) and follows it: the
-critic and generator losses (and the line critic's loss and the line mismatch, when they are
-trained) as a chart, the latest sample as a piano roll."""
+critic and generator losses (and the line critic's loss, the line mismatch and the crossing
+mismatch, when they are trained) as a chart, the latest sample as a piano roll."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ class ComposeTrainTab(TrainTab):
         super().__init__(host, TRAIN, {"critic": ("critic", "#61afef"),
                                        "generator": ("generator", theme.ACCENT),
                                        "line critic": ("line", theme.OK),
-                                       "line mismatch": ("match", "#c678dd")},
+                                       "line mismatch": ("match", "#c678dd"),
+                                       "crossing mismatch": ("crossing", "#56b6c2")},
                          self.sample_roll, "The critic and generator losses appear as it trains",
                          parent=parent)
 
