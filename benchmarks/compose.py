@@ -137,7 +137,7 @@ def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False,
             if lines is not None:
                 loss = loss + F.softplus(-lines(harden(fake, output))).float().mean()
             if target is not None:
-                distance, crossing = match_loss(fake, target, output, crossing_weight=1.0)
+                distance, crossing = match_loss(fake, target, output, crossings=True)
                 loss = loss + distance + crossing
         loss.backward()
 

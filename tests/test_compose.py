@@ -277,7 +277,7 @@ def test_line_matching_pulls_the_generated_lines_towards_the_musics(chorales):
     short = train.line_summary(line_features(encode(flicker[None], SMALL)), 4)[0, 15]
     assert short.nonzero().flatten().tolist() == [5, 10, 12, 14]  # the C at 6-9 is qualified
     real = encode(grid[None], SMALL).repeat(2, 1, 1, 1, 1)
-    distance, crossing = train.match_loss(real, target, "softmax", crossing_weight=1.0)
+    distance, crossing = train.match_loss(real, target, "softmax", crossings=True)
     assert distance.item() == pytest.approx(0, abs=1e-9) and crossing.item() == 0
     leap = grid.copy()
     leap[8:, 0] = grid[8:, 0] - 12  # the soprano drops an octave half way
@@ -297,13 +297,13 @@ def test_crossing_matching_weighs_a_rare_crossing_as_much_as_a_common_one(choral
     twice = crossed.copy()
     twice[3, 1] = grid[3, 0] + 1  # it crosses for two steps: twice as often as the music
     fake = encode(twice[None], SMALL).requires_grad_(True)
-    distance, crossing = train.match_loss(fake, target, "softmax", crossing_weight=2.0)
-    assert crossing.item() == pytest.approx(2 * np.log((2 / 16 + 1e-4) / (1 / 16 + 1e-4)) ** 2)
+    distance, crossing = train.match_loss(fake, target, "softmax", crossings=True)
+    assert crossing.item() == pytest.approx(np.log((2 / 16 + 1e-4) / (1 / 16 + 1e-4)) ** 2)
     assert crossing > distance > 0  # the alto's moves and harmony changed too
     crossing.backward()
     assert fake.grad.abs().sum() > 0
     none = train.match_loss(fake.detach(), target, "softmax")[1]
-    assert none.item() == 0  # weight 0: no crossing term
+    assert none.item() == 0  # not asked for: no crossing term
 
 
 def test_bad_config_is_refused():

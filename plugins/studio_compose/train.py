@@ -230,14 +230,14 @@ def line_statistics(phrases: np.ndarray, cfg: MuseGANConfig, device: str,
 
 
 def match_loss(fake: torch.Tensor, target: torch.Tensor, output: str,
-               crossing_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+               crossings: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Feature matching (Salimans et al. 2016) on the lines: the chi-square distance between
     the batch's ``match_features`` (on rolls hardened as ``decode`` reads them, with the soft
     roll's gradient) and the training music's ``target``. A rare interval the generator
     overuses costs as much as a common one it misses.
 
-    Returns it and, weighted by ``crossing_weight``, the squared log-ratio of each neighbouring
-    pair's crossing rate to the music's (0 when the weight is 0). Voices cross at about one
+    Returns it and, with ``crossings``, the sum of the squared log-ratios of each neighbouring
+    pair's crossing rate to the music's (else 0). Voices cross at about one
     step in a hundred, too rarely for the chi-square to weigh (a third too few costs a
     thousandth of the distance); the log-ratio weighs a third too few as much as a rate of any
     size."""
@@ -247,11 +247,11 @@ def match_loss(fake: torch.Tensor, target: torch.Tensor, output: str,
 
     seen = match_features(harden(fake, output)).mean((0, 2))
     distance = ((seen - target) ** 2 / (seen.detach() + target + 1e-3)).sum()
-    if crossing_weight <= 0:
+    if not crossings:
         return distance, torch.zeros((), device=distance.device)
     crossed = crossing_channels(fake.shape[1], len(target))
     ratio = torch.log((seen[crossed] + 1e-4) / (target[crossed] + 1e-4))
-    return distance, crossing_weight * ratio.pow(2).sum()
+    return distance, ratio.pow(2).sum()
 
 
 def crossing_channels(tracks: int, channels: int) -> slice:
@@ -519,7 +519,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     g_losses: list[float] = []
     l_losses: list[float] = []
     m_losses: list[float] = []  # the lines' distance from the music's (--match-weight)
-    x_losses: list[float] = []  # the crossings' (--crossing-weight)
+    x_losses: list[float] = []  # the crossings' (--crossing-weight), unweighted as m_losses
     critic_lr = p.lr if p.critic_lr is None else p.critic_lr
     judges = [*critic.parameters(), *([] if line is None else line.parameters())]
     while step < p.steps:
@@ -556,8 +556,9 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                 loss_g = loss_g + p.line_weight * F.softplus(
                     -line(harden(fake, cfg.output))).float().mean()
             if target is not None:
-                mismatch, crossing = match_loss(fake, target, cfg.output, p.crossing_weight)
-                loss_g = loss_g + p.match_weight * mismatch + crossing
+                mismatch, crossing = match_loss(fake, target, cfg.output,
+                                                crossings=p.crossing_weight > 0)
+                loss_g = loss_g + p.match_weight * mismatch + p.crossing_weight * crossing
                 m_losses.append(mismatch.item())
                 x_losses.append(crossing.item())
         opt_g.zero_grad(set_to_none=True)
