@@ -6,9 +6,9 @@ critic, ConvTranspose2d in the bar generators), loaded with the same weights: th
 layers are those convolutions rewritten as matrix products on channels-last tensors. The
 training step is also timed with bfloat16 autocast, as ``compose.train`` runs it where the CPU
 has AVX512-BF16, with the line critic (``--line-weight``) trained beside the critic, and with
-line matching (``--match-weight``, and ``--crossing-weight``) in the generator's loss. The
-baseline for rendering is real time (1.0x): the built-in synthesiser, and FluidSynth where it
-is installed. Medians over ``--runs``. Prints JSON.
+line matching (``--match-weight``, ``--crossing-weight``, ``--motion-weight``) in the
+generator's loss. The baseline for rendering is real time (1.0x): the built-in synthesiser, and
+FluidSynth where it is installed. Medians over ``--runs``. Prints JSON.
 
     python benchmarks/compose.py [--runs 5] [--model compose.chorales]
 """
@@ -137,8 +137,8 @@ def network_figures(baseline: bool, runs: int, output: str, bf16: bool = False,
             if lines is not None:
                 loss = loss + F.softplus(-lines(harden(fake, output))).float().mean()
             if target is not None:
-                distance, crossing = match_loss(fake, target, output, crossings=True)
-                loss = loss + distance + crossing
+                distance, ratios = match_loss(fake, target, output, ("crossed", "step", "leap"))
+                loss = loss + distance + sum(ratios.values())
         loss.backward()
 
     step = median_seconds(lambda: [critic_step() for _ in range(5)] + [generator_step()],
@@ -187,7 +187,7 @@ def main() -> None:
         "bf16 over fp32 studio layers": round(studio[step] / bf16, 2),
         "train_step_s with bf16 and the line critic (--line-weight)": with_line,
         "line critic's cost (times the bf16 step)": round(with_line / bf16, 2),
-        "train_step_s with bf16 and line matching (--match-weight, --crossing-weight)": with_match,
+        "train_step_s with bf16 and line and rate matching": with_match,
         "line matching's cost (times the bf16 step)": round(with_match / bf16, 2),
         "render (built-in synth, and FluidSynth where installed; baseline = real time)":
             render_figures(args.runs),

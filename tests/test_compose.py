@@ -277,8 +277,9 @@ def test_line_matching_pulls_the_generated_lines_towards_the_musics(chorales):
     short = train.line_summary(line_features(encode(flicker[None], SMALL)), 4)[0, 15]
     assert short.nonzero().flatten().tolist() == [5, 10, 12, 14]  # the C at 6-9 is qualified
     real = encode(grid[None], SMALL).repeat(2, 1, 1, 1, 1)
-    distance, crossing = train.match_loss(real, target, "softmax", crossings=True)
-    assert distance.item() == pytest.approx(0, abs=1e-9) and crossing.item() == 0
+    distance, ratios = train.match_loss(real, target, "softmax", train.RATES)
+    assert distance.item() == pytest.approx(0, abs=1e-9)
+    assert sorted(ratios) == sorted(train.RATES) and not any(ratios.values())
     leap = grid.copy()
     leap[8:, 0] = grid[8:, 0] - 12  # the soprano drops an octave half way
     fake = encode(leap[None], SMALL).requires_grad_(True)
@@ -287,23 +288,25 @@ def test_line_matching_pulls_the_generated_lines_towards_the_musics(chorales):
     assert loss > 0 and fake.grad.abs().sum() > 0  # the generator learns from it
 
 
-def test_crossing_matching_weighs_a_rare_crossing_as_much_as_a_common_one(chorales):
+def test_rate_matching_weighs_a_rare_event_as_much_as_a_common_one(chorales):
     grid = np.array(chorale(16), dtype=np.int16)
     crossed = grid.copy()
     crossed[2, 1] = grid[2, 0] + 1  # the alto above the soprano for one step of sixteen
     target = train.line_statistics(crossed[None], SMALL, "cpu")
-    where = train.crossing_channels(4, len(target))
-    assert target[where].tolist() == [1 / 16, 0, 0]  # soprano-alto, alto-tenor, tenor-bass
+    where = train.summary_channels(4, len(target))
+    assert target[where["crossed"]].tolist() == [1 / 16, 0, 0]  # S-A, A-T, T-B
+    assert target[where["leap"]].tolist() == [0, 2 / 16, 0, 0]  # the alto leaps up and back
+    assert target[where["hold"]][3] == pytest.approx(15 / 16)  # the bass holds its C
     twice = crossed.copy()
     twice[3, 1] = grid[3, 0] + 1  # it crosses for two steps: twice as often as the music
     fake = encode(twice[None], SMALL).requires_grad_(True)
-    distance, crossing = train.match_loss(fake, target, "softmax", crossings=True)
-    assert crossing.item() == pytest.approx(np.log((2 / 16 + 1e-4) / (1 / 16 + 1e-4)) ** 2)
-    assert crossing > distance > 0  # the alto's moves and harmony changed too
-    crossing.backward()
+    distance, ratios = train.match_loss(fake, target, "softmax", ("crossed", "leap"))
+    log2 = np.log((2 / 16 + 1e-4) / (1 / 16 + 1e-4))
+    assert ratios["crossed"].item() == pytest.approx(log2 ** 2)
+    assert ratios["crossed"] > distance > 0  # the alto's moves and harmony changed too
+    ratios["crossed"].backward()
     assert fake.grad.abs().sum() > 0
-    none = train.match_loss(fake.detach(), target, "softmax")[1]
-    assert none.item() == 0  # not asked for: no crossing term
+    assert list(train.match_loss(fake.detach(), target, "softmax")[1]) == []  # none asked for
 
 
 def test_bad_config_is_refused():
@@ -527,9 +530,10 @@ def test_line_matching_trains_and_is_charted(chorales, tmp_path, monkeypatch):
     assert point["match"] > 0
     assert "--match-weight 5.0" in store.get("mine").command
     events = run(TRAIN, train_values(chorales, 2, output="softmax", crossing_weight=3.0,
-                                     model_id="crossed"), store)
-    assert any(isinstance(e, Log) and "crossing mismatch" in e.message for e in events)
-    assert "--crossing-weight 3.0" in store.get("crossed").command
+                                     motion_weight=2.0, model_id="crossed"), store)
+    assert any(isinstance(e, Log) and "crossing mismatch" in e.message
+               and "motion mismatch" in e.message for e in events)
+    assert "--crossing-weight 3.0 --motion-weight 2.0" in store.get("crossed").command
 
 
 def test_keys_c_trains_on_every_piece_moved_to_c_major_or_a_minor(chorales, tmp_path,

@@ -120,6 +120,7 @@ class FakeTrainParams:
     start_from: str | None = param(None, model="compose")
     line_weight: float = param(0.0, min=0.0, max=10.0)
     crossing_weight: float = param(0.0, min=0.0, max=10.0)
+    motion_weight: float = param(0.0, min=0.0, max=10.0)
 
 
 def fake_train(p: FakeTrainParams, ctx: Context) -> Iterator[Event]:
@@ -127,6 +128,8 @@ def fake_train(p: FakeTrainParams, ctx: Context) -> Iterator[Event]:
         line = {"line": 0.7} if p.line_weight > 0 else {}
         if p.crossing_weight > 0:
             line |= {"match": 0.5, "crossing": 0.25 / step}
+        if p.motion_weight > 0:
+            line |= {"motion": 0.75}
         yield Preview({"step": step, "critic": -1.0 / step, "generator": 0.5 * step,
                        "score": chorale(2, step), **line}, label=f"step {step}")
         yield Progress(step / p.steps)
@@ -591,9 +594,11 @@ def test_training_draws_both_losses_and_the_latest_sample(qtbot, panel):
     finish(qtbot, tab.train())
     assert chart.legend() == ["critic", "generator", "line critic"]
     assert chart.values["line critic"][-1] == pytest.approx(0.7)
-    tab.form.set_values({"steps": 2, "line_weight": 0.0, "crossing_weight": 1.0})
+    tab.form.set_values({"steps": 2, "line_weight": 0.0, "crossing_weight": 1.0,
+                         "motion_weight": 5.0})
     finish(qtbot, tab.train())
-    assert chart.legend() == ["critic", "generator", "line mismatch", "crossing mismatch"]
+    assert chart.legend() == ["critic", "generator", "line mismatch", "crossing mismatch",
+                              "motion mismatch"]
     assert chart.values["crossing mismatch"][-1] == pytest.approx(0.125)
 
 

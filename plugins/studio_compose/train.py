@@ -105,6 +105,13 @@ class TrainParams:
                                         "towards the training music's in relative terms (the "
                                         "squared log of their ratio), since line matching "
                                         "barely weighs so rare an event")
+    motion_weight: float = param(0.0, min=0.0, max=1000.0, advanced=True,
+                                 help="weight of motion matching (0: none): how often each "
+                                      "voice moves by step (1 or 2 semitones) and how often it "
+                                      "leaps, over a batch, pulled towards the training "
+                                      "music's in relative terms, as crossings are; leaps are "
+                                      "rare enough (3-8 % of the chorales' steps) for line "
+                                      "matching to let a voice leap too often")
     keys: str = param("all", choices=("all", "c"), advanced=True,
                       help="all: each phrase moved at random by -6..+5 semitones, so the model "
                            "writes in every key; c: each piece moved to C major or A minor (its "
@@ -229,40 +236,50 @@ def line_statistics(phrases: np.ndarray, cfg: MuseGANConfig, device: str,
     return total / (len(phrases) * cfg.n_bars * cfg.n_steps)
 
 
+RATES = ("hold", "step", "leap", "short", "crossed")  # line_summary's rows, in order
+
+
 def match_loss(fake: torch.Tensor, target: torch.Tensor, output: str,
-               crossings: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               rates: tuple[str, ...] = ()) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Feature matching (Salimans et al. 2016) on the lines: the chi-square distance between
     the batch's ``match_features`` (on rolls hardened as ``decode`` reads them, with the soft
     roll's gradient) and the training music's ``target``. A rare interval the generator
     overuses costs as much as a common one it misses.
 
-    Returns it and, with ``crossings``, the sum of the squared log-ratios of each neighbouring
-    pair's crossing rate to the music's (else 0). Voices cross at about one
-    step in a hundred, too rarely for the chi-square to weigh (a third too few costs a
-    thousandth of the distance); the log-ratio weighs a third too few as much as a rate of any
-    size."""
+    Returns it and, for each of ``rates`` (rows of ``line_summary``, named in ``RATES``), the
+    sum over its voices (or pairs) of the squared log-ratio of the batch's rate to the music's.
+    Voices cross at about one step in a hundred and leap at three to eight, too rarely for the
+    chi-square to weigh (a third too few crossings cost a thousandth of the distance); the
+    log-ratio weighs a third too few as much as a rate of any size."""
     import torch
 
     from studio_compose.musegan import harden
 
     seen = match_features(harden(fake, output)).mean((0, 2))
     distance = ((seen - target) ** 2 / (seen.detach() + target + 1e-3)).sum()
-    if not crossings:
-        return distance, torch.zeros((), device=distance.device)
-    crossed = crossing_channels(fake.shape[1], len(target))
-    ratio = torch.log((seen[crossed] + 1e-4) / (target[crossed] + 1e-4))
-    return distance, ratio.pow(2).sum()
+    where = summary_channels(fake.shape[1], len(target))
+    ratios = {}
+    for name in rates:
+        rows = where[name]
+        ratios[name] = torch.log((seen[rows] + 1e-4) / (target[rows] + 1e-4)).pow(2).sum()
+    return distance, ratios
 
 
-def crossing_channels(tracks: int, channels: int) -> slice:
-    """Where ``match_features`` (of ``channels`` in all) holds each neighbouring pair's
-    crossings: the last rows of ``line_summary``, which follows ``line_features``."""
+def summary_channels(tracks: int, channels: int) -> dict[str, slice]:
+    """Where ``match_features`` (of ``channels`` in all) holds each row of ``line_summary``
+    (named in ``RATES``), which follows ``line_features``: one channel per voice, and one
+    per neighbouring pair for the crossings."""
     from studio_compose.musegan import MOVES, SPACING
 
     n_moves, n_spacing = MOVES[1] - MOVES[0] + 2, SPACING[1] - SPACING[0] + 2
-    end = tracks * (1 + n_moves) + (tracks - 1) * n_spacing + 5 * tracks - 1
-    assert end <= channels
-    return slice(end - (tracks - 1), end)
+    start = tracks * (1 + n_moves) + (tracks - 1) * n_spacing
+    assert start + 5 * tracks - 1 <= channels
+    out = {}
+    for name in RATES:
+        size = tracks - 1 if name == "crossed" else tracks
+        out[name] = slice(start, start + size)
+        start += size
+    return out
 
 
 def update_average(average: Generator, gen: Generator, step: int, decay: float) -> None:
@@ -430,7 +447,10 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     opt_c = torch.optim.Adam(critic.parameters(), lr=p.lr, betas=betas)
     line = LineCritic(cfg).to(device) if p.line_weight > 0 else None
     opt_l = None if line is None else torch.optim.Adam(line.parameters(), lr=p.lr, betas=betas)
-    matching = p.match_weight > 0 or p.crossing_weight > 0
+    matching = p.match_weight > 0 or p.crossing_weight > 0 or p.motion_weight > 0
+    relative = {name: weight for name, weight in (("crossed", p.crossing_weight),
+                                                  ("step", p.motion_weight),
+                                                  ("leap", p.motion_weight)) if weight > 0}
     target = line_statistics(train, cfg, device) if matching else None
     g = torch.Generator().manual_seed(ctx.seed)
     rng = np.random.default_rng(ctx.seed)
@@ -520,6 +540,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     l_losses: list[float] = []
     m_losses: list[float] = []  # the lines' distance from the music's (--match-weight)
     x_losses: list[float] = []  # the crossings' (--crossing-weight), unweighted as m_losses
+    v_losses: list[float] = []  # the steps' and leaps' (--motion-weight), unweighted
     critic_lr = p.lr if p.critic_lr is None else p.critic_lr
     judges = [*critic.parameters(), *([] if line is None else line.parameters())]
     while step < p.steps:
@@ -556,11 +577,14 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                 loss_g = loss_g + p.line_weight * F.softplus(
                     -line(harden(fake, cfg.output))).float().mean()
             if target is not None:
-                mismatch, crossing = match_loss(fake, target, cfg.output,
-                                                crossings=p.crossing_weight > 0)
-                loss_g = loss_g + p.match_weight * mismatch + p.crossing_weight * crossing
+                mismatch, ratios = match_loss(fake, target, cfg.output, tuple(relative))
+                loss_g = loss_g + p.match_weight * mismatch + sum(
+                    relative[name] * ratio for name, ratio in ratios.items())
                 m_losses.append(mismatch.item())
-                x_losses.append(crossing.item())
+                if "crossed" in ratios:
+                    x_losses.append(ratios["crossed"].item())
+                if "step" in ratios:
+                    v_losses.append(ratios["step"].item() + ratios["leap"].item())
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -589,14 +613,17 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                 point["line"] = float(np.mean(l_losses))
             if m_losses:
                 point["match"] = float(np.mean(m_losses))
-            if p.crossing_weight > 0:
+            if x_losses:
                 point["crossing"] = float(np.mean(x_losses))
+            if v_losses:
+                point["motion"] = float(np.mean(v_losses))
             history.append(point)
             c_losses.clear()
             g_losses.clear()
             l_losses.clear()
             m_losses.clear()
             x_losses.clear()
+            v_losses.clear()
             quality = {"steps": step, "train_minutes": round(seconds / 60, 1),
                        "metrics_real": {k: round(real_metrics[k], 3) for k in metrics.METRICS},
                        "metrics_model": {k: round(fake_metrics[k], 3) for k in metrics.METRICS}}
@@ -607,6 +634,7 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                       + (f" line mismatch {point['match']:.3f}" if "match" in point else "")
                       + (f" crossing mismatch {point['crossing']:.3f}"
                          if "crossing" in point else "")
+                      + (f" motion mismatch {point['motion']:.3f}" if "motion" in point else "")
                       + "; " + ", ".join(
                           f"{k} {fake_metrics[k]:.2f} (real {real_metrics[k]:.2f})"
                           for k in metrics.METRICS))

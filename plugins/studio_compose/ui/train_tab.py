@@ -1,6 +1,6 @@
 """The Compose panel's Train tab: trains a MuseGAN (``compose.train``) and follows it: the
-critic and generator losses (and the line critic's loss, the line mismatch and the crossing
-mismatch, when they are trained) as a chart, the latest sample as a piano roll."""
+critic and generator losses (and the line critic's loss and the line, crossing and motion
+mismatches, when they are trained) as a chart, the latest sample as a piano roll."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ class ComposeTrainTab(TrainTab):
                                        "generator": ("generator", theme.ACCENT),
                                        "line critic": ("line", theme.OK),
                                        "line mismatch": ("match", "#c678dd"),
-                                       "crossing mismatch": ("crossing", "#56b6c2")},
+                                       "crossing mismatch": ("crossing", "#56b6c2"),
+                                       "motion mismatch": ("motion", "#d19a66")},
                          self.sample_roll, "The critic and generator losses appear as it trains",
                          parent=parent)
 
