@@ -311,6 +311,14 @@ def shifted_products(a: torch.Tensor, b: torch.Tensor, lo: int, hi: int) -> torc
 
 MOVES = (-12, 12)  # semitones a voice moves by, each its own channel (further: one more)
 SPACING = (-12, 24)  # semitones from a voice down to the one below it (below 0: they cross)
+N_MOVES = MOVES[1] - MOVES[0] + 2  # channels per voice: each interval, and "further"
+N_SPACING = SPACING[1] - SPACING[0] + 2  # channels per neighbouring pair, likewise
+
+
+def line_channels(tracks: int) -> int:
+    """How many channels ``line_features`` gives (its default spans): sounding per track, each
+    track's moves, each neighbouring pair's spacing."""
+    return tracks * (1 + N_MOVES) + (tracks - 1) * N_SPACING
 
 
 def _roll(x: torch.Tensor) -> torch.Tensor:
@@ -390,11 +398,9 @@ class LineCritic(nn.Module):
 
     def __init__(self, cfg: MuseGANConfig):
         super().__init__()
-        steps, t = cfg.n_bars * cfg.n_steps, cfg.n_tracks
-        moves = MOVES[1] - MOVES[0] + 2  # each interval, and "further"
-        spacing = SPACING[1] - SPACING[0] + 2
+        steps = cfg.n_bars * cfg.n_steps
         self.convs = nn.Sequential(
-            nn.Conv1d(t + t * moves + (t - 1) * spacing, 128, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv1d(line_channels(cfg.n_tracks), 128, 3, padding=1), nn.LeakyReLU(0.2),
             nn.Conv1d(128, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
             nn.Conv1d(128, 128, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
         )

@@ -204,11 +204,10 @@ def line_summary(lines: torch.Tensor, tracks: int) -> torch.Tensor:
     import torch
     import torch.nn.functional as F
 
-    from studio_compose.musegan import MOVES, SPACING
+    from studio_compose.musegan import MOVES, N_MOVES, N_SPACING, SPACING
 
-    n_moves, n_spacing = MOVES[1] - MOVES[0] + 2, SPACING[1] - SPACING[0] + 2  # and "further"
-    moves = lines[:, tracks:tracks * (1 + n_moves)].unflatten(1, (tracks, n_moves))
-    spacing = lines[:, tracks * (1 + n_moves):].unflatten(1, (tracks - 1, n_spacing))
+    moves = lines[:, tracks:tracks * (1 + N_MOVES)].unflatten(1, (tracks, N_MOVES))
+    spacing = lines[:, tracks * (1 + N_MOVES):].unflatten(1, (tracks - 1, N_SPACING))
     held = -MOVES[0]  # the channel of a move by 0 semitones
     hold = moves[:, :, held]
     step = moves[:, :, [held - 2, held - 1, held + 1, held + 2]].sum(2)
@@ -269,10 +268,9 @@ def summary_channels(tracks: int, channels: int) -> dict[str, slice]:
     """Where ``match_features`` (of ``channels`` in all) holds each row of ``line_summary``
     (named in ``RATES``), which follows ``line_features``: one channel per voice, and one
     per neighbouring pair for the crossings."""
-    from studio_compose.musegan import MOVES, SPACING
+    from studio_compose.musegan import line_channels
 
-    n_moves, n_spacing = MOVES[1] - MOVES[0] + 2, SPACING[1] - SPACING[0] + 2
-    start = tracks * (1 + n_moves) + (tracks - 1) * n_spacing
+    start = line_channels(tracks)
     assert start + 5 * tracks - 1 <= channels
     out = {}
     for name in RATES:
