@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from studio import paths
@@ -37,15 +38,23 @@ def fsync_dir(folder: Path) -> None:
 def write_atomic(path: Path, data: bytes, *, replace: bool = True) -> None:
     """Write ``data`` to ``path`` (its folder made if missing). With ``replace=False`` an
     existing ``path`` is left alone and FileExistsError raised."""
+    write_atomic_with(path, lambda tmp: tmp.write_bytes(data), replace=replace)
+
+
+def write_atomic_with(path: Path, fill: Callable[[Path], object], *,
+                      replace: bool = True) -> None:
+    """As ``write_atomic``, for a writer that takes a file name (safetensors' ``save_file``,
+    ``shutil.copyfile``): ``fill(tmp)`` writes the temporary file, which then gets the usual
+    permissions whatever the writer gave it (``save_file`` makes an owner-only file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = paths.temp_file_beside(path)
+    os.close(fd)
     tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        fill(tmp)
+        paths.give_usual_permissions(tmp)
+        fsync_file(tmp)
         if replace:
             os.replace(tmp, path)
         else:

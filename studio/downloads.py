@@ -27,7 +27,7 @@ from pathlib import Path
 
 import studio
 from studio import paths
-from studio.atomic import fsync_dir, fsync_file
+from studio.atomic import fsync_dir, fsync_file, write_atomic_with
 from studio.errors import UserError
 from studio.models import card_path, sha256_file
 from studio.tasks import Cancelled, Context, Event, Log, Progress, Task, param
@@ -226,15 +226,7 @@ def _finish(part: Path, dest: Path, sha256: str, size: int | None) -> None:
 
 def _copy_across(part: Path, dest: Path) -> None:
     """Move between file systems: copy into the destination folder, then rename."""
-    fd, tmp = paths.temp_file_beside(dest)
-    os.close(fd)
-    try:
-        shutil.copyfile(part, tmp)
-        fsync_file(Path(tmp))
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic_with(dest, lambda tmp: shutil.copyfile(part, tmp))
     part.unlink(missing_ok=True)
 
 

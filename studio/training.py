@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,21 +31,10 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: Path,
     """Write a safetensors file through a temporary file and a rename."""
     from safetensors.torch import save_file
 
-    from studio.atomic import fsync_dir, fsync_file
+    from studio.atomic import write_atomic_with
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = paths.temp_file_beside(path)
-    os.close(fd)
-    try:
-        cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-        save_file(cpu, tmp, metadata=metadata)
-        paths.give_usual_permissions(tmp)
-        fsync_file(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    write_atomic_with(path, lambda tmp: save_file(cpu, str(tmp), metadata=metadata))
 
 
 def fp16_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
