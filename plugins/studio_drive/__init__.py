@@ -1,0 +1,27 @@
+"""Drive: a World Models agent (VAE + MDN-RNN + linear controller) that drives CarRacing, beside
+what it sees and what it dreams; collect, train and evaluate it. Hook implementations only; the
+parts live in their own modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.hookspecs import Capability, hookimpl
+from studio.tasks import Task
+
+
+def _tasks() -> list[Task]:
+    tasks: list[Task] = []
+    # each task's module adds its import and entry here
+    return tasks
+
+
+@hookimpl
+def studio_capabilities() -> list[Capability]:
+    return [Capability("drive", "Drive", _tasks(),
+                       description="A World Models agent that drives CarRacing, and dreams.")]
+
+
+@hookimpl
+def studio_models() -> list[Any]:
+    return []

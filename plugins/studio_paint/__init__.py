@@ -1,0 +1,37 @@
+"""Paint: turn a photo into a Monet with CycleGAN (or any published CycleGAN generator), repaint
+it in the style of any painting, and train CycleGAN on two folders of your own pictures. Hook
+implementations only; the parts live in their own modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.hookspecs import Capability, hookimpl
+from studio.tasks import Task
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def _tasks() -> list[Task]:
+    tasks: list[Task] = []
+    # each task's module adds its import and entry here
+    return tasks
+
+
+def _panel(host):
+    from studio_paint.ui.panel import PaintPanel
+
+    return PaintPanel(host)
+
+
+@hookimpl
+def studio_capabilities() -> list[Capability]:
+    return [Capability("paint", "Paint", _tasks(), accepts=IMAGE_SUFFIXES,
+                       description="Photos painted as Monet would, or in any painting's style.")]
+
+
+@hookimpl
+def studio_models() -> list[Any]:
+    models: list[Any] = []
+    # the published generators' catalogue and other cards are added here
+    return models
