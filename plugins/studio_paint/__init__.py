@@ -13,7 +13,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 
 def _tasks() -> list[Task]:
-    tasks: list[Task] = []
+    from studio_paint.train import TRAIN
+
+    tasks: list[Task] = [TRAIN]
     # each task's module adds its import and entry here
     return tasks
 
