@@ -69,15 +69,37 @@ _COLUMNS = ("id", "path", "recipe_path", "task", "name", "kind", "created", "par
 # Files.
 
 
+_IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+
+
 def encode_output(output: Output) -> bytes:
-    """The bytes saved for an output: text as UTF-8, an image as PNG, bytes as they are."""
+    """The bytes saved for an output: text as UTF-8, bytes as they are, an image as PNG (or
+    JPEG / WebP when its suffix says so) through Pillow, without metadata."""
     if output.kind == "text":
         return output.data.encode("utf-8")
     if output.kind == "file":
         return bytes(output.data)
-    from studio.imageio import encode_png
+    from studio.imageio import write_image
 
-    return encode_png(output.data)
+    return write_image(output.data, _image_format(output))
+
+
+def _image_format(output: Output) -> str:
+    return _IMAGE_FORMATS.get(output.file_suffix.lower(), "png")
+
+
+def image_encoder(output: Output) -> str:
+    """What encoded an image output's file, recorded in its recipe: "Again" expects the same
+    bytes only from the same encoder."""
+    from studio.imageio import JPEG_QUALITY, WEBP_QUALITY, png_encoder
+
+    fmt = _image_format(output)
+    if fmt == "png":
+        return png_encoder()
+    import PIL
+
+    quality = JPEG_QUALITY if fmt == "jpeg" else WEBP_QUALITY
+    return f"Pillow {PIL.__version__} {fmt.upper()}, quality {quality}"
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -102,6 +124,8 @@ def _complete_recipe(recipe: dict[str, Any], output: Output, data: bytes, file: 
                                "suffix": output.file_suffix})
     full["file"] = file
     full["sha256"] = hashlib.sha256(data).hexdigest()
+    if output.kind == "image":
+        full["encoder"] = image_encoder(output)
     full["saved"] = saved.astimezone(UTC).isoformat(timespec="microseconds")
     return full
 
@@ -515,10 +539,12 @@ class DirectorySink:
 
 
 def again(recipe: dict[str, Any], registry: Any, sink: Any, models: Any = None,
-          device: Any = None, on_event: Any = None) -> list[Any]:
+          device: Any = None, on_event: Any = None, original: Path | None = None) -> list[Any]:
     """Run a recipe again: the same task, parameters and seed, on the recipe's device unless
     ``device`` (a name such as "cpu", or a DeviceInfo) is given. On the CPU the outputs have
-    the same bytes. ``on_event(event, saved)`` sees the events, as in Execution.run.
+    the same bytes. ``on_event(event, saved)`` sees the events, as in Execution.run, and last
+    a Log that says how the new output compares with the recipe's (``compare_with_original``;
+    ``original`` is its file, found through the sink or the gallery when not given).
 
     Returns the Saved outputs; raises UserError when the recipe cannot run here, and
     TaskFailed or Cancelled as Execution.run does."""
@@ -545,4 +571,75 @@ def again(recipe: dict[str, Any], registry: Any, sink: Any, models: Any = None,
     plugin = next((p for p in getattr(registry, "plugins", []) if p.name == task.plugin), None)
     execution = Execution(task, params, info, sink=sink, seed=recipe.get("seed"), models=models,
                           plugin_version=plugin.version if plugin else "")
-    return execution.run(on_event) if on_event is not None else execution.run()
+    saved = execution.run(on_event) if on_event is not None else execution.run()
+    name = (recipe.get("output") or {}).get("name")
+    twin = next((s for s in saved if s.output.name == name), None)
+    if twin is not None and recipe.get("sha256"):
+        if original is None:
+            original = find_original(recipe, sink)
+        message = compare_with_original(recipe, twin.path, original)
+        log.info("again: %s", message)
+        if on_event is not None:
+            from studio.tasks import Log
+
+            on_event(Log(message), None)
+    return saved
+
+
+def find_original(recipe: dict[str, Any], sink: Any = None) -> Path | None:
+    """The file a recipe describes, if it is still where it was saved (in the sink's folder or
+    the user's gallery) with the recipe's sha256."""
+    file = recipe.get("file")
+    if not isinstance(file, str) or not file:
+        return None
+    roots = [getattr(sink, "root", None), getattr(sink, "folder", None), paths.gallery_dir()]
+    for root in roots:
+        if root is None:
+            continue
+        path = Path(root) / file
+        with contextlib.suppress(OSError):
+            if path.is_file() and sha256_file(path) == recipe.get("sha256"):
+                return path
+    return None
+
+
+def compare_with_original(recipe: dict[str, Any], new: Path, original: Path | None = None
+                          ) -> str:
+    """One line saying how a re-run's file ``new`` compares with the one ``recipe`` describes.
+
+    Files whose recipe names the encoder used now are compared byte for byte. An image saved
+    by another encoder (Studio's own PNG writer before it used Pillow's, or another Pillow) has
+    other bytes for the same picture, so its pixels are compared, and the line says so."""
+    data = Path(new).read_bytes()
+    if hashlib.sha256(data).hexdigest() == recipe.get("sha256"):
+        return "identical bytes to the original"
+    kind = (recipe.get("output") or {}).get("kind")
+    if kind != "image":
+        return "differs from the original (its sha256 does not match)"
+    import numpy as np
+
+    from studio.imageio import decode_image
+
+    then = recipe.get("encoder") or "Studio's earlier PNG writer"
+    now = image_encoder(Output(None, suffix=Path(new).suffix))
+    other = then != now
+    if original is None or not Path(original).is_file():
+        if other:
+            return (f"different bytes from the original, which was saved by {then}; its file "
+                    "is gone, so the pixels cannot be compared")
+        return "differs from the original (its sha256 does not match)"
+    try:
+        a = decode_image(Path(original).read_bytes(), Path(original).name).pixels
+        b = decode_image(data, Path(new).name).pixels
+    except UserError as exc:
+        return f"differs from the original; cannot compare the pixels: {exc}"
+    if a.shape != b.shape:
+        return (f"differs from the original: {b.shape[1]}x{b.shape[0]} pixels against "
+                f"{a.shape[1]}x{a.shape[0]}")
+    changed = np.any(a != b, axis=2)
+    if not changed.any():
+        why = f"it was saved by {then}" if other else "the encoder's output changed"
+        return f"same pixels as the original (compared pixel by pixel: {why}, so the bytes differ)"
+    worst = int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+    return (f"differs from the original: {int(changed.sum())} of {changed.size} pixels changed, "
+            f"by up to {worst} levels")

@@ -17,7 +17,7 @@ from studio.atomic import write_atomic
 from studio.errors import UserError
 from studio.gallery import DirectorySink, Gallery, again
 from studio.imageio import decode_png, encode_png
-from studio.tasks import Output
+from studio.tasks import Log, Output
 
 
 def recipe_for(task: str = "demo.task", **params) -> dict:
@@ -102,12 +102,12 @@ def test_png_decodes_every_row_filter(channels):
     np.testing.assert_array_equal(decode_png(_png_with_filters(img, [0, 1, 2, 3, 4])), img)
 
 
-def test_png_other_kinds_are_refused_clearly():
+def test_png_damaged_or_foreign_data_is_refused_clearly():
     data = bytearray(encode_png(image()))
-    data[24] = 16  # bit depth in IHDR
+    data[24] = 16  # bit depth in IHDR: the pixel data no longer fits
     body = bytes(data[12:29])
     data[29:33] = struct.pack(">I", zlib.crc32(body))
-    with pytest.raises(ValueError, match="bit depth 16"):
+    with pytest.raises(ValueError, match="damaged"):
         decode_png(bytes(data))
     with pytest.raises(ValueError, match="not a PNG"):
         decode_png(b"GIF89a")
@@ -322,6 +322,68 @@ def test_again_reproduces_the_same_bytes_on_the_cpu(tmp_path, registry):
     other = dict(entry.recipe, seed=99)
     [third] = again(other, registry, DirectorySink(tmp_path / "out"), device="cpu")
     assert third.path.read_bytes() != first.path.read_bytes()
+
+
+def test_again_says_it_reproduced_the_bytes(tmp_path, registry):
+    g = Gallery(tmp_path / "g")
+    [first] = _run_into(registry, "testkit.noise", g, width=20, height=10, steps=2)
+    entry = g.entries()[0]
+    assert entry.recipe["encoder"].startswith("Pillow ")
+    logs = []
+    [second] = again(entry.recipe, registry, g, on_event=lambda e, s: logs.append(e))
+    assert second.path.read_bytes() == first.path.read_bytes()
+    assert logs[-1] == Log("identical bytes to the original")
+
+
+def _old_encoder_png(img: np.ndarray) -> bytes:
+    """What Studio's own PNG writer wrote before Pillow's: filter 0 on every row, one IDAT."""
+    h, w, c = img.shape
+    raw = b"".join(b"\x00" + img[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(body, zlib.crc32(kind)))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def test_again_on_an_item_of_the_old_png_writer_compares_pixels(tmp_path, registry):
+    g = Gallery(tmp_path / "g")
+    [first] = _run_into(registry, "testkit.noise", g, width=20, height=10, steps=2)
+    entry = g.entries()[0]
+    # make it an item saved before Pillow: the old writer's bytes, a recipe without encoder
+    old = _old_encoder_png(decode_png(first.path.read_bytes()))
+    assert old != first.path.read_bytes()
+    first.path.write_bytes(old)
+    recipe = dict(entry.recipe, sha256=hashlib.sha256(old).hexdigest())
+    del recipe["encoder"]
+    write_atomic(entry.recipe_path, json.dumps(recipe).encode())
+
+    logs = []
+    [second] = again(recipe, registry, g, on_event=lambda e, s: logs.append(e))
+    assert second.path.read_bytes() != old
+    assert logs[-1].message == ("same pixels as the original (compared pixel by pixel: it was "
+                                "saved by Studio's earlier PNG writer, so the bytes differ)")
+
+    other = dict(recipe, seed=5)
+    [third] = again(other, registry, DirectorySink(tmp_path / "out"),
+                    on_event=lambda e, s: logs.append(e), original=first.path)
+    assert logs[-1].message.startswith("differs from the original: ")
+    assert "pixels changed, by up to" in logs[-1].message
+
+    first.path.unlink()
+    again(recipe, registry, DirectorySink(tmp_path / "out2"), on_event=lambda e, s: logs.append(e))
+    assert "its file is gone" in logs[-1].message
+
+
+def test_images_with_a_jpeg_or_webp_suffix_are_saved_as_such(tmp_path):
+    g = Gallery(tmp_path / "g")
+    for suffix, magic in ((".jpg", b"\xff\xd8"), (".webp", b"RIFF")):
+        path = g.save(Output(image(), name="pic", suffix=suffix), recipe_for())
+        assert path.suffix == suffix and path.read_bytes().startswith(magic)
+        recipe = json.loads(path.with_name(path.name[:-len(suffix)] + ".recipe.json").read_text())
+        assert recipe["encoder"].startswith("Pillow ") and "quality" in recipe["encoder"]
 
 
 def test_again_with_an_unknown_task_is_a_user_error(registry, tmp_path):
