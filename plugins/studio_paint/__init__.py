@@ -28,7 +28,7 @@ def _panel(host):
 
 @hookimpl
 def studio_capabilities() -> list[Capability]:
-    return [Capability("paint", "Paint", _tasks(), accepts=IMAGE_SUFFIXES,
+    return [Capability("paint", "Paint", _tasks(), accepts=IMAGE_SUFFIXES, panel=_panel,
                        description="Photos painted as Monet would, or in any painting's style.")]
 
 

@@ -1,0 +1,468 @@
+"""The Style tab: a photo repainted in the style of one or several paintings.
+
+On the left: the photo, the chosen styles with a weight each, the method (the optimisation of
+``paint.style``, which evolves before your eyes, or a fast feed-forward model), its knobs,
+Repaint and Stop, Export. On the right: the before/after view with the evolving picture, the
+strip of style thumbnails (the fast models' styles and every painting opened or dropped, kept
+between runs) and the loss curve.
+
+Stop keeps the picture as it is at that moment: it stays on screen and Export writes it.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.ui import theme
+from studio.ui.chart import LineChart
+from studio.ui.widgets import side_by_side
+from studio_paint.ui.common import RunBox, heading, scroll_column, task_form
+from studio_paint.ui.compare import CompareView, ZoomBar
+from studio_paint.ui.files import (
+    dialog_filter,
+    export_picture,
+    export_suffix,
+    is_picture,
+    read_picture,
+)
+from studio_paint.ui.styles import Style, StyleStrip, StyleWeights
+from studio_paint.ui.translate_tab import picture_of
+
+STYLE = "paint.style"
+FAST = "paint.fast-style"
+# the fields the tab fills itself, whatever the task calls them
+CONTENT_NAMES = ("content", "photo", "image")
+STYLE_NAMES = ("style", "styles")
+WEIGHT_NAMES = ("style_weights", "weights")
+FAST_MODEL_NAMES = ("model",)
+STYLE_FILES = ("style.jpg", "style.png", "style.webp")
+NARROW = 720  # px: below this the strip and the chart stack
+
+
+def first_name(names: set[str], candidates: tuple[str, ...]) -> str | None:
+    return next((n for n in candidates if n in names), None)
+
+
+def fast_styles(models: Any) -> list[Style]:
+    """The paintings the fast models were trained on, from their folders (``style.jpg`` or
+    the file the card's ``config.style_image`` names)."""
+    found = []
+    try:
+        cards = [c for c in models.cards() if c.capability == "paint"
+                 and c.architecture != "cyclegan-resnet" and c.folder is not None]
+    except Exception:  # an unreadable store offers no styles rather than failing the panel
+        return []
+    for card in cards:
+        named = card.config.get("style_image") if isinstance(card.config, dict) else None
+        names = ([named] if isinstance(named, str) and "/" not in named else []) + list(
+            STYLE_FILES)
+        for name in names:
+            p = Path(card.folder) / name
+            if p.is_file():
+                found.append(Style(p, card.title or card.id, "model", card.id))
+                break
+    return found
+
+
+class StyleTab(QWidget):
+    def __init__(self, host, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.host = host
+        self.task = host.task(STYLE) if STYLE in host.registry.tasks else None
+        self.fast_task = host.task(FAST) if FAST in host.registry.tasks else None
+        self.job = None
+        self.photo: np.ndarray | None = None
+        self.photo_path: Path | None = None
+        self.result: np.ndarray | None = None  # the picture Export writes
+        self.saved: Path | None = None  # the gallery's PNG of it, when done
+        self.last_step: int | None = None
+        self._build()
+        host.jobs.job_changed.connect(self._on_changed)
+        host.jobs.job_preview.connect(self._on_preview)
+        host.jobs.job_output.connect(self._on_output)
+        self._sync()
+
+    # -- building ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.open_button = QPushButton("Open photo…")
+        self.open_button.setToolTip("The photo to repaint (or drop one on the window)")
+        self.open_button.clicked.connect(lambda: self.open_photo())
+        self.photo_label = QLabel("No photo yet")
+        self.photo_label.setObjectName("muted")
+        self.photo_label.setWordWrap(True)
+        self.weights = StyleWeights()
+        self.weights.removed.connect(self._leave_style)
+        self.add_button = QPushButton("Add painting…")
+        self.add_button.setToolTip("A painting whose style to use (or drop one on the window); "
+                                   "it stays in the strip")
+        self.add_button.clicked.connect(lambda: self.add_painting())
+
+        self.method = QComboBox()
+        self.method.addItem("Watch it paint", STYLE)
+        if self.fast_task is not None:
+            self.method.addItem("Fast (a trained model)", FAST)
+        self.method.setToolTip("Watch it paint: the picture is optimised step by step, any "
+                               "painting. Fast: one pass through a model trained on a style")
+        self.method.currentIndexChanged.connect(self._method_changed)
+        self.form = task_form(self.task, self.host.models,
+                              CONTENT_NAMES + STYLE_NAMES + WEIGHT_NAMES)
+        self.fast_form = task_form(self.fast_task, self.host.models,
+                                   CONTENT_NAMES + STYLE_NAMES + WEIGHT_NAMES)
+        self.forms = QStackedWidget()
+        for form, task_id in ((self.form, STYLE), (self.fast_form, FAST)):
+            self.forms.addWidget(form if form is not None else self._missing(task_id))
+        method_row = QFormLayout()
+        method_row.setContentsMargins(0, 0, 0, 0)
+        method_row.setHorizontalSpacing(16)
+        method_row.addRow("Method", self.method)
+        self.method.setVisible(self.fast_task is not None)
+        method_row.setRowVisible(self.method, self.fast_task is not None)
+
+        self.run_box = RunBox("Repaint", "Repaint the photo in the chosen styles (Ctrl+Enter)")
+        self.run_box.run_clicked.connect(self.run)
+        self.run_box.stop_clicked.connect(self.stop)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the picture as PNG, JPEG or WebP (a stopped "
+                                      "picture too)")
+        self.export_button.clicked.connect(lambda: self.export())
+
+        side = QWidget()
+        sv = QVBoxLayout(side)
+        sv.setContentsMargins(0, 0, 8, 0)
+        sv.setSpacing(8)
+        sv.addWidget(self.open_button)
+        sv.addWidget(self.photo_label)
+        sv.addWidget(heading("Styles and their weights"))
+        sv.addWidget(self.weights)
+        sv.addWidget(self.add_button)
+        sv.addLayout(method_row)
+        sv.addWidget(self.forms)
+        sv.addWidget(self.run_box)
+        sv.addWidget(self.export_button)
+        sv.addStretch(1)
+        self.column = scroll_column(side)
+
+        self.view = CompareView("Open a photo and choose a painting: the photo repaints itself "
+                                "here, step by step")
+        self.zoom_bar = ZoomBar(self.view)
+        self.strip = StyleStrip()
+        self.strip.chosen_changed.connect(self._chosen_changed)
+        self.chart = LineChart({"loss": theme.ACCENT}, "The loss appears as it paints")
+        self.chart.setMinimumHeight(self.strip.height())
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.zoom_bar)
+        top.addStretch(1)
+        self.bottom = QBoxLayout(QBoxLayout.LeftToRight)
+        self.bottom.setContentsMargins(0, 0, 0, 0)
+        self.bottom.addWidget(self.strip, 3)
+        self.bottom.addWidget(self.chart, 2)
+        main = QWidget()
+        mv = QVBoxLayout(main)
+        mv.setContentsMargins(8, 0, 0, 0)
+        mv.addLayout(top)
+        mv.addWidget(self.view, 1)
+        mv.addLayout(self.bottom)
+        self.main = main
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        self.split = side_by_side(self.column, main, (300, 900), stretch=(0, 1))
+        self.split.setChildrenCollapsible(False)
+        lay.addWidget(self.split)
+        self.refresh_models()
+
+    def _missing(self, task_id: str) -> QLabel:
+        label = QLabel(f"{task_id} is not available (the paint tasks did not load)")
+        label.setObjectName("error")
+        label.setWordWrap(True)
+        return label
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        narrow = self.main.width() < NARROW
+        self.bottom.setDirection(QBoxLayout.TopToBottom if narrow else QBoxLayout.LeftToRight)
+
+    def refresh_models(self) -> None:
+        """The fast models' styles in the strip (the user's paintings stay)."""
+        for style in fast_styles(self.host.models):
+            self.strip.add(style)
+        for form in (self.form, self.fast_form):
+            if form is not None:
+                form.refresh_models()
+
+    # -- which task ----------------------------------------------------------------------------
+    def current_task(self):
+        return self.fast_task if self.method.currentData() == FAST else self.task
+
+    def current_form(self):
+        return self.fast_form if self.method.currentData() == FAST else self.form
+
+    def _method_changed(self) -> None:
+        self.forms.setCurrentIndex(1 if self.method.currentData() == FAST else 0)
+        self._sync()
+
+    # -- input ---------------------------------------------------------------------------------
+    def open_photo(self, path: Path | None = None) -> bool:
+        if path is None:
+            name, _ = QFileDialog.getOpenFileName(
+                self, "Open a photo", str(self._start_dir()),
+                "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)")
+            if not name:
+                return False
+            path = Path(name)
+        picture = self._read(Path(path))
+        if picture is None:
+            return False
+        self.photo, self.photo_path = picture, Path(path)
+        self.result = self.saved = None
+        self.view.set_before(picture)
+        self.view.set_after(None)
+        self.view.set_labels("Photo", "Painted")
+        h, w = picture.shape[:2]
+        self.photo_label.setText(f"{Path(path).name} · {w} × {h}")
+        self.photo_label.setToolTip(str(path))
+        self._sync()
+        return True
+
+    def add_painting(self, path: Path | None = None, choose: bool = True) -> bool:
+        """Put a painting in the strip (and choose it)."""
+        if path is None:
+            name, _ = QFileDialog.getOpenFileName(
+                self, "Add a painting", str(self._start_dir()),
+                "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)")
+            if not name:
+                return False
+            path = Path(name)
+        path = Path(path)
+        if not is_picture(path):
+            self.host.notify(f"{path.name} is not a picture", "error")
+            return False
+        self.strip.add(Style(path, path.stem), choose=choose)
+        return True
+
+    def _start_dir(self) -> Path:
+        return self.photo_path.parent if self.photo_path is not None else Path.home()
+
+    def _read(self, path: Path) -> np.ndarray | None:
+        QGuiApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            return read_picture(path)
+        except ValueError as exc:
+            self.host.notify(str(exc), "error")
+        except Exception as exc:  # a reader's bug is a message, not a crash
+            self.host.notify(f"Cannot open {path.name}: {type(exc).__name__}: {exc}", "error",
+                             traceback.format_exc())
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        return None
+
+    def handle_drop(self, paths: list[Path]) -> bool:
+        """The first picture dropped is the photo when there is none yet; after that, dropped
+        pictures are paintings for the strip."""
+        pictures = [Path(p) for p in paths if is_picture(Path(p))]
+        if not pictures:
+            return False
+        ok = self.open_photo(pictures.pop(0)) if self.photo is None else False
+        for p in pictures:
+            ok = self.add_painting(p) or ok
+        return ok
+
+    def _chosen_changed(self) -> None:
+        self.weights.set_styles(self.strip.chosen())
+        self._sync()
+
+    def _leave_style(self, path: Path) -> None:
+        item = self.strip.find(path)
+        if item is not None:
+            item.setSelected(False)
+
+    # -- running -------------------------------------------------------------------------------
+    def values(self) -> dict[str, Any]:
+        """The current task's values: the form's, the photo and the chosen styles."""
+        task, form = self.current_task(), self.current_form()
+        values = form.values() if form is not None else {}
+        names = {s.name for s in task.schema()} if task is not None else set()
+        specs = {s.name: s for s in task.schema()} if task is not None else {}
+        chosen = self.strip.chosen()
+        content = first_name(names, CONTENT_NAMES)
+        if content and self.photo_path is not None:
+            values[content] = str(self.photo_path)
+        style = first_name(names, STYLE_NAMES)
+        if style and chosen:
+            many = specs[style].type is str
+            values[style] = (",".join(str(s.path) for s in chosen) if many
+                             else str(chosen[0].path))
+        weights = first_name(names, WEIGHT_NAMES)
+        if weights and chosen:
+            values[weights] = ",".join(f"{self.weights.weight(s.path):g}" for s in chosen)
+        if task is self.fast_task and chosen and chosen[0].model:
+            model = first_name(names, FAST_MODEL_NAMES)
+            if model:
+                values[model] = chosen[0].model
+        return values
+
+    def run(self):
+        """Repaint the photo; returns the Job (None when nothing can run)."""
+        task = self.current_task()
+        if task is None:
+            self.run_box.say(f"{STYLE} is not available", error=True)
+            return None
+        if self.photo_path is None:
+            self.run_box.say("Open or drop a photo first", error=True)
+            return None
+        if not self.strip.chosen() and task is self.task:
+            self.run_box.say("Choose a painting in the strip (or add one)", error=True)
+            return None
+        try:
+            params = task.make_params(self.values())
+        except ValueError as exc:
+            self.run_box.say(str(exc), error=True)
+            return None
+        if self.job is not None and not self.job.state.finished:
+            self.host.jobs.cancel(self.job)
+        self.result = self.saved = None
+        self.last_step = None
+        self.chart.clear()
+        self.view.set_after(None)
+        self.job = self.host.submit(task, params)
+        self.run_box.say("Queued")
+        self._sync()
+        return self.job
+
+    def stop(self) -> None:
+        """Stop; the picture as it is now stays (Export writes it)."""
+        if self.job is not None and not self.job.state.finished:
+            self.host.jobs.cancel(self.job)
+
+    def _on_preview(self, job, preview) -> None:
+        if job is not self.job:
+            return
+        data = preview.data
+        if isinstance(data, dict) and "step" in data:
+            step = data.get("step")
+            loss = data.get("loss")
+            if isinstance(step, int | float) and isinstance(loss, int | float):
+                self.chart.add(int(step), loss=float(loss))
+                self.last_step = int(step)
+        picture = picture_of(data)
+        if picture is not None:
+            self.result = picture
+            self.view.set_after(picture)
+            label = preview.label or (f"step {self.last_step}" if self.last_step is not None
+                                      else "Painting")
+            self.view.set_labels("Photo", label)
+        self._sync()
+
+    def _on_output(self, job, saved) -> None:
+        if job is not self.job:
+            return
+        output = getattr(saved, "output", saved)
+        picture = picture_of(getattr(output, "data", None))
+        if picture is None:
+            return
+        path = getattr(saved, "path", None)
+        self.result, self.saved = picture, Path(path) if path else None
+        self.view.set_after(picture)
+        self.view.set_labels("Photo", "Painted")
+        self._sync()
+
+    def _on_changed(self, job) -> None:
+        if job is not self.job:
+            return
+        state = job.state.name
+        if job.state.finished:
+            took = f" in {job.ended - job.started:.1f} s" if job.started else ""
+            if state == "DONE":
+                self.run_box.say(f"Done{took}; saved to the gallery" if self.saved
+                                 else f"Done{took}")
+            elif state == "CANCELLED":
+                at = f" at step {self.last_step}" if self.last_step is not None else ""
+                self.run_box.say(f"Stopped{at}: the picture is kept; Export saves it"
+                                 if self.result is not None else "Stopped")
+            else:
+                self.run_box.say(f"Failed: {job.error}", error=True)
+            self.run_box.set_progress(1.0 if state == "DONE" else job.progress or 0.0)
+        else:
+            self.run_box.set_progress(job.progress)
+            self.run_box.say(job.message or job.state.value)
+        self._sync()
+
+    # -- export --------------------------------------------------------------------------------
+    def export(self, dest: Path | None = None) -> Path | None:
+        if self.result is None:
+            self.run_box.say("Nothing to export yet", error=True)
+            return None
+        if dest is None:
+            stem = (self.photo_path.stem if self.photo_path is not None else "photo") + "-styled"
+            name, chosen = QFileDialog.getSaveFileName(
+                self, "Export the picture", str(self._start_dir() / f"{stem}.png"),
+                dialog_filter())
+            if not name:
+                return None
+            dest = export_suffix(Path(name), chosen)
+        else:
+            dest = export_suffix(Path(dest))
+        QGuiApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            written = export_picture(self.result, dest, saved_png=self.saved)
+        except (OSError, ValueError) as exc:
+            self.host.notify(f"Cannot write {dest}: {exc}", "error")
+            return None
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        self.run_box.say(f"Exported {written}")
+        return written
+
+    # -- persistence ---------------------------------------------------------------------------
+    def current_values(self) -> dict[str, Any]:
+        return {"photo": str(self.photo_path) if self.photo_path is not None else "",
+                "paintings": self.strip.user_paintings(),
+                "chosen": [str(s.path) for s in self.strip.chosen()],
+                "weights": self.weights.all_weights(),
+                "method": self.method.currentData(),
+                "form": self.form.values() if self.form is not None else {},
+                "fast_form": self.fast_form.values() if self.fast_form is not None else {}}
+
+    def restore_values(self, v: dict[str, Any]) -> None:
+        for p in v.get("paintings") or []:
+            if isinstance(p, str) and Path(p).is_file():
+                self.strip.add(Style(Path(p), Path(p).stem))
+        self.weights.restore(v.get("weights"))
+        if isinstance(v.get("chosen"), list):
+            self.strip.choose([str(p) for p in v["chosen"]])
+        i = self.method.findData(v.get("method"))
+        if i >= 0:
+            self.method.setCurrentIndex(i)
+        if isinstance(v.get("form"), dict) and self.form is not None:
+            self.form.set_values(v["form"])
+        if isinstance(v.get("fast_form"), dict) and self.fast_form is not None:
+            self.fast_form.set_values(v["fast_form"])
+        photo = Path(str(v.get("photo") or ""))
+        if v.get("photo") and photo.is_file() and self.photo_path is None:
+            self.open_photo(photo)
+
+    # -- state ---------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        busy = self.job is not None and not self.job.state.finished
+        self.run_box.set_busy(busy, can_run=self.current_task() is not None
+                              and self.photo_path is not None)
+        self.export_button.setEnabled(self.result is not None)

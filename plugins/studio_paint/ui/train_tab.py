@@ -1,0 +1,111 @@
+"""The Paint panel's Train tab: trains CycleGAN on two folders (``paint.train``) and follows it:
+the four losses (generator, critic, cycle, identity) as a chart and the latest sample grid
+(each row a picture, translated, translated back; A's rows then B's) in a zoomable view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.ui import theme
+from studio.ui.forms import PathField
+from studio.ui.train_tab import TrainTab
+from studio_paint.ui.compare import CompareView
+
+TRAIN = "paint.train"
+FOLDERS = ("data_a", "data_b")
+LOSSES = {"generator": ("generator", theme.ACCENT), "critic": ("critic", "#61afef"),
+          "cycle": ("cycle", theme.OK), "identity": ("identity", "#c678dd")}
+
+
+class PaintTrainTab(TrainTab):
+    base_fields = ("ngf", "n_blocks")
+    base_config = {"ngf": "ngf", "n_blocks": "n_blocks"}
+
+    def __init__(self, host, parent: QWidget | None = None):
+        self.sample_view = CompareView("The sample grid appears as it trains: each row a "
+                                       "picture, translated, and translated back")
+        self.sample_view.set_labels("", "")
+        self.sample_caption = QLabel("")
+        self.sample_caption.setObjectName("muted")
+        self.sample_caption.setWordWrap(True)
+        sample = QWidget()
+        sv = QVBoxLayout(sample)
+        sv.setContentsMargins(0, 0, 0, 0)
+        sv.addWidget(self.sample_view, 1)
+        sv.addWidget(self.sample_caption)
+        super().__init__(host, TRAIN, LOSSES, sample,
+                         "The generator, critic, cycle and identity losses appear as it trains",
+                         sizes=(360, 640), parent=parent)
+        for name in FOLDERS:
+            w = self.form.widgets.get(name)
+            if isinstance(w, PathField):
+                self._folder_field(w)
+        self.layout().setContentsMargins(8, 8, 8, 8)
+        self._fit_form()
+
+    def _folder_field(self, field: PathField) -> None:
+        """Browse picks a folder, not a file."""
+        field.edit.setPlaceholderText("a folder of pictures…")
+        browse = field.findChild(QPushButton)
+        if browse is None:
+            return
+        browse.clicked.disconnect()
+        browse.clicked.connect(lambda: self._pick_folder(field))
+
+    def _pick_folder(self, field: PathField) -> None:
+        start = field.value() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, field.spec.title, start)
+        if folder:
+            field.set_value(folder)
+
+    def _fit_form(self) -> None:
+        """The form scrolls up and down, never sideways: its column is as wide as it needs."""
+        scroll = self.findChild(QScrollArea)
+        split = self.findChild(QSplitter)
+        if scroll is None or split is None:
+            return
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.form.minimumSizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width() + 4)
+        split.setChildrenCollapsible(False)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+
+    def set_folder(self, path: Path) -> bool:
+        """A dropped folder fills the first empty folder field (B when both are set)."""
+        fields = [self.form.widgets.get(n) for n in FOLDERS]
+        fields = [f for f in fields if isinstance(f, PathField)]
+        if not fields:
+            return False
+        empty = [f for f in fields if not f.value()]
+        (empty[0] if empty else fields[-1]).set_value(str(path))
+        return True
+
+    def show_sample(self, data: dict[str, Any]) -> None:
+        grid = data.get("sample")
+        if not isinstance(grid, np.ndarray) or grid.dtype != np.uint8 or grid.ndim not in (2, 3):
+            return
+        self.sample_view.set_after(grid)
+        step = data.get("step")
+        self.sample_view.set_labels("", f"step {step}" if step is not None else "")
+        v = self.form.values()
+        a, b = v.get("name_a") or "A", v.get("name_b") or "B"
+        self.sample_caption.setText(f"Each row: a picture, translated, translated back. "
+                                    f"Top: {a} → {b} → {a}; bottom: {b} → {a} → {b}.")
+
+    def clear_sample(self) -> None:
+        self.sample_view.set_after(None)
+        self.sample_caption.setText("")
