@@ -13,6 +13,11 @@ from studio.tasks import Task
 def _tasks() -> list[Task]:
     tasks: list[Task] = []
     # each task's module adds its import and entry here
+    from studio_drive.collect import COLLECT
+    from studio_drive.train_rnn import TRAIN_RNN
+    from studio_drive.train_vae import TRAIN_VAE
+
+    tasks += [COLLECT, TRAIN_VAE, TRAIN_RNN]
     return tasks
 
 

@@ -57,6 +57,7 @@ class MDNRNN(nn.Module):
         self.mdn = nn.Linear(hidden, 3 * gaussians * z_size)
         self.reward = nn.Linear(hidden, 1)
         self.done = nn.Linear(hidden, 1)
+        nn.init.constant_(self.done.bias, -5.0)  # episodes end rarely: start near "not done"
 
     def initial_state(self, batch: int, device: str | torch.device = "cpu") -> State:
         zeros = torch.zeros(1, batch, self.hidden, device=device)
