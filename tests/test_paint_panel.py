@@ -477,7 +477,7 @@ def clipped(widget) -> list[str]:
     problems = []
     for b in widget.findChildren(QAbstractButton):
         padding = 0 if getattr(b, "isFlat", lambda: True)() else 2 * 12  # the theme's
-        need = b.fontMetrics().horizontalAdvance(b.text()) + padding
+        need = b.fontMetrics().size(Qt.TextShowMnemonic, b.text()).width() + padding
         if b.isVisibleTo(widget) and b.text() and b.width() < need:
             problems.append(f"button {b.text()!r}: {b.width()} px < {need}")
     for s in widget.findChildren(QAbstractScrollArea):
@@ -489,17 +489,25 @@ def clipped(widget) -> list[str]:
     return problems
 
 
-def test_at_1024_by_700_nothing_is_clipped_and_nothing_scrolls_sideways(qtbot, user_data,
+def test_at_1024_by_700_nothing_is_clipped_and_nothing_scrolls_sideways(qtbot, user_data, request,
                                                                          tiny_model, tmp_path):
     import shutil
+
+    from PySide6.QtWidgets import QApplication
 
     from studio import paths
     from studio.gallery import Gallery
     from studio.models import ModelStore
     from studio.plugins import load_plugins
+    from studio.ui import theme
     from studio.ui.main_window import MainWindow
 
     shutil.copytree(tiny_model, paths.models_dir() / "paint.tiny")
+    app = QApplication.instance()
+    saved = app.styleSheet(), app.palette(), app.style().name()
+    theme.apply(app)  # measured as the user sees it: the theme's fonts and paddings
+    request.addfinalizer(lambda: (app.setStyleSheet(saved[0]), app.setPalette(saved[1]),
+                                  app.setStyle(saved[2])))
     registry = load_plugins(disable=set())
     w = MainWindow(registry, Gallery(), ModelStore.from_registry(registry), device="cpu")
     qtbot.addWidget(w)

@@ -4,10 +4,16 @@ progress / status block, and a slider for a share (strength)."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -15,25 +21,107 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSlider,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.tasks import Task
+from studio.ui import theme
 from studio.ui.forms import ParamForm
 from studio.ui.widgets import show_status
+
+ARROW = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="6" viewBox="0 0 10 6">'
+         '<path d="{d}" fill="{colour}"/></svg>')
+UP, DOWN = "M0 6 L5 0 L10 6 Z", "M0 0 L5 6 L10 0 Z"
+
+
+@cache
+def _arrow_folder() -> Path:
+    """A folder of this process's own with the spin boxes' arrows (Qt style sheets take
+    pictures only from files or resources); removed when the process ends."""
+    folder = Path(tempfile.mkdtemp(prefix="studio-paint-ui-"))
+    atexit.register(shutil.rmtree, folder, True)
+    for name, d in (("up", UP), ("down", DOWN)):
+        for state, colour in (("", theme.TEXT), ("-off", "#6b6f75")):
+            (folder / f"{name}{state}.svg").write_text(ARROW.format(d=d, colour=colour))
+    return folder
+
+
+def panel_stylesheet() -> str:
+    """What the panel adds to the theme: a primary button that cannot be pressed looks it, and
+    spin boxes get visible up and down arrows (while the theme does not draw its own)."""
+    qss = (f"QPushButton#primary:disabled {{ background: {theme.RAISED}; color: #6b6f75; "
+           f"border: 1px solid {theme.BORDER}; }}\n")
+    app = QApplication.instance()
+    if app is not None and "up-arrow" in app.styleSheet():
+        return qss
+    try:
+        f = _arrow_folder().as_posix()
+    except OSError:  # no temporary folder: the theme's look stays
+        return qss
+    return qss + f"""
+QAbstractSpinBox {{ padding-right: 20px; }}
+QAbstractSpinBox::up-button, QAbstractSpinBox::down-button {{
+    subcontrol-origin: border; width: 18px; background: {theme.RAISED};
+    border-left: 1px solid {theme.BORDER}; }}
+QAbstractSpinBox::up-button {{ subcontrol-position: top right; border-top-right-radius: 4px; }}
+QAbstractSpinBox::down-button {{ subcontrol-position: bottom right;
+    border-bottom-right-radius: 4px; border-top: 1px solid {theme.BORDER}; }}
+QAbstractSpinBox::up-button:hover, QAbstractSpinBox::down-button:hover {{
+    background: {theme.BORDER}; }}
+QAbstractSpinBox::up-arrow {{ image: url({f}/up.svg); width: 9px; height: 6px; }}
+QAbstractSpinBox::down-arrow {{ image: url({f}/down.svg); width: 9px; height: 6px; }}
+QAbstractSpinBox::up-arrow:disabled, QAbstractSpinBox::up-arrow:off {{
+    image: url({f}/up-off.svg); }}
+QAbstractSpinBox::down-arrow:disabled, QAbstractSpinBox::down-arrow:off {{
+    image: url({f}/down-off.svg); }}
+"""
+
+
+class Column(QScrollArea):
+    """A settings column: it scrolls vertically only, and is always as wide as its content
+    needs, also when that grows (a style chosen, a longer message)."""
+
+    def __init__(self, content: QWidget, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setWidget(content)
+        content.installEventFilter(self)
+        fit_column(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if watched is self.widget() and event.type() == QEvent.LayoutRequest:
+            fit_column(self)
+        return super().eventFilter(watched, event)
 
 
 def scroll_column(content: QWidget) -> QScrollArea:
     """``content`` in a scroll area as wide as it needs: it scrolls vertically only."""
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QScrollArea.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-    scroll.setWidget(content)
-    scroll.setMinimumWidth(content.minimumSizeHint().width()
-                           + scroll.verticalScrollBar().sizeHint().width() + 4)
-    return scroll
+    return Column(content)
+
+
+def fit_column(scroll: QScrollArea) -> None:
+    """A scrolling column's least width: its content's, and room for the vertical scroll bar
+    (again once styled: a style sheet changes what the buttons need)."""
+    content = scroll.widget()
+    if content is not None:
+        need = (content.minimumSizeHint().width()
+                + scroll.verticalScrollBar().sizeHint().width() + 4)
+        if need != scroll.minimumWidth():
+            scroll.setMinimumWidth(need)
+
+
+def place_column(split: QSplitter, column: QWidget, width: int, share: float = 0.24,
+                 most: int = 360) -> None:
+    """Give a splitter's first pane (the settings) about ``share`` of ``width``, at least its
+    minimum and at most ``most`` px, and the rest to the second (the picture)."""
+    if isinstance(column, QScrollArea):
+        fit_column(column)
+    want = max(column.minimumWidth(), min(most, int(width * share)))
+    split.setSizes([want, max(1, width - want)])
 
 
 def heading(text: str) -> QLabel:

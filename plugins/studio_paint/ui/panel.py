@@ -18,7 +18,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
-from studio.ui import theme
+from studio_paint.ui.common import panel_stylesheet
 from studio_paint.ui.files import is_picture
 from studio_paint.ui.style_tab import StyleTab
 from studio_paint.ui.train_tab import TRAIN, PaintTrainTab
@@ -29,6 +29,7 @@ class PaintPanel(QWidget):
     def __init__(self, host, parent: QWidget | None = None):
         super().__init__(parent)
         self.host = host
+        self.setStyleSheet(panel_stylesheet())  # before the tabs measure their buttons
         self.tabs = QTabWidget()
         self.translate_tab = TranslateTab(host)
         self.tabs.addTab(self.translate_tab, "Translate")
@@ -42,9 +43,6 @@ class PaintPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
         lay.addWidget(self.tabs)
-        # a primary button that cannot be pressed looks it (the theme colours only the live one)
-        self.setStyleSheet(f"QPushButton#primary:disabled {{ background: {theme.RAISED}; "
-                           f"color: #6b6f75; border: 1px solid {theme.BORDER}; }}")
 
     def refresh_models(self, select: str | None = None) -> None:
         """List the store's models again (one was trained, imported or downloaded)."""

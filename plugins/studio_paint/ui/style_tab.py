@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.chart import LineChart
 from studio.ui.widgets import side_by_side
-from studio_paint.ui.common import RunBox, heading, scroll_column, task_form
+from studio_paint.ui.common import RunBox, heading, place_column, scroll_column, task_form
 from studio_paint.ui.compare import CompareView, ZoomBar
 from studio_paint.ui.files import (
     dialog_filter,
@@ -167,6 +167,7 @@ class StyleTab(QWidget):
         self.strip.chosen_changed.connect(self._chosen_changed)
         self.chart = LineChart({"loss": theme.ACCENT}, "The loss appears as it paints")
         self.chart.setMinimumHeight(self.strip.height())
+        self.chart.hide()  # until the first run: the picture gets the room
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.zoom_bar)
@@ -188,7 +189,14 @@ class StyleTab(QWidget):
         self.split = side_by_side(self.column, main, (300, 900), stretch=(0, 1))
         self.split.setChildrenCollapsible(False)
         lay.addWidget(self.split)
+        self._placed = False
         self.refresh_models()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if not self._placed:  # the settings as narrow as they may be, the picture the rest
+            self._placed = True
+            place_column(self.split, self.column, self.width())
 
     def _missing(self, task_id: str) -> QLabel:
         label = QLabel(f"{task_id} is not available (the paint tasks did not load)")
@@ -342,6 +350,7 @@ class StyleTab(QWidget):
         self.result = self.saved = None
         self.last_step = None
         self.chart.clear()
+        self.chart.show()
         self.view.set_after(None)
         self.job = self.host.submit(task, params)
         self.run_box.say("Queued")

@@ -154,6 +154,20 @@ class StyleStrip(QListWidget):
         menu.exec(self.viewport().mapToGlobal(pos))
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is narrower than its text."""
+
+    def __init__(self, text: str, parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.full = text
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("Mmmm…"))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.setText(self.fontMetrics().elidedText(self.full, Qt.ElideMiddle, self.width()))
+
+
 class StyleWeights(QWidget):
     """One row per chosen style: its name, its weight, and × to leave it."""
 
@@ -180,6 +194,7 @@ class StyleWeights(QWidget):
         while self.grid.count():
             w = self.grid.takeAt(0).widget()
             if w is not None and w is not self.empty:
+                w.hide()  # gone from the screen now, deleted when the event loop comes round
                 w.deleteLater()
         self.spins = {}
         if not styles:
@@ -189,9 +204,8 @@ class StyleWeights(QWidget):
             self.empty.hide()
         for row, style in enumerate(styles):
             key = str(style.path)
-            name = QLabel(style.title)
-            name.setToolTip(key)
-            name.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+            name = ElidedLabel(style.title)
+            name.setToolTip(f"{style.title}\n{key}")
             spin = QDoubleSpinBox()
             spin.setObjectName(key)
             spin.setRange(0.05, 10.0)

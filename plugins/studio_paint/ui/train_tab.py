@@ -11,6 +11,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFormLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -22,10 +23,12 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.forms import PathField
 from studio.ui.train_tab import TrainTab
+from studio_paint.ui.common import fit_column, place_column
 from studio_paint.ui.compare import CompareView
 
 TRAIN = "paint.train"
 FOLDERS = ("data_a", "data_b")
+WIDE = 900  # px: narrower than this, the form's labels go above their fields
 LOSSES = {"generator": ("generator", theme.ACCENT), "critic": ("critic", "#61afef"),
           "cycle": ("cycle", theme.OK), "identity": ("identity", "#c678dd")}
 
@@ -54,6 +57,7 @@ class PaintTrainTab(TrainTab):
             if isinstance(w, PathField):
                 self._folder_field(w)
         self.layout().setContentsMargins(8, 8, 8, 8)
+        self._placed = False
         self._fit_form()
 
     def _folder_field(self, field: PathField) -> None:
@@ -78,11 +82,25 @@ class PaintTrainTab(TrainTab):
         if scroll is None or split is None:
             return
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(self.form.minimumSizeHint().width()
-                               + scroll.verticalScrollBar().sizeHint().width() + 4)
+        fit_column(scroll)
         split.setChildrenCollapsible(False)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        policy = QFormLayout.WrapAllRows if self.width() < WIDE else QFormLayout.DontWrapRows
+        if self.form.form_layout.rowWrapPolicy() != policy:
+            self.form.form_layout.setRowWrapPolicy(policy)
+            self.form.form_layout.activate()
+            self._fit_form()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        split, scroll = self.findChild(QSplitter), self.findChild(QScrollArea)
+        if not self._placed and split is not None and scroll is not None:
+            self._placed = True  # the form as wide as it needs, the curves and samples the rest
+            place_column(split, scroll, self.width(), share=0.4, most=480)
 
     def set_folder(self, path: Path) -> bool:
         """A dropped folder fills the first empty folder field (B when both are set)."""

@@ -32,7 +32,14 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui.widgets import side_by_side
-from studio_paint.ui.common import RunBox, ShareSlider, heading, scroll_column, task_form
+from studio_paint.ui.common import (
+    RunBox,
+    ShareSlider,
+    heading,
+    place_column,
+    scroll_column,
+    task_form,
+)
 from studio_paint.ui.compare import CompareView, ZoomBar
 from studio_paint.ui.files import (
     dialog_filter,
@@ -189,7 +196,14 @@ class TranslateTab(QWidget):
         self.split = side_by_side(self.column, main, (300, 900), stretch=(0, 1))
         self.split.setChildrenCollapsible(False)
         lay.addWidget(self.split)
+        self._placed = False
         self._model_changed(self.models.model_id())
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if not self._placed:  # the settings as narrow as they may be, the picture the rest
+            self._placed = True
+            place_column(self.split, self.column, self.width())
 
     def _spec(self, name: str):
         if self.task is None:
