@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QFileDialog,
     QFormLayout,
     QLabel,
@@ -29,6 +30,7 @@ from studio_paint.ui.compare import CompareView
 TRAIN = "paint.train"
 FOLDERS = ("data_a", "data_b")
 WIDE = 900  # px: narrower than this, the form's labels go above their fields
+CHART_WIDTH = 420  # px the loss chart needs for its four-series legend
 LOSSES = {"generator": ("generator", theme.ACCENT), "critic": ("critic", "#61afef"),
           "cycle": ("cycle", theme.OK), "identity": ("identity", "#c678dd")}
 
@@ -59,6 +61,8 @@ class PaintTrainTab(TrainTab):
         self.layout().setContentsMargins(8, 8, 8, 8)
         self._placed = False
         self._fit_form()
+        if self._right() is not None:
+            self._right().installEventFilter(self)  # the splitter moved: arrange again
 
     def _folder_field(self, field: PathField) -> None:
         """Browse picks a folder, not a file."""
@@ -95,6 +99,31 @@ class PaintTrainTab(TrainTab):
             self.form.form_layout.activate()
             self._fit_form()
 
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Resize and watched is self._right():
+            self._arrange_right()
+        return super().eventFilter(watched, event)
+
+    def _right(self) -> QWidget | None:
+        split = self.findChild(QSplitter)
+        return split.widget(1) if split is not None else None
+
+    def _arrange_right(self) -> None:
+        """The curves above the sample grid, or beside it where that shows the grid larger (it
+        is twice as tall as it is wide) and leaves the curves room for their legend."""
+        right = self._right()
+        lay = right.layout() if right is not None else None
+        if not isinstance(lay, QBoxLayout):
+            return
+        size = self.sample_view.image_size()
+        gw, gh = (size.width(), size.height()) if not size.isEmpty() else (3, 6)
+        w, h = right.width(), right.height()
+        share = 2 / 5  # the sample's stretch against the chart's 3
+        above = min(w / gw, share * h / gh)
+        beside = min(share * w / gw, h / gh)
+        wide = beside > above and (1 - share) * w >= CHART_WIDTH
+        lay.setDirection(QBoxLayout.LeftToRight if wide else QBoxLayout.TopToBottom)
+
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
         split, scroll = self.findChild(QSplitter), self.findChild(QScrollArea)
@@ -117,6 +146,7 @@ class PaintTrainTab(TrainTab):
         if not isinstance(grid, np.ndarray) or grid.dtype != np.uint8 or grid.ndim not in (2, 3):
             return
         self.sample_view.set_after(grid)
+        self._arrange_right()
         step = data.get("step")
         self.sample_view.set_labels("", f"step {step}" if step is not None else "")
         v = self.form.values()
