@@ -13,9 +13,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 
 def _tasks() -> list[Task]:
+    from studio_paint.evaluate import EVALUATE, TRAIN_JUDGE
     from studio_paint.train import TRAIN
 
     tasks: list[Task] = [TRAIN]
+    tasks += [EVALUATE, TRAIN_JUDGE]
     # each task's module adds its import and entry here
     return tasks
 

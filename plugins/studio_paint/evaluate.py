@@ -1,0 +1,665 @@
+"""Quality you can read: ``paint.evaluate`` measures a paint CycleGAN model, and
+``paint.train-judge`` trains the Monet judge it measures with.
+
+The judge (``classifier.py``) tells Monet paintings from photos. ``paint.evaluate`` translates the
+test photos (testB) to Monet and reports the share the judge calls Monet, beside the share of the
+same photos untouched and of the real Monet paintings (testA); and the cycle error: each test
+picture translated there and back, against itself (mean absolute difference in pixel levels
+0-255). Every picture is first brought to the judge's pixel scale (its shorter side at the
+scale the judge learned at, 256 px for monet2photo, whose pictures are all 256 x 256), so the
+judge sees translations at the scale it knows; translations and cycles run at that size too.
+
+Folders: ``--data`` holds ``testA`` and ``testB`` as monet2photo does (testA Monet paintings,
+testB photos); for a model without a Monet side, testA holds its domain A and testB its domain B.
+The judge trains on ``trainA`` (Monet) and ``trainB`` (photos) of such a folder, holding back
+every tenth picture of each to choose the step, and reports its accuracy on testA and testB.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from studio import paths
+from studio.errors import UserError
+from studio.tasks import Context, Event, Log, Output, Preview, Progress, Task, param
+from studio.training import (
+    command_line,
+    fp16_tensors,
+    optimizer_tensors,
+    read_checkpoint,
+    restore_optimizer,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+    save_tensors,
+    user_models_dir,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from studio.models import ModelCard
+    from studio_paint.classifier import JudgeConfig, MonetJudge
+
+DEFAULT_DATA = paths.ASSETS.parent.parent / "shared" / "data" / "images" / "monet2photo"
+JUDGE_CAPABILITY = "paint-judge"  # its own list, so translation pickers do not offer it
+JUDGE_ARCHITECTURE = "monet-judge-cnn"
+STATE_DIR = "train_state"
+HELD_OUT_EVERY = 10  # every tenth training picture (by sorted name) chooses the step
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# ../shared/data/SOURCES.md on the default data, for the card of a judge trained on it
+MONET2PHOTO_LICENCE = (
+    "Trained on a 1,200-picture subset of the CycleGAN monet2photo data (Zhu, Park, Isola, "
+    "Efros, ICCV 2017). trainA/testA, Monet's paintings from WikiArt, are public domain; "
+    "trainB/testB, photos the CycleGAN authors collected from Flickr, carry their "
+    "photographers' rights (the source repository states no licence): fine for training and "
+    "experiments, review before commercial use. The weights hold no pictures.")
+CYCLE_UNIT = "mean absolute difference in pixel levels 0-255, uint8 pictures at each step"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures.
+
+
+def data_folder(data: Path | None) -> Path:
+    """``--data``, or the monet2photo folder beside the checkout when it is not given."""
+    folder = Path(data) if data is not None else DEFAULT_DATA
+    if not folder.is_dir():
+        if data is None:
+            raise UserError(f"no --data given, and the monet2photo folder is not at {folder}")
+        raise UserError(f"--data {folder}: not a folder")
+    return folder
+
+
+def image_files(folder: Path, what: str) -> list[Path]:
+    """The pictures in ``folder`` (by suffix, sorted by name); a missing or empty folder is
+    refused with a line naming ``what`` it should hold."""
+    from studio.imageio import IMAGE_SUFFIXES
+
+    if not folder.is_dir():
+        raise UserError(f"{folder} is missing: it should hold {what}")
+    files = sorted(p for p in folder.iterdir()
+                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise UserError(f"{folder} holds no pictures ({what}; "
+                        f"{', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def at_scale(image: np.ndarray, scale: int) -> np.ndarray:
+    """``image`` with its shorter side at ``scale`` px (untouched when it is already), then
+    trimmed at the centre to multiples of 4 (what the generator takes)."""
+    from studio_paint.translate import resize
+
+    h, w = image.shape[:2]
+    if min(h, w) != scale:
+        f = scale / min(h, w)
+        h, w = max(scale, round(h * f)), max(scale, round(w * f))
+        image = resize(image, h, w)
+    top, left = (h % 4) // 2, (w % 4) // 2
+    return image[top:top + h - h % 4, left:left + w - w % 4]
+
+
+def _input(image: np.ndarray, device: str) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (1, 3, H, W) in [-1, 1] on ``device``, channels-last."""
+    import torch
+
+    from studio_paint.translate import to_tensor
+
+    return to_tensor(image).to(device, memory_format=torch.channels_last)
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge: building, saving, loading, judging.
+
+
+def write_judge_folder(folder: Path, judge: MonetJudge, cfg: JudgeConfig, scale: int, crop: int,
+                       **card_fields: Any) -> ModelCard:
+    """``model.safetensors`` (fp16) and ``card.json`` of a judge, in ``folder`` (named by id)."""
+    from studio.models import ModelCard, ModelFile, card_path, sha256_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    f = folder / "model.safetensors"
+    save_tensors(fp16_tensors(judge.state_dict()), f, metadata={"format": "pt"})
+    card = ModelCard(id=folder.name, capability=JUDGE_CAPABILITY,
+                     architecture=JUDGE_ARCHITECTURE,
+                     config={**cfg.to_dict(), "scale": scale, "crop": crop,
+                             "positive": "Monet", "negative": "photo"},
+                     files=[ModelFile(f.name, sha256_file(f), f.stat().st_size)], folder=folder,
+                     **{"title": folder.name, "licence": "unknown", "training_data": "unknown",
+                        "command": "", "quality": {}, **card_fields})
+    card.save(card_path(folder))
+    return card
+
+
+def load_judge(ctx: Context, judge_id: str) -> tuple[ModelCard, MonetJudge]:
+    import torch
+
+    from studio.models import shape_problems
+    from studio_paint.classifier import JudgeConfig, MonetJudge
+
+    card, weights = ctx.load_model(judge_id)
+    if card.architecture != JUDGE_ARCHITECTURE:
+        raise UserError(f"--judge {judge_id}: a {card.architecture or '?'} model, not a Monet "
+                        f"judge ({JUDGE_ARCHITECTURE}, trained by paint.train-judge)")
+    judge = MonetJudge(JudgeConfig.from_dict(card.config))
+    problems = shape_problems(weights, {k: tuple(v.shape) for k, v in
+                                        judge.state_dict().items()})
+    if problems:
+        raise UserError(f"--judge {judge_id}: the weights do not fit the network: {problems}")
+    judge.load_state_dict({k: v.float() if v.is_floating_point() else v
+                           for k, v in weights.items()})
+    return card, judge.to(ctx.device, memory_format=torch.channels_last).eval()
+
+
+def monet_probability(judge: MonetJudge, image: np.ndarray, bf16: bool,
+                      device: str = "cpu") -> float:
+    """The judge's probability that ``image`` (uint8, at the judge's scale) is a Monet."""
+    import torch
+
+    with torch.no_grad(), torch.autocast(torch.device(device).type, torch.bfloat16,
+                                         enabled=bf16):
+        return float(torch.sigmoid(judge(_input(image, device))).item())
+
+
+# ---------------------------------------------------------------------------------------------
+# CycleGAN models.
+
+
+def translate(gen: Any, image: np.ndarray, bf16: bool, device: str = "cpu") -> np.ndarray:
+    """The whole picture through ``gen`` (sides multiples of 4), as uint8."""
+    import torch
+
+    from studio_paint.translate import to_uint8
+
+    with torch.no_grad(), torch.autocast(torch.device(device).type, torch.bfloat16,
+                                         enabled=bf16):
+        return to_uint8(gen(_input(image, device)).cpu())
+
+
+def monet_side(domains: Any) -> str | None:
+    """"a" or "b": the side of a model's ``domains`` named Monet (None when neither is)."""
+    if not isinstance(domains, dict):
+        return None
+    sides = [s for s in ("a", "b") if "monet" in str(domains.get(s, "")).lower()]
+    return sides[0] if len(sides) == 1 else None
+
+
+def _other(side: str) -> str:
+    return "b" if side == "a" else "a"
+
+
+# ---------------------------------------------------------------------------------------------
+# paint.evaluate
+
+
+@dataclass
+class EvaluateParams:
+    model: str = param("paint.monet", model="paint", help="the paint CycleGAN model to measure")
+    data: Path | None = param(None, help="a folder with testA (Monet paintings) and testB "
+                                         "(photos), as monet2photo has them; for a model "
+                                         "without a Monet side, its domains A and B (default: "
+                                         "../shared/data/images/monet2photo)")
+    judge: str = param("paint.monet_judge", model=JUDGE_CAPABILITY,
+                       help="the Monet-vs-photo classifier (paint.train-judge trains one)")
+    limit: int = param(0, min=0, max=1_000_000,
+                       help="at most this many pictures from each folder (0: all)")
+    precision: str = param("auto", choices=("auto", "fp32", "bf16"), advanced=True,
+                           help="bf16 autocast runs the networks in bfloat16 (auto: where the "
+                                "device computes it natively)")
+
+
+@dataclass
+class _Tally:
+    """Sums over the pictures of one folder."""
+
+    count: int = 0
+    called_monet: int = 0  # untouched, by the judge
+    probability: float = 0.0
+    translated_monet: int = 0  # translated to Monet, by the judge
+    translated_probability: float = 0.0
+    cycle_error: float = 0.0
+    cycled: int = 0
+
+
+def _share(n: int, of: int) -> float | None:
+    return round(n / of, 4) if of else None
+
+
+def _mean(total: float, of: int, digits: int = 4) -> float | None:
+    return round(total / of, digits) if of else None
+
+
+def paint_evaluate(p: EvaluateParams, ctx: Context) -> Iterator[Event]:
+    import numpy as np
+
+    from studio.imageio import read_image
+    from studio_paint.loading import load_generators
+    from studio_paint.translate import use_bf16
+
+    folder = data_folder(p.data)
+    card, gens = load_generators(ctx, p.model)
+    domains = card.config.get("domains", {}) if isinstance(card.config, dict) else {}
+    names = {s: str(domains.get(s, s.upper())) if isinstance(domains, dict) else s.upper()
+             for s in ("a", "b")}
+    monet = monet_side(domains)
+    # which side of the model each folder holds
+    sides = {"testA": monet or "a", "testB": _other(monet) if monet else "b"}
+    notes: list[str] = []
+    judge = judge_card = None
+    to_monet = f"{_other(monet)}2{monet}" if monet else ""
+    if monet is None:
+        notes.append(f"{p.model} translates {names['a']} and {names['b']}, neither of them "
+                     "Monet: the Monet judge's figures are skipped")
+    else:
+        judge_card, judge = load_judge(ctx, p.judge)
+        if gens.get(to_monet) is None:
+            notes.append(f"{p.model} has no {names[_other(monet)]} -> {names[monet]} generator "
+                         f"({to_monet}): only untouched pictures are judged")
+    cycle = all(gens.get(d) is not None for d in ("a2b", "b2a"))
+    if not cycle:
+        only = next(d for d in ("a2b", "b2a") if gens.get(d) is not None)
+        notes.append(f"{p.model} has one direction ({only}) only: the cycle error is skipped")
+    if judge is None and not cycle:
+        raise UserError(f"nothing to measure: {p.model} has no Monet side for the judge and "
+                        "one direction only, so no cycle either")
+    scale = int(judge_card.config.get("scale", 256)) if judge_card is not None else 256
+    bf16 = use_bf16(ctx.device, p.precision)
+
+    what = {"testA": f"{names[sides['testA']]} pictures (the model's domain "
+                     f"{sides['testA'].upper()})",
+            "testB": f"{names[sides['testB']]} pictures (the model's domain "
+                     f"{sides['testB'].upper()})"}
+    files = {name: image_files(folder / name, what[name]) for name in ("testA", "testB")}
+    if p.limit:
+        files = {name: found[:p.limit] for name, found in files.items()}
+    for note in notes:
+        yield Log(note, "warning")
+    yield Log(f"{p.model} on {folder}: {len(files['testA'])} testA and {len(files['testB'])} "
+              f"testB pictures at {scale} px" + (f", judged by {p.judge}" if judge else "")
+              + (" (bfloat16)" if bf16 else ""))
+
+    tallies = {name: _Tally() for name in files}
+    skipped: list[str] = []
+    total, done = sum(len(f) for f in files.values()), 0
+    for name, found in files.items():
+        side = sides[name]
+        there, back = f"{side}2{_other(side)}", f"{_other(side)}2{side}"
+        tally = tallies[name]
+        for path in found:
+            if ctx.is_cancelled():
+                return
+            done += 1
+            try:
+                image = at_scale(read_image(path), scale)
+            except (OSError, ValueError, UserError) as exc:  # one line naming the file
+                skipped.append(f"{name}: {str(exc).splitlines()[0]}")
+                yield Log(f"skipped {skipped[-1]}", "warning")
+                continue
+            tally.count += 1
+            shown = None
+            if judge is not None:
+                prob = monet_probability(judge, image, bf16, ctx.device)
+                tally.probability += prob
+                tally.called_monet += prob > 0.5
+            translated = (translate(gens[there], image, bf16, ctx.device)
+                          if gens.get(there) is not None and (cycle or there == to_monet)
+                          else None)
+            if translated is not None and judge is not None and there == to_monet:
+                prob = monet_probability(judge, translated, bf16, ctx.device)
+                tally.translated_probability += prob
+                tally.translated_monet += prob > 0.5
+                shown = translated
+            if cycle and translated is not None:
+                restored = translate(gens[back], translated, bf16, ctx.device)
+                tally.cycle_error += float(np.abs(restored.astype(np.float32)
+                                                  - image.astype(np.float32)).mean())
+                tally.cycled += 1
+                shown = np.concatenate([image, translated, restored], 1)
+            if shown is not None:
+                yield Preview(shown, label=f"{name}/{path.name}")
+            yield Progress(done / total, f"{name} {path.name} ({done}/{total})")
+    for name, tally in tallies.items():
+        if tally.count == 0:
+            raise UserError(f"none of the pictures in {folder / name} could be read")
+
+    judged = to_monet if judge is not None and gens.get(to_monet) is not None else ""
+    figures = _figures(card, judge_card, folder, scale, bf16, names, sides, judged, cycle,
+                       tallies, notes, skipped)
+    yield Output(_summary(figures, names, sides), name="evaluation")
+    yield Output((json.dumps(figures, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+                 name="quality", suffix=".json")
+
+
+def _figures(card: ModelCard, judge_card: ModelCard | None, folder: Path,
+             scale: int, bf16: bool, names: dict[str, str], sides: dict[str, str],
+             to_monet: str, cycle: bool, tallies: dict[str, _Tally],
+             notes: list[str], skipped: list[str]) -> dict[str, Any]:
+    """What paint.evaluate measured, as JSON ready for a model card's "quality". ``to_monet``:
+    the direction the photos were translated to Monet in ("" for none)."""
+    a, b = tallies["testA"], tallies["testB"]
+    out: dict[str, Any] = {
+        "evaluated_with": "paint.evaluate",
+        "model": card.id,
+        "data": str(folder),
+        "pictures": {"testA": a.count, "testB": b.count},
+        "scale_px": scale,
+        "precision": "bf16" if bf16 else "fp32",
+    }
+    if judge_card is not None:
+        out["judge"] = judge_card.id
+        if "test_accuracy" in judge_card.quality:
+            out["judge_test_accuracy"] = judge_card.quality["test_accuracy"]
+        out["monet_share"] = {
+            "translated_photos": _share(b.translated_monet, b.count) if to_monet else None,
+            "untouched_photos": _share(b.called_monet, b.count),
+            "real_monets": _share(a.called_monet, a.count),
+        }
+        out["mean_monet_probability"] = {
+            "translated_photos": _mean(b.translated_probability, b.count) if to_monet
+            else None,
+            "untouched_photos": _mean(b.probability, b.count),
+            "real_monets": _mean(a.probability, a.count),
+        }
+        if to_monet:
+            out["translated_with"] = to_monet
+    if cycle:
+        out["cycle_error_testA"] = _mean(a.cycle_error, a.cycled, 2)
+        out["cycle_error_testB"] = _mean(b.cycle_error, b.cycled, 2)
+        out["cycle_paths"] = {
+            "testA": f"{names[sides['testA']]} -> {names[sides['testB']]} -> "
+                     f"{names[sides['testA']]}",
+            "testB": f"{names[sides['testB']]} -> {names[sides['testA']]} -> "
+                     f"{names[sides['testB']]}"}
+        out["cycle_error_unit"] = CYCLE_UNIT
+    out["notes"] = notes
+    if skipped:
+        out["skipped"] = skipped
+    return out
+
+
+def _percent(x: float | None) -> str:
+    return "   -  " if x is None else f"{100 * x:5.1f} %"
+
+
+def _summary(f: dict[str, Any], names: dict[str, str], sides: dict[str, str]) -> str:
+    lines = [f"{f['model']} on {f['data']}: {f['pictures']['testA']} testA and "
+             f"{f['pictures']['testB']} testB pictures at {f['scale_px']} px ({f['precision']})"]
+    if "monet_share" in f:
+        share, prob = f["monet_share"], f["mean_monet_probability"]
+        lines += ["", f"Called Monet by {f['judge']} (share; mean probability):"]
+        rows = [("photos translated to Monet (testB, " + f.get("translated_with", "-") + ")",
+                 "translated_photos"),
+                ("the same photos untouched (testB)", "untouched_photos"),
+                ("real Monet paintings (testA)", "real_monets")]
+        for label, key in rows:
+            p = "" if prob[key] is None or share[key] is None else f"   {prob[key]:.2f}"
+            lines.append(f"  {label:<44} {_percent(share[key])}{p}")
+    if "cycle_error_testA" in f:
+        lines += ["", "Cycle error (mean absolute difference, pixel levels 0-255):"]
+        for name in ("testA", "testB"):
+            lines.append(f"  {name}  {f['cycle_paths'][name]:<28} {f[f'cycle_error_{name}']:6.2f}")
+    if f["notes"]:
+        lines += [""] + [f"note: {n}" for n in f["notes"]]
+    if f.get("skipped"):
+        lines += [f"skipped {len(f['skipped'])} unreadable pictures:"] + [
+            f"  {s}" for s in f["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+EVALUATE = Task("paint.evaluate", "Measure a paint model", EvaluateParams, paint_evaluate,
+                "The share of translated test photos a Monet judge calls Monet, beside untouched "
+                "photos and real Monets, and the cycle error, as text and JSON.")
+
+
+# ---------------------------------------------------------------------------------------------
+# paint.train-judge
+
+
+@dataclass
+class TrainJudgeParams:
+    data: Path | None = param(None, help="a folder with trainA (Monet paintings) and trainB "
+                                         "(photos), and testA / testB for the test accuracy "
+                                         "(default: ../shared/data/images/monet2photo)")
+    model_id: str = param("paint.my_judge", help="name of the trained judge")
+    steps: int = param(3000, min=1, max=1_000_000, help="training steps in all")
+    batch_size: int = param(32, min=2, max=1024, advanced=True,
+                            help="crops per step, half Monet and half photo")
+    width: int = param(16, min=2, max=128, advanced=True, help="channels of the first conv")
+    scale: int = param(256, min=16, max=2048, advanced=True,
+                       help="the pixel scale pictures are judged at: their shorter side is "
+                            "brought to it (monet2photo's pictures are 256 x 256)")
+    crop: int = param(128, min=16, max=2048, advanced=True,
+                      help="side of the random square crops it trains on (at most --scale)")
+    lr: float = param(2e-3, min=0.0, max=1.0, advanced=True,
+                      help="AdamW learning rate, falling linearly to 0 at the last step")
+    precision: str = param("auto", choices=("auto", "fp32", "bf16"), advanced=True,
+                           help="bf16 autocast runs the products in bfloat16 (auto: where the "
+                                "device computes them natively)")
+    eval_interval: int = param(250, min=1, max=1_000_000, advanced=True,
+                               help="steps between measurements on the held-out pictures "
+                                    "(and checkpoints)")
+    resume: bool = param(False, help="continue from this judge's checkpoint")
+
+
+def _load_pictures(files: list[Path], scale: int) -> tuple[list[np.ndarray], list[str]]:
+    """The readable pictures at ``scale``, and a line for each unreadable one."""
+    from studio.imageio import read_image
+
+    pictures, skipped = [], []
+    for path in files:
+        try:
+            pictures.append(at_scale(read_image(path), scale))
+        except (OSError, ValueError, UserError) as exc:
+            skipped.append(str(exc).splitlines()[0])
+    return pictures, skipped
+
+
+def _crop_batch(pictures: list[np.ndarray], count: int, crop: int, rng: np.random.Generator
+                ) -> np.ndarray:
+    """``count`` random ``crop`` squares, each from a random picture, half of them mirrored."""
+    import numpy as np
+
+    out = np.empty((count, crop, crop, 3), np.uint8)
+    for i, k in enumerate(rng.integers(len(pictures), size=count)):
+        pic = pictures[k]
+        top = rng.integers(pic.shape[0] - crop + 1)
+        left = rng.integers(pic.shape[1] - crop + 1)
+        patch = pic[top:top + crop, left:left + crop]
+        out[i] = patch[:, ::-1] if rng.random() < 0.5 else patch
+    return out
+
+
+def judge_accuracy(judge: MonetJudge, monets: list[np.ndarray], photos: list[np.ndarray],
+                   bf16: bool, device: str = "cpu") -> dict[str, float]:
+    """The judge on whole pictures: the share of Monets it calls Monet, of photos it calls
+    photo, their mean, and the mean log loss."""
+    import math
+
+    judge.eval()
+    called, loss = {}, 0.0
+    for name, pictures, positive in (("monets", monets, True), ("photos", photos, False)):
+        right = 0
+        for pic in pictures:
+            p = min(max(monet_probability(judge, pic, bf16, device), 1e-7), 1 - 1e-7)
+            right += (p > 0.5) == positive
+            loss -= math.log(p if positive else 1 - p)
+        called[name] = right / max(1, len(pictures))
+    n = max(1, len(monets) + len(photos))
+    return {"accuracy": (called["monets"] + called["photos"]) / 2,
+            "monets_called_monet": called["monets"], "photos_called_photo": called["photos"],
+            "log_loss": loss / n}
+
+
+def train_judge(p: TrainJudgeParams, ctx: Context) -> Iterator[Event]:
+    import copy
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from studio_paint.classifier import JudgeConfig, MonetJudge, parameter_count
+    from studio_paint.translate import use_bf16
+
+    if not ID_RE.match(p.model_id):
+        raise ValueError(f"--model-id {p.model_id!r}: use letters, digits, '.', '_' or '-'")
+    if p.crop > p.scale:
+        raise ValueError(f"--crop {p.crop} is larger than --scale {p.scale}")
+    folder = data_folder(p.data)
+    device = ctx.device
+    out_dir = user_models_dir(ctx) / p.model_id
+    state_dir = out_dir / STATE_DIR
+    saved = read_checkpoint(state_dir) if p.resume else None
+    if p.resume and saved is None:
+        yield Log(f"no checkpoint for {p.model_id}; starting afresh", "warning")
+    if saved is not None:
+        cfg = JudgeConfig.from_dict(saved["config"])
+        scale, crop = int(saved["scale"]), int(saved["crop"])
+        if (cfg.width, scale, crop) != (p.width, p.scale, p.crop):
+            yield Log(f"resuming {p.model_id}: it keeps width {cfg.width}, scale {scale}, "
+                      f"crop {crop}, as it began", "warning")
+    else:
+        cfg, scale, crop = JudgeConfig(width=p.width), p.scale, p.crop
+
+    yield Progress(None, "reading the pictures")
+    train_files = {"trainA": image_files(folder / "trainA", "Monet paintings"),
+                   "trainB": image_files(folder / "trainB", "photos")}
+    sets: dict[str, list[np.ndarray]] = {}
+    for name, files in train_files.items():
+        held = [f for i, f in enumerate(files) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1]
+        kept = [f for f in files if f not in set(held)]
+        sets[name], skipped = _load_pictures(kept, scale)
+        sets[name + "_held"], skipped_held = _load_pictures(held, scale)
+        for line in skipped + skipped_held:
+            yield Log(f"skipped {name}: {line}", "warning")
+        if not sets[name] or not sets[name + "_held"]:
+            raise UserError(f"{folder / name}: too few readable pictures to train on and hold "
+                            f"some back (one in {HELD_OUT_EVERY})")
+    tests: dict[str, list[np.ndarray]] = {}
+    for name in ("testA", "testB"):
+        if (folder / name).is_dir():
+            tests[name], _ = _load_pictures(image_files(folder / name, "test pictures"), scale)
+    if len(tests) < 2 or not all(tests.values()):
+        tests = {}
+        yield Log(f"{folder} lacks readable testA and testB: no test accuracy", "warning")
+    yield Log(f"{len(sets['trainA'])} Monets and {len(sets['trainB'])} photos to train on, "
+              f"{len(sets['trainA_held'])} and {len(sets['trainB_held'])} held back, "
+              f"{crop} px crops at {scale} px")
+
+    judge = MonetJudge(cfg).to(device, memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(judge.parameters(), lr=p.lr, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(ctx.seed)  # its state rides in the checkpoint
+    rng = np.random.default_rng(ctx.seed)
+    step, seconds, seed, history = 0, 0.0, ctx.seed, []
+    best: dict[str, Any] = {}
+    best_weights = None
+    if saved is not None:
+        judge.load_state_dict(saved["model"])
+        restore_optimizer(opt, saved["opt"], saved["groups"])
+        restore_rng(g, saved["rng"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        step, seconds, seed = saved["step"], saved["train_seconds"], saved["seed"]
+        history, best = saved.get("history", []), saved.get("best", {})
+        best_weights = saved.get("best_model")
+        yield Log(f"resuming {p.model_id} at step {step}")
+    yield Log(f"judge: {parameter_count(judge):,} parameters on {device}")
+    bf16 = use_bf16(device, p.precision)
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
+    command = command_line(TRAIN_JUDGE, replace(p, width=cfg.width, scale=scale, crop=crop),
+                           seed)
+    data_name = str(p.data) if p.data is not None else "../shared/data/images/monet2photo"
+    default_data = folder.resolve() == DEFAULT_DATA.resolve()
+    licence = MONET2PHOTO_LICENCE if default_data else (
+        f"the licence of the training pictures applies ({data_name})")
+
+    def register() -> None:
+        """The best judge so far into the store, with its test accuracy."""
+        chosen = MonetJudge(cfg).to(device, memory_format=torch.channels_last)
+        chosen.load_state_dict(best_weights)
+        quality: dict[str, Any] = {
+            "steps": step, "chosen_step": best["step"], "train_minutes": round(seconds / 60, 1),
+            "held_out_accuracy": round(best["accuracy"], 4),
+            "held_out_pictures": len(sets["trainA_held"]) + len(sets["trainB_held"]),
+            "judged_at_px": scale, "trained_on_crops_px": crop}
+        if tests:
+            t = judge_accuracy(chosen, tests["testA"], tests["testB"], bf16, device)
+            quality |= {"test_accuracy": round(t["accuracy"], 4),
+                        "testA_called_monet": round(t["monets_called_monet"], 4),
+                        "testB_called_photo": round(t["photos_called_photo"], 4),
+                        "test_pictures": len(tests["testA"]) + len(tests["testB"])}
+        write_judge_folder(
+            out_dir, chosen, cfg, scale, crop, title=f"{p.model_id} (Monet or photo?)",
+            licence=licence,
+            training_data=f"{data_name}: trainA as Monet, trainB as photo; every "
+                          f"{HELD_OUT_EVERY}th picture of each held back to choose the step",
+            command=command, quality=quality,
+            description=f"A {parameter_count(chosen):,}-parameter Monet-vs-photo classifier "
+                        f"for paint.evaluate, trained with paint.train-judge on {crop} px crops "
+                        f"and judging whole pictures at {scale} px; the step with the best "
+                        f"held-out accuracy ({best['step']} of {step}).")
+
+    judge.train()
+    half = p.batch_size // 2
+    labels = torch.cat([torch.ones(half), torch.zeros(p.batch_size - half)]).to(device)
+    losses: list[float] = []
+    started = time.perf_counter()
+    while step < p.steps:
+        for group in opt.param_groups:
+            group["lr"] = p.lr * (1 - step / p.steps)
+        crops = np.concatenate([_crop_batch(sets["trainA"], half, crop, rng),
+                                _crop_batch(sets["trainB"], p.batch_size - half, crop, rng)])
+        x = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            loss = F.binary_cross_entropy_with_logits(judge(x), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        yield Progress(step / p.steps, f"step {step}/{p.steps} loss {losses[-1]:.3f}")
+        if step % p.eval_interval == 0 or step == p.steps:
+            seconds += time.perf_counter() - started
+            held = judge_accuracy(judge, sets["trainA_held"], sets["trainB_held"], bf16, device)
+            judge.train()
+            point = {"step": step, "loss": float(np.mean(losses)),
+                     "held_out_accuracy": held["accuracy"], "held_out_loss": held["log_loss"],
+                     "minutes": round(seconds / 60, 1)}
+            history.append(point)
+            losses.clear()
+            better = not best or (held["accuracy"], -held["log_loss"]) > (
+                best["accuracy"], -best["log_loss"])
+            if better:
+                best = {"step": step, "accuracy": held["accuracy"],
+                        "log_loss": held["log_loss"]}
+                best_weights = copy.deepcopy(judge.state_dict())
+            og, groups = optimizer_tensors(opt)
+            save_checkpoint(state_dir, step,
+                            {"model": judge.state_dict(), "opt": og, "best_model": best_weights},
+                            {"config": cfg.to_dict(), "scale": scale, "crop": crop, "seed": seed,
+                             "train_seconds": seconds, "groups": groups, "rng": rng_state(g),
+                             "numpy_rng": rng.bit_generator.state, "history": history,
+                             "best": best})
+            if better or step == p.steps:
+                register()
+            yield Log(f"step {step}: loss {point['loss']:.3f}, held-out accuracy "
+                      f"{held['accuracy']:.3f} (log loss {held['log_loss']:.3f})"
+                      + (" (best so far)" if better else ""))
+            yield Preview({k: v for k, v in point.items() if k != "step"}, label=f"step {step}")
+            started = time.perf_counter()
+    if saved is not None and step == saved["step"] and best_weights is not None:
+        register()  # a finished run resumed: its card written afresh
+    yield Log(f"{p.model_id} saved to {out_dir}: the judge of step {best.get('step')}, "
+              f"held-out accuracy {best.get('accuracy', 0):.3f}")
+
+
+TRAIN_JUDGE = Task("paint.train-judge", "Train the Monet judge", TrainJudgeParams, train_judge,
+                   "Trains the small Monet-vs-photo classifier that paint.evaluate measures "
+                   "translations with.", grad=True)
