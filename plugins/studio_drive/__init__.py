@@ -18,6 +18,12 @@ def _tasks() -> list[Task]:
     from studio_drive.train_vae import TRAIN_VAE
 
     tasks += [COLLECT, TRAIN_VAE, TRAIN_RNN]
+    from studio_drive.train_controller import TRAIN_CONTROLLER
+
+    tasks.append(TRAIN_CONTROLLER)
+    from studio_drive.evaluate import EVALUATE
+
+    tasks.append(EVALUATE)
     return tasks
 
 
