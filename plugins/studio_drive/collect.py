@@ -378,17 +378,18 @@ def drive_collect(p: CollectParams, ctx: Context) -> Iterator[Event]:
     else:
         results = _pool_results(jobs, workers)
     done: list[EpisodeResult] = []
+    rate = ""
     for result in results:
-        if result is None:
+        if result is None:  # none finished in the last half second
             if ctx.is_cancelled():
                 return
-            yield Progress(len(done) / max(1, len(jobs)), f"{len(done)}/{len(jobs)} episodes")
+            yield Progress(len(done) / max(1, len(jobs)), f"{len(done)}/{len(jobs)} episodes"
+                                                           + rate)
             continue
         done.append(result)
         steps = sum(r.steps for r in done)
-        rate = steps / max(1e-9, time.perf_counter() - started)
-        yield Progress(len(done) / len(jobs),
-                       f"{len(done)}/{len(jobs)} episodes, {rate:.0f} steps/s")
+        rate = f", {steps / max(1e-9, time.perf_counter() - started):.0f} steps/s"
+        yield Progress(len(done) / len(jobs), f"{len(done)}/{len(jobs)} episodes" + rate)
         yield Preview(strip(result.samples), label=f"episode {result.index} ({result.policy}): "
                                                    f"score {result.score:.0f}")
     seconds = time.perf_counter() - started
@@ -417,9 +418,9 @@ def summary(done: list[EpisodeResult], p: CollectParams, renderer: str, workers:
     for r in done:
         by_policy.setdefault(r.policy, []).append(r.score)
     if len(by_policy) > 1:
-        lines.append("- by policy: " + ", ".join(f"{k} {len(v)} episodes, score "
-                                                f"{np.mean(v):.1f}"
-                                                for k, v in sorted(by_policy.items())))
+        lines.append("- by policy: " + ", ".join(
+            f"{k} {len(v)} episode{'s' if len(v) != 1 else ''}, score {np.mean(v):.1f}"
+            for k, v in sorted(by_policy.items())))
     if kept:
         lines.append(f"- {kept} episodes were already there; the folder holds {p.episodes}")
     return "\n".join(lines) + "\n"

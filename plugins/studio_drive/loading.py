@@ -120,13 +120,13 @@ def load_world_model(ctx: Any, model_id: str, require: tuple[str, ...] = ("vae",
                         f"({ARCHITECTURE}) one")
     config = check_config(card.config, model_id)
     parts = {p: part_of(weights, p) for p in PARTS}
+    for p in PARTS:
+        if parts[p] and (problem := part_problem(parts[p], p, config)):
+            raise UserError(f"model {model_id}: {problem}")
     for p in ("vae", *require):
         if not parts[p]:
             raise UserError(f"model {model_id} has no {NAMES[p]} yet; train it with "
                             f"{TASKS[p]} --model-id {model_id}")
-    for p in PARTS:
-        if parts[p] and (problem := part_problem(parts[p], p, config)):
-            raise UserError(f"model {model_id}: {problem}")
     key = (card.id, card.weights_sha256, str(ctx.device))
     with _lock:
         if key not in _cache:

@@ -301,6 +301,7 @@ def drive_train_rnn(p: TrainRNNParams, ctx: Context) -> Iterator[Event]:
 
     # --- train M --------------------------------------------------------------------------------
     train_files, held = split_files(encoded)
+    torch.manual_seed(ctx.seed)  # the same weights to begin with, whatever ran before
     m = MDNRNN(config["z_size"], config["actions"], config["hidden"], config["gaussians"])
     m = m.to(device)
     opt = torch.optim.Adam(m.parameters(), lr=p.lr)
@@ -331,8 +332,13 @@ def drive_train_rnn(p: TrainRNNParams, ctx: Context) -> Iterator[Event]:
                                       np.random.default_rng(0), len(valid_src), on_error))]
     except RolloutError as exc:
         raise UserError(str(exc)) from None
-    sampler = SequenceSampler(train_files, load_latents, p.batch_size, p.seq_len,
-                              np.random.default_rng([seed, step]), p.buffer_episodes, on_error)
+    def windows_from(step: int) -> SequenceSampler:
+        """The batches after ``step`` (drawn afresh after each checkpoint, seeded with the
+        step, so that a resumed run draws what the whole run would have)."""
+        return SequenceSampler(train_files, load_latents, p.batch_size, p.seq_len,
+                               np.random.default_rng([seed, step]), p.buffer_episodes, on_error)
+
+    sampler = windows_from(step)
     command = command_line(TRAIN_RNN, p, seed)
     sums, count = np.zeros(4), 0
     started = time.perf_counter()
@@ -391,6 +397,7 @@ def drive_train_rnn(p: TrainRNNParams, ctx: Context) -> Iterator[Event]:
             yield Log(f"step {step}: held-out NLL {point['valid_nll']:.3f} per dimension, "
                       f"reward error {point['valid_reward']:.3f}, done "
                       f"{point['valid_done']:.4f}")
+            sampler = windows_from(step)
             started = time.perf_counter()
     yield Log(f"{p.model_id}'s M saved to {folder}")
 

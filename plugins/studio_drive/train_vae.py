@@ -172,6 +172,7 @@ def drive_train_vae(p: TrainVAEParams, ctx: Context) -> Iterator[Event]:
     yield Log(f"{len(files)} rollouts in {p.data}: {len(train_files)} to train on, "
               + (f"{len(held)} held out" if held else "none held out (fewer than 20)"))
 
+    torch.manual_seed(ctx.seed)  # the same weights to begin with, whatever ran before
     vae = VAE(z_size).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(vae.parameters(), lr=p.lr)
     g = torch.Generator(device=device if device.startswith("cuda") else "cpu")
@@ -194,8 +195,13 @@ def drive_train_vae(p: TrainVAEParams, ctx: Context) -> Iterator[Event]:
     def on_error(path: Path, message: str) -> None:
         warnings.append(f"{message}; skipped")
 
-    sampler = FrameSampler(train_files, p.batch_size, np.random.default_rng([seed, step]),
-                           p.buffer_episodes, on_error)
+    def frames_from(step: int) -> FrameSampler:
+        """The batches after ``step``: drawn afresh after each checkpoint, from a generator
+        seeded with the step, so that a resumed run draws what the whole run would have."""
+        return FrameSampler(train_files, p.batch_size, np.random.default_rng([seed, step]),
+                            p.buffer_episodes, on_error)
+
+    sampler = frames_from(step)
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
     sums = np.zeros(3)
     count = 0
@@ -244,6 +250,7 @@ def drive_train_vae(p: TrainVAEParams, ctx: Context) -> Iterator[Event]:
             yield Preview(strip(valid[:SHOWN], to_image(shown)),
                           label=f"frames and their reconstructions, step {step}")
             yield Log(f"step {step}: held-out reconstruction {v_recon:.1f}, KL {v_kl:.1f}")
+            sampler = frames_from(step)
             started = time.perf_counter()
     yield Log(f"{p.model_id}'s VAE saved to {folder}")
 
