@@ -90,8 +90,10 @@ class FakeStyleParams:
     content: Path = param(help="the photo")
     style: str = param("", help="paintings, separated by commas")
     style_weights: str = param("", help="a weight per painting")
-    steps: int = param(6, min=1, max=1000)
-    size: int = param(64, min=16, max=4096)
+    size: int = param(512, min=64, max=2048)
+    steps: int = param(150, min=1, max=5000)
+    scales: int = param(2, min=1, max=5)
+    preview_every: int = param(5, min=1, max=1000, advanced=True)
 
 
 def fake_style(p: FakeStyleParams, ctx: Context) -> Iterator[Event]:
@@ -405,7 +407,7 @@ def test_an_unknown_model_is_a_message_not_a_crash(qtbot, panel, tmp_path):
 def test_the_style_tab_paints_step_by_step_and_stop_keeps_the_picture(qtbot, panel, tmp_path):
     tab = panel.style_tab
     panel.tabs.setCurrentWidget(tab)
-    content = save_picture(tmp_path / "bridge.png", photo(48, 40))
+    content = save_picture(tmp_path / "bridge.png", photo(80, 64))
     waves = save_picture(tmp_path / "waves.png", solid(32, 32, BLUE))
     lilies = save_picture(tmp_path / "lilies.png", solid(32, 32, (40, 160, 60)))
     assert panel.handle_drop([content, waves])  # the photo, then a painting for the strip
@@ -413,12 +415,16 @@ def test_the_style_tab_paints_step_by_step_and_stop_keeps_the_picture(qtbot, pan
     assert tab.add_painting(lilies)
     assert [s.path for s in tab.strip.chosen()] == [waves, lilies]
     tab.weights.spins[str(lilies)].setValue(2.5)
+    quick = {"size": 64, "steps": 40, "scales": 1, "preview_every": 1}
+    tab.form.set_values({**tab.form.values(), **quick})
     job = panel.run_default()
     names = {s.name for s in job.task.schema()}
     if "style_weights" in names:
         assert job.params.style_weights == "1,2.5"
     assert str(waves) in str(job.params.style)
-    qtbot.waitUntil(lambda: len(tab.chart.steps) >= 2, timeout=30000)
+    qtbot.waitUntil(lambda: len(tab.chart.steps) >= 2 and tab.view.after is not None
+                    or job.state.finished, timeout=60000)
+    assert job.state is not JobState.FAILED, job.error
     assert tab.view.after is not None and tab.result is not None
     tab.stop()
     finish(qtbot, job)
@@ -427,7 +433,7 @@ def test_the_style_tab_paints_step_by_step_and_stop_keeps_the_picture(qtbot, pan
     kept = tab.result.copy()
     out = tab.export(tmp_path / "styled.webp")
     with Image.open(out) as im:
-        assert im.format == "WEBP" and im.size == (48, 40)
+        assert im.format == "WEBP" and im.size == (80, 64)  # the photo's size
     assert np.array_equal(tab.result, kept)
 
     # the paintings and the choice are remembered
@@ -437,6 +443,60 @@ def test_the_style_tab_paints_step_by_step_and_stop_keeps_the_picture(qtbot, pan
     tab.restore_values(values["style"])
     assert [s.path for s in tab.strip.chosen()] == [waves, lilies]
     assert tab.weights.weight(lilies) == pytest.approx(2.5)
+
+
+def test_the_style_tab_names_its_network_with_the_download_a_click_away(qtbot, panel):
+    tab = panel.style_tab
+    panel.tabs.setCurrentWidget(tab)
+    if "network" not in tab.form.widgets:
+        pytest.skip("paint.style without a network choice")
+    assert "random-weight VGG19 with the softmax transform" in tab.network_label.text()
+    assert tab.vgg_button.isVisibleTo(tab) == ("paint.get-vgg19" in tab.host.registry.tasks)
+    combo = tab.form.widgets["network"]
+    combo.setCurrentIndex(combo.findData("vgg19"))
+    assert "ImageNet VGG19, not installed yet" in tab.network_label.text()
+
+
+def make_fast_model(folder: Path, painting: np.ndarray) -> None:
+    import torch
+
+    from studio.models import ModelCard, ModelFile, sha256_file
+    from studio.training import save_tensors
+    from studio_paint.fast_style import ARCHITECTURE, FastStyleConfig, TransformerNet
+
+    torch.manual_seed(0)
+    cfg = FastStyleConfig(width=4, n_blocks=1)
+    folder.mkdir(parents=True)
+    f = folder / "model.safetensors"
+    save_tensors(TransformerNet(cfg).state_dict(), f)
+    save_picture(folder / "style.jpg", painting)
+    ModelCard(id=folder.name, capability="paint", title="Tiny waves", architecture=ARCHITECTURE,
+              config=cfg.to_dict(), files=[ModelFile(f.name, sha256_file(f), f.stat().st_size)],
+              licence="CC0-1.0", training_data="none", command="tests",
+              quality={}).save(folder / "card.json")
+
+
+def test_fast_mode_paints_in_a_trained_models_style_from_the_strip(qtbot, panel, tmp_path):
+    from studio import paths
+
+    tab = panel.style_tab
+    if tab.fast_task is None:
+        pytest.skip("no paint.fast-style task")
+    make_fast_model(paths.models_dir() / "paint.fast_tiny", solid(40, 40, BLUE))
+    panel.tabs.setCurrentWidget(tab)
+    panel.refresh_models()
+    fast = [st for st in tab.strip.styles() if st.model == "paint.fast_tiny"]
+    assert fast and fast[0].path.name == "style.jpg" and fast[0].title == "Tiny waves"
+    assert tab.strip.find(fast[0].path).text().startswith("⚡")
+    tab.open_photo(save_picture(tmp_path / "harbour.png", photo(72, 56)))
+    tab.method.setCurrentIndex(tab.method.findData("paint.fast-style"))
+    assert tab.run() is None and "⚡" in tab.run_box.status.text()  # no fast style chosen
+    tab.strip.choose([str(fast[0].path)])
+    job = finish(qtbot, tab.run())
+    assert job.state is JobState.DONE, job.error
+    assert job.task.id == "paint.fast-style" and job.params.model == "paint.fast_tiny"
+    assert tab.result.shape == (56, 72, 3) and tab.saved is not None
+    assert not tab.network_label.isVisibleTo(tab)  # no feature network in one pass
 
 
 # -- training --------------------------------------------------------------------------------------

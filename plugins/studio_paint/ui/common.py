@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QApplication,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -124,6 +125,20 @@ def place_column(split: QSplitter, column: QWidget, width: int, share: float = 0
     split.setSizes([want, max(1, width - want)])
 
 
+WIDE = 900  # px of a tab: narrower, forms put their labels above their fields
+
+
+def fit_form_rows(form: ParamForm | None, width: int) -> None:
+    """Labels beside their fields in a wide tab, above them in a narrow one (so the form's
+    column takes less of the picture's room)."""
+    if form is None:
+        return
+    policy = QFormLayout.DontWrapRows if width >= WIDE else QFormLayout.WrapAllRows
+    if form.form_layout.rowWrapPolicy() != policy:
+        form.form_layout.setRowWrapPolicy(policy)
+        form.form_layout.activate()
+
+
 def heading(text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName("muted")
@@ -138,6 +153,7 @@ def task_form(task: Task | None, models: Any, own: tuple[str, ...]) -> ParamForm
     for name in own:
         if name in form.widgets:
             form.set_field_visible(name, False)
+    fit_form_rows(form, 0)  # narrow until shown wide
     return form
 
 
@@ -197,7 +213,7 @@ class RunBox(QWidget):
 
 class ShareSlider(QWidget):
     """A slider from ``lo`` to ``hi`` in hundredths, with its value as a percentage of ``hi``
-    beside it (a strength from 0 to 1 reads "80 %")."""
+    beside it (a strength from 0 to 1 reads "80%")."""
 
     changed = Signal(float)
 
@@ -210,7 +226,7 @@ class ShareSlider(QWidget):
         self.slider.setMinimumWidth(80)
         self.slider.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.label = QLabel()
-        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("100 %") + 4)
+        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("100%") + 4)
         self.label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -228,5 +244,5 @@ class ShareSlider(QWidget):
         self.slider.setValue(round(100 * (float(value) - self.lo) / span))
 
     def _moved(self, *_: Any) -> None:
-        self.label.setText(f"{100 * self.value() / (self.hi or 1):.0f} %")
+        self.label.setText(f"{100 * self.value() / (self.hi or 1):.0f}%")
         self.changed.emit(self.value())

@@ -1,10 +1,10 @@
 """The before/after view: two pictures of the same scene on top of each other, the "before" left
 of a divider the user drags and the "after" right of it; wheel, + and - zoom (about the
-cursor), 0 fits, 1 shows every pixel (100 %), a drag elsewhere pans.
+cursor), 0 fits, 1 shows every pixel (100%), a drag elsewhere pans.
 
 Each picture becomes a QPixmap once, when it is set (a numpy array is wrapped in a QImage
 without a copy and converted straight into the pixmap). Painting draws only what is visible;
-below 100 % a smoothly scaled copy is made once per zoom level, after the zoom has settled, and
+below 100% a smoothly scaled copy is made once per zoom level, after the zoom has settled, and
 meanwhile the unsmoothed pixmap is drawn (fast while the wheel turns).
 """
 
@@ -81,7 +81,7 @@ class CompareView(QWidget):
         self.setMinimumSize(160, 120)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setToolTip("Drag the divider to compare; wheel or + and - to zoom, drag to pan, "
-                        "0 to fit, 1 for 100 %")
+                        "0 to fit, 1 for 100%")
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         return QSize(480, 360)
@@ -207,7 +207,7 @@ class CompareView(QWidget):
 
     # -- painting ------------------------------------------------------------------------------
     def _make_smooth(self) -> None:
-        """Smoothly scaled copies for the current zoom (below 100 % only)."""
+        """Smoothly scaled copies for the current zoom (below 100% only)."""
         if self.zoom >= 1.0:
             self._smooth.clear()
             return
@@ -338,7 +338,7 @@ class CompareView(QWidget):
                        else Qt.OpenHandCursor)
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
-        """Fit, or 100 % about the point clicked when already fitted."""
+        """Fit, or 100% about the point clicked when already fitted."""
         if self.fitted:
             self.set_zoom(1.0, event.position())
         else:
@@ -374,7 +374,7 @@ class CompareView(QWidget):
 
 
 class ZoomBar(QWidget):
-    """Fit, 100 %, - and + for a CompareView, and its zoom in per cent."""
+    """Fit, 100%, - and + for a CompareView, and its zoom in per cent."""
 
     def __init__(self, view: CompareView, parent: QWidget | None = None):
         super().__init__(parent)
@@ -398,10 +398,10 @@ class ZoomBar(QWidget):
             self.buttons[key] = b
         self.label = QLabel()
         self.label.setObjectName("muted")
-        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("3200 %") + 8)
+        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("3200%") + 8)
         lay.addWidget(self.label)
         view.zoom_changed.connect(self._show)
         self._show(view.zoom)
 
     def _show(self, zoom: float) -> None:
-        self.label.setText(f"{zoom * 100:.0f} %")
+        self.label.setText(f"{zoom * 100:.0f}%")

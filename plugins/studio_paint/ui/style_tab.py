@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,14 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.chart import LineChart
 from studio.ui.widgets import side_by_side
-from studio_paint.ui.common import RunBox, heading, place_column, scroll_column, task_form
+from studio_paint.ui.common import (
+    RunBox,
+    fit_form_rows,
+    heading,
+    place_column,
+    scroll_column,
+    task_form,
+)
 from studio_paint.ui.compare import CompareView, ZoomBar
 from studio_paint.ui.files import (
     dialog_filter,
@@ -53,6 +61,11 @@ CONTENT_NAMES = ("content", "photo", "image")
 STYLE_NAMES = ("style", "styles")
 WEIGHT_NAMES = ("style_weights", "weights")
 FAST_MODEL_NAMES = ("model",)
+FAST_ARCHITECTURE = "johnson-transformer"  # studio_paint.fast_style.ARCHITECTURE (torch-free)
+GET_VGG19 = "paint.get-vgg19"
+NETWORK_NAMES = {"vgg19": "the ImageNet VGG19",
+                 "random-softmax": "a random-weight VGG19 with the softmax transform (offline)",
+                 "random": "a random-weight VGG19 without the softmax transform (offline)"}
 STYLE_FILES = ("style.jpg", "style.png", "style.webp")
 NARROW = 720  # px: below this the strip and the chart stack
 
@@ -62,24 +75,35 @@ def first_name(names: set[str], candidates: tuple[str, ...]) -> str | None:
 
 
 def fast_styles(models: Any) -> list[Style]:
-    """The paintings the fast models were trained on, from their folders (``style.jpg`` or
-    the file the card's ``config.style_image`` names)."""
+    """The fast models' styles: each one's painting, from its folder (``style.jpg`` or the file
+    its card's ``config.style_image`` names), or its folder when it keeps no picture of it (the
+    strip then shows a tile with its title)."""
     found = []
     try:
         cards = [c for c in models.cards() if c.capability == "paint"
-                 and c.architecture != "cyclegan-resnet" and c.folder is not None]
+                 and c.architecture == FAST_ARCHITECTURE and c.folder is not None]
     except Exception:  # an unreadable store offers no styles rather than failing the panel
         return []
     for card in cards:
         named = card.config.get("style_image") if isinstance(card.config, dict) else None
         names = ([named] if isinstance(named, str) and "/" not in named else []) + list(
             STYLE_FILES)
-        for name in names:
-            p = Path(card.folder) / name
-            if p.is_file():
-                found.append(Style(p, card.title or card.id, "model", card.id))
-                break
+        painting = next((Path(card.folder) / n for n in names
+                         if (Path(card.folder) / n).is_file()), Path(card.folder))
+        found.append(Style(painting, card.title or card.id, "model", card.id))
     return found
+
+
+def vgg19_installed(models: Any) -> bool:
+    """The ImageNet VGG19 is in the store (imported), as paint.style decides it."""
+    try:
+        from studio_paint.style_tasks import vgg19_installed as installed
+    except ImportError:
+        return False
+    try:
+        return bool(installed(SimpleNamespace(models=models)))
+    except Exception:  # an unreadable store: as if it were not there
+        return False
 
 
 class StyleTab(QWidget):
@@ -125,7 +149,18 @@ class StyleTab(QWidget):
         self.form = task_form(self.task, self.host.models,
                               CONTENT_NAMES + STYLE_NAMES + WEIGHT_NAMES)
         self.fast_form = task_form(self.fast_task, self.host.models,
-                                   CONTENT_NAMES + STYLE_NAMES + WEIGHT_NAMES)
+                                   CONTENT_NAMES + STYLE_NAMES + WEIGHT_NAMES
+                                   + FAST_MODEL_NAMES)  # the strip's ⚡ style names the model
+        if self.form is not None:
+            self.form.changed.connect(self._show_network)
+        self.network_label = QLabel("")
+        self.network_label.setObjectName("muted")
+        self.network_label.setWordWrap(True)
+        self.vgg_button = QPushButton("Get the ImageNet VGG19…")
+        self.vgg_button.setToolTip("paint.style paints best with it: 548 MB to download, 40 MB "
+                                   "kept")
+        self.vgg_button.clicked.connect(lambda: self.get_vgg19())
+        self.vgg_job = None
         self.forms = QStackedWidget()
         for form, task_id in ((self.form, STYLE), (self.fast_form, FAST)):
             self.forms.addWidget(form if form is not None else self._missing(task_id))
@@ -155,6 +190,8 @@ class StyleTab(QWidget):
         sv.addWidget(self.add_button)
         sv.addLayout(method_row)
         sv.addWidget(self.forms)
+        sv.addWidget(self.network_label)
+        sv.addWidget(self.vgg_button)
         sv.addWidget(self.run_box)
         sv.addWidget(self.export_button)
         sv.addStretch(1)
@@ -206,6 +243,8 @@ class StyleTab(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
+        for form in (self.form, self.fast_form):
+            fit_form_rows(form, self.width())
         narrow = self.main.width() < NARROW
         self.bottom.setDirection(QBoxLayout.TopToBottom if narrow else QBoxLayout.LeftToRight)
 
@@ -216,6 +255,7 @@ class StyleTab(QWidget):
         for form in (self.form, self.fast_form):
             if form is not None:
                 form.refresh_models()
+        self._show_network()
 
     # -- which task ----------------------------------------------------------------------------
     def current_task(self):
@@ -226,7 +266,45 @@ class StyleTab(QWidget):
 
     def _method_changed(self) -> None:
         self.forms.setCurrentIndex(1 if self.method.currentData() == FAST else 0)
+        self._show_network()
         self._sync()
+
+    def _show_network(self) -> None:
+        """Which network will judge the paintings, and the download a click away."""
+        fast = self.method.currentData() == FAST
+        installed = vgg19_installed(self.host.models)
+        choice = (self.form.values().get("network") if self.form is not None else "") or "auto"
+        if choice == "auto":
+            choice = "vgg19" if installed else "random-softmax"
+        downloading = self.vgg_job is not None and not self.vgg_job.state.finished
+        text = f"Network: {NETWORK_NAMES.get(choice, choice)}"
+        if choice == "vgg19" and not installed:
+            text += ", not installed yet"
+        if downloading:
+            text += f" · getting the ImageNet VGG19: {self.vgg_job.message or 'queued'}"
+        self.network_label.setText(text)
+        self.network_label.setVisible(not fast and self.task is not None)
+        self.vgg_button.setVisible(not fast and not installed and GET_VGG19 in
+                                   self.host.registry.tasks)
+        self.vgg_button.setEnabled(not downloading)
+
+    def get_vgg19(self, ask: bool = True):
+        """Download the ImageNet VGG19 (548 MB, asked first) as a job on the lane."""
+        if GET_VGG19 not in self.host.registry.tasks:
+            return None
+        if ask:
+            from PySide6.QtWidgets import QMessageBox
+
+            answer = QMessageBox.question(
+                self, "Get the ImageNet VGG19",
+                "Download the ImageNet VGG19 from download.pytorch.org (548 MB)? Its "
+                "convolutional layers (40 MB) are kept; style transfer then paints with it.")
+            if answer != QMessageBox.Yes:
+                return None
+        task = self.host.task(GET_VGG19)
+        self.vgg_job = self.host.submit(task, task.make_params({}))
+        self._show_network()
+        return self.vgg_job
 
     # -- input ---------------------------------------------------------------------------------
     def open_photo(self, path: Path | None = None) -> bool:
@@ -310,7 +388,7 @@ class StyleTab(QWidget):
         values = form.values() if form is not None else {}
         names = {s.name for s in task.schema()} if task is not None else set()
         specs = {s.name: s for s in task.schema()} if task is not None else {}
-        chosen = self.strip.chosen()
+        chosen = [st for st in self.strip.chosen() if st.path.is_file()]  # paintings
         content = first_name(names, CONTENT_NAMES)
         if content and self.photo_path is not None:
             values[content] = str(self.photo_path)
@@ -322,11 +400,15 @@ class StyleTab(QWidget):
         weights = first_name(names, WEIGHT_NAMES)
         if weights and chosen:
             values[weights] = ",".join(f"{self.weights.weight(s.path):g}" for s in chosen)
-        if task is self.fast_task and chosen and chosen[0].model:
-            model = first_name(names, FAST_MODEL_NAMES)
-            if model:
-                values[model] = chosen[0].model
+        fast = self.fast_style()
+        model = first_name(names, FAST_MODEL_NAMES)
+        if task is self.fast_task and fast is not None and model:
+            values[model] = fast.model
         return values
+
+    def fast_style(self) -> Style | None:
+        """The first chosen style that a fast model paints in."""
+        return next((st for st in self.strip.chosen() if st.model), None)
 
     def run(self):
         """Repaint the photo; returns the Job (None when nothing can run)."""
@@ -337,8 +419,12 @@ class StyleTab(QWidget):
         if self.photo_path is None:
             self.run_box.say("Open or drop a photo first", error=True)
             return None
-        if not self.strip.chosen() and task is self.task:
+        if task is self.task and not any(st.path.is_file() for st in self.strip.chosen()):
             self.run_box.say("Choose a painting in the strip (or add one)", error=True)
+            return None
+        if task is self.fast_task and self.fast_style() is None:
+            self.run_box.say("Fast paints in the style of a trained model: choose one marked ⚡ "
+                             "in the strip", error=True)
             return None
         try:
             params = task.make_params(self.values())
@@ -395,6 +481,11 @@ class StyleTab(QWidget):
         self._sync()
 
     def _on_changed(self, job) -> None:
+        if job is self.vgg_job:
+            if job.state.name == "FAILED":
+                self.host.notify(f"Could not get the ImageNet VGG19: {job.error}", "error")
+            self._show_network()
+            return
         if job is not self.job:
             return
         state = job.state.name

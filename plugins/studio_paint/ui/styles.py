@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDoubleSpinBox,
@@ -35,6 +35,7 @@ THUMB = 72
 PATH_ROLE = Qt.UserRole
 ORIGIN_ROLE = Qt.UserRole + 1  # "model" (a shipped fast model's style) or "user"
 MODEL_ROLE = Qt.UserRole + 2  # the fast model whose style it is ("" for the user's)
+TITLE_ROLE = Qt.UserRole + 3
 
 
 @dataclass
@@ -45,9 +46,18 @@ class Style:
     model: str = ""
 
 
-def missing_tile(side: int) -> QPixmap:
+def missing_tile(side: int, title: str = "") -> QPixmap:
+    """A plain tile naming a style that has no picture of its painting."""
     pix = QPixmap(side, side)
     pix.fill(QColor(theme.RAISED))
+    if title:
+        p = QPainter(pix)
+        font = QFont()
+        font.setPixelSize(max(9, side // 7))
+        p.setFont(font)
+        p.setPen(QColor(theme.TEXT))
+        p.drawText(pix.rect().adjusted(4, 4, -4, -4), Qt.AlignCenter | Qt.TextWordWrap, title)
+        p.end()
     return pix
 
 
@@ -93,8 +103,8 @@ class StyleStrip(QListWidget):
         return [str(s.path) for s in self.styles() if s.origin == "user"]
 
     def _style(self, item: QListWidgetItem) -> Style:
-        return Style(Path(item.data(PATH_ROLE)), item.text(), item.data(ORIGIN_ROLE),
-                     item.data(MODEL_ROLE) or "")
+        return Style(Path(item.data(PATH_ROLE)), item.data(TITLE_ROLE),
+                     item.data(ORIGIN_ROLE), item.data(MODEL_ROLE) or "")
 
     def find(self, path: Path) -> QListWidgetItem | None:
         key = str(Path(path))
@@ -108,11 +118,14 @@ class StyleStrip(QListWidget):
         item = self.find(style.path)
         if item is None:
             pix = read_thumbnail(style.path, THUMB) if style.path.is_file() else None
-            item = QListWidgetItem(QIcon(pix or missing_tile(THUMB)), style.title)
+            title = ("⚡ " if style.model else "") + style.title  # ⚡: a fast model's style
+            item = QListWidgetItem(QIcon(pix or missing_tile(THUMB, style.title)), title)
             item.setData(PATH_ROLE, str(Path(style.path)))
             item.setData(ORIGIN_ROLE, style.origin)
             item.setData(MODEL_ROLE, style.model)
-            tip = style.title + (f"\nthe style of the fast model {style.model}" if style.model
+            item.setData(TITLE_ROLE, style.title)
+            tip = style.title + (f"\nthe style of the fast model {style.model}: the Fast "
+                                 "method paints in it in about a second" if style.model
                                  else f"\n{style.path}")
             item.setToolTip(tip)
             item.setSizeHint(self.gridSize())

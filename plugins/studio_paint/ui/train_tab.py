@@ -12,7 +12,6 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFileDialog,
-    QFormLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -24,12 +23,11 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.forms import PathField
 from studio.ui.train_tab import TrainTab
-from studio_paint.ui.common import fit_column, place_column
+from studio_paint.ui.common import fit_column, fit_form_rows, place_column
 from studio_paint.ui.compare import CompareView
 
 TRAIN = "paint.train"
 FOLDERS = ("data_a", "data_b")
-WIDE = 900  # px: narrower than this, the form's labels go above their fields
 CHART_WIDTH = 420  # px the loss chart needs for its four-series legend
 LOSSES = {"generator": ("generator", theme.ACCENT), "critic": ("critic", "#61afef"),
           "cycle": ("cycle", theme.OK), "identity": ("identity", "#c678dd")}
@@ -60,7 +58,8 @@ class PaintTrainTab(TrainTab):
                 self._folder_field(w)
         self.layout().setContentsMargins(8, 8, 8, 8)
         self._placed = False
-        self._fit_form()
+        fit_form_rows(self.form, 0)  # narrow until shown wide: a hidden tab must not widen
+        self._fit_form()  # the panel
         if self._right() is not None:
             self._right().installEventFilter(self)  # the splitter moved: arrange again
 
@@ -93,11 +92,8 @@ class PaintTrainTab(TrainTab):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
-        policy = QFormLayout.WrapAllRows if self.width() < WIDE else QFormLayout.DontWrapRows
-        if self.form.form_layout.rowWrapPolicy() != policy:
-            self.form.form_layout.setRowWrapPolicy(policy)
-            self.form.form_layout.activate()
-            self._fit_form()
+        fit_form_rows(self.form, self.width())
+        self._fit_form()
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
         if event.type() == QEvent.Resize and watched is self._right():

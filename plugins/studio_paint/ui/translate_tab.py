@@ -35,6 +35,7 @@ from studio.ui.widgets import side_by_side
 from studio_paint.ui.common import (
     RunBox,
     ShareSlider,
+    fit_form_rows,
     heading,
     place_column,
     scroll_column,
@@ -198,6 +199,10 @@ class TranslateTab(QWidget):
         lay.addWidget(self.split)
         self._placed = False
         self._model_changed(self.models.model_id())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        fit_form_rows(self.form, self.width())
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
