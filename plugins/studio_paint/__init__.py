@@ -18,6 +18,10 @@ def _tasks() -> list[Task]:
 
     tasks: list[Task] = [TRAIN]
     tasks += [EVALUATE, TRAIN_JUDGE]
+    from studio_paint.style_tasks import FAST, GET_VGG19, STYLE
+    from studio_paint.train_style import TRAIN_STYLE
+
+    tasks += [STYLE, FAST, TRAIN_STYLE, GET_VGG19]
     # each task's module adds its import and entry here
     return tasks
 
@@ -37,5 +41,8 @@ def studio_capabilities() -> list[Capability]:
 @hookimpl
 def studio_models() -> list[Any]:
     models: list[Any] = []
+    from studio_paint.style_tasks import vgg19_card
+
+    models.append(vgg19_card())
     # the published generators' catalogue and other cards are added here
     return models
