@@ -99,9 +99,17 @@ class Column(QScrollArea):
         return super().eventFilter(watched, event)
 
 
-def scroll_column(content: QWidget) -> QScrollArea:
-    """``content`` in a scroll area as wide as it needs: it scrolls vertically only."""
-    return Column(content)
+def settings_column(content: QWidget, pinned: list[QWidget]) -> QWidget:
+    """``content`` scrolling up and down (never sideways) over the ``pinned`` widgets, which
+    always show (Run and Stop, the status, Export)."""
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 8, 0)
+    lay.setSpacing(8)
+    lay.addWidget(Column(content), 1)
+    for w in pinned:
+        lay.addWidget(w)
+    return box
 
 
 def fit_column(scroll: QScrollArea) -> None:
@@ -119,9 +127,11 @@ def place_column(split: QSplitter, column: QWidget, width: int, share: float = 0
                  most: int = 360) -> None:
     """Give a splitter's first pane (the settings) about ``share`` of ``width``, at least its
     minimum and at most ``most`` px, and the rest to the second (the picture)."""
-    if isinstance(column, QScrollArea):
-        fit_column(column)
-    want = max(column.minimumWidth(), min(most, int(width * share)))
+    for scroll in [column, *column.findChildren(QScrollArea)]:
+        if isinstance(scroll, Column):
+            fit_column(scroll)
+    least = max(column.minimumWidth(), column.minimumSizeHint().width())
+    want = max(least, min(most, int(width * share)))
     split.setSizes([want, max(1, width - want)])
 
 

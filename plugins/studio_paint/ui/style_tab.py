@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -40,7 +40,7 @@ from studio_paint.ui.common import (
     fit_form_rows,
     heading,
     place_column,
-    scroll_column,
+    settings_column,
     task_form,
 )
 from studio_paint.ui.compare import CompareView, ZoomBar
@@ -118,6 +118,7 @@ class StyleTab(QWidget):
         self.result: np.ndarray | None = None  # the picture Export writes
         self.saved: Path | None = None  # the gallery's PNG of it, when done
         self.last_step: int | None = None
+        self.result_label = ""  # what the picture on screen is ("step 40 of 60")
         self._build()
         host.jobs.job_changed.connect(self._on_changed)
         host.jobs.job_preview.connect(self._on_preview)
@@ -181,7 +182,7 @@ class StyleTab(QWidget):
 
         side = QWidget()
         sv = QVBoxLayout(side)
-        sv.setContentsMargins(0, 0, 8, 0)
+        sv.setContentsMargins(0, 0, 4, 0)
         sv.setSpacing(8)
         sv.addWidget(self.open_button)
         sv.addWidget(self.photo_label)
@@ -192,10 +193,8 @@ class StyleTab(QWidget):
         sv.addWidget(self.forms)
         sv.addWidget(self.network_label)
         sv.addWidget(self.vgg_button)
-        sv.addWidget(self.run_box)
-        sv.addWidget(self.export_button)
         sv.addStretch(1)
-        self.column = scroll_column(side)
+        self.column = settings_column(side, [self.run_box, self.export_button])
 
         self.view = CompareView("Open a photo and choose a painting: the photo repaints itself "
                                 "here, step by step")
@@ -220,6 +219,7 @@ class StyleTab(QWidget):
         mv.addWidget(self.view, 1)
         mv.addLayout(self.bottom)
         self.main = main
+        main.installEventFilter(self)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
@@ -245,8 +245,14 @@ class StyleTab(QWidget):
         super().resizeEvent(event)
         for form in (self.form, self.fast_form):
             fit_form_rows(form, self.width())
-        narrow = self.main.width() < NARROW
-        self.bottom.setDirection(QBoxLayout.TopToBottom if narrow else QBoxLayout.LeftToRight)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        """The strip beside the loss chart in a wide picture pane, above it in a narrow one."""
+        if watched is self.main and event.type() == QEvent.Resize:
+            narrow = self.main.width() < NARROW
+            self.bottom.setDirection(QBoxLayout.TopToBottom if narrow
+                                     else QBoxLayout.LeftToRight)
+        return super().eventFilter(watched, event)
 
     def refresh_models(self) -> None:
         """The fast models' styles in the strip (the user's paintings stay)."""
@@ -464,6 +470,7 @@ class StyleTab(QWidget):
             self.view.set_after(picture)
             label = preview.label or (f"step {self.last_step}" if self.last_step is not None
                                       else "Painting")
+            self.result_label = label
             self.view.set_labels("Photo", label)
         self._sync()
 
@@ -495,9 +502,8 @@ class StyleTab(QWidget):
                 self.run_box.say(f"Done{took}; saved to the gallery" if self.saved
                                  else f"Done{took}")
             elif state == "CANCELLED":
-                at = f" at step {self.last_step}" if self.last_step is not None else ""
-                self.run_box.say(f"Stopped{at}: the picture is kept; Export saves it"
-                                 if self.result is not None else "Stopped")
+                self.run_box.say(f"Stopped: the picture of {self.result_label} is kept; "
+                                 "Export saves it" if self.result is not None else "Stopped")
             else:
                 self.run_box.say(f"Failed: {job.error}", error=True)
             self.run_box.set_progress(1.0 if state == "DONE" else job.progress or 0.0)

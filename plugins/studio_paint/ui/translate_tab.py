@@ -38,7 +38,7 @@ from studio_paint.ui.common import (
     fit_form_rows,
     heading,
     place_column,
-    scroll_column,
+    settings_column,
     task_form,
 )
 from studio_paint.ui.compare import CompareView, ZoomBar
@@ -145,7 +145,7 @@ class TranslateTab(QWidget):
 
         side = QWidget()
         sv = QVBoxLayout(side)
-        sv.setContentsMargins(0, 0, 8, 0)
+        sv.setContentsMargins(0, 0, 4, 0)
         sv.setSpacing(8)
         opens = QHBoxLayout()
         opens.addWidget(self.open_button, 1)
@@ -162,9 +162,7 @@ class TranslateTab(QWidget):
             missing.setObjectName("error")
             missing.setWordWrap(True)
             sv.addWidget(missing)
-        sv.addWidget(self.run_box)
-        sv.addWidget(self.export_button)
-        self.column = scroll_column(side)
+        self.column = settings_column(side, [self.run_box, self.export_button])
 
         self.view = CompareView("Open or drop a photo (or a folder of them) to paint it")
         self.zoom_bar = ZoomBar(self.view)
