@@ -350,6 +350,7 @@ def test_export_writes_png_jpeg_and_webp_that_read_back(qtbot, panel, tmp_path):
     tab = panel.translate_tab
     tab.open_photo(save_picture(tmp_path / "field.png", photo(64, 48)))
     tab.models.select("paint.tiny")
+    tab.strength.set_value(0.3)  # a random model paints noise: mostly the photo, to compare
     finish(qtbot, tab.run())
     result = tab.current_result().image
     png = tab.export(tmp_path / "out" / "field-painted.png")
@@ -359,7 +360,9 @@ def test_export_writes_png_jpeg_and_webp_that_read_back(qtbot, panel, tmp_path):
         with Image.open(path) as im:
             assert im.format == fmt and im.size == (64, 48)
             diff = np.abs(np.asarray(im.convert("RGB"), np.int16) - result.astype(np.int16))
-        assert diff.mean() < 6  # the house quality: close to the picture
+        # the picture, lossy: closer to it than the picture is to itself one pixel over
+        shifted = np.abs(result[:, 1:].astype(np.int16) - result[:, :-1].astype(np.int16))
+        assert diff.mean() < shifted.mean()
     assert tab.export(tmp_path / "out" / "plain").suffix == ".png"  # no suffix: PNG
     assert not (tmp_path / "out" / "plain").exists()
     assert tab.export(tmp_path / "out" / "x.tga").name == "x.tga.png"  # a PNG, said so

@@ -11,9 +11,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -80,23 +81,37 @@ QAbstractSpinBox::down-arrow:disabled, QAbstractSpinBox::down-arrow:off {{
 """
 
 
+class _Refit(QObject):
+    """Keeps a scroll area as wide as its content needs whenever the content's layout
+    changes (a style chosen, a longer message, rows wrapped)."""
+
+    def __init__(self, scroll: QScrollArea):
+        super().__init__(scroll)
+        self.scroll = scroll
+        scroll.widget().installEventFilter(self)
+        fit_column(scroll)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.LayoutRequest and watched is self.scroll.widget():
+            fit_column(self.scroll)
+        return False
+
+
+def keep_fitted(scroll: QScrollArea) -> None:
+    """``scroll`` scrolls vertically only and is always as wide as its content needs."""
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    _Refit(scroll)
+
+
 class Column(QScrollArea):
-    """A settings column: it scrolls vertically only, and is always as wide as its content
-    needs, also when that grows (a style chosen, a longer message)."""
+    """A settings column: it scrolls vertically only, as wide as its content needs."""
 
     def __init__(self, content: QWidget, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QScrollArea.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setWidget(content)
-        content.installEventFilter(self)
-        fit_column(self)
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
-        if watched is self.widget() and event.type() == QEvent.LayoutRequest:
-            fit_column(self)
-        return super().eventFilter(watched, event)
+        keep_fitted(self)
 
 
 def settings_column(content: QWidget, pinned: list[QWidget]) -> QWidget:
@@ -121,6 +136,11 @@ def fit_column(scroll: QScrollArea) -> None:
                 + scroll.verticalScrollBar().sizeHint().width() + 4)
         if need != scroll.minimumWidth():
             scroll.setMinimumWidth(need)
+            parent = scroll.parentWidget()
+            while parent is not None:  # a splitter does not pass a hidden child's change on
+                if isinstance(parent, QSplitter):
+                    parent.updateGeometry()
+                parent = parent.parentWidget()
 
 
 def place_column(split: QSplitter, column: QWidget, width: int, share: float = 0.24,
@@ -128,7 +148,7 @@ def place_column(split: QSplitter, column: QWidget, width: int, share: float = 0
     """Give a splitter's first pane (the settings) about ``share`` of ``width``, at least its
     minimum and at most ``most`` px, and the rest to the second (the picture)."""
     for scroll in [column, *column.findChildren(QScrollArea)]:
-        if isinstance(scroll, Column):
+        if isinstance(scroll, QScrollArea) and scroll.findChild(_Refit) is not None:
             fit_column(scroll)
     least = max(column.minimumWidth(), column.minimumSizeHint().width())
     want = max(least, min(most, int(width * share)))
@@ -164,7 +184,18 @@ def task_form(task: Task | None, models: Any, own: tuple[str, ...]) -> ParamForm
         if name in form.widgets:
             form.set_field_visible(name, False)
     fit_form_rows(form, 0)  # narrow until shown wide
+    relax_combos(form)
     return form
+
+
+def relax_combos(widget: QWidget, chars: int = 14) -> None:
+    """Drop-downs as wide as ``chars`` characters at least, not as their longest entry (a
+    model list's long titles would otherwise set the whole column's width); the open list
+    still shows each entry whole."""
+    for combo in widget.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(chars)
+        combo.view().setMinimumWidth(combo.view().sizeHintForColumn(0) + 24)
 
 
 class RunBox(QWidget):

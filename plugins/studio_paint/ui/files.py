@@ -24,14 +24,25 @@ SUFFIX_ALIASES = {".jpeg": ".jpg"}
 QUALITY = 92  # JPEG and WebP where studio.imageio is not there to choose
 
 
+def suffixes() -> tuple[str, ...]:
+    """The suffixes of the pictures studio.imageio reads (the plugin's list on an older one)."""
+    try:
+        from studio.imageio import IMAGE_SUFFIXES as READ
+    except ImportError:
+        return IMAGE_SUFFIXES
+    return tuple(READ)
+
+
 def is_picture(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+    return path.suffix.lower() in suffixes() and path.is_file()
 
 
 def pictures_in(folder: Path) -> list[Path]:
-    """The pictures directly in ``folder``, by name (hidden files left out)."""
-    return sorted(p for p in Path(folder).iterdir()
-                  if is_picture(p) and not p.name.startswith("."))
+    """The pictures directly in ``folder`` in the order paint.translate takes them (by name,
+    case aside; hidden files left out)."""
+    return sorted((p for p in Path(folder).iterdir()
+                   if is_picture(p) and not p.name.startswith(".")),
+                  key=lambda p: p.name.lower())
 
 
 def read_picture(path: Path) -> np.ndarray:

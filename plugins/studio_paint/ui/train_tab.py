@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFileDialog,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.forms import PathField
 from studio.ui.train_tab import TrainTab
-from studio_paint.ui.common import fit_column, fit_form_rows, place_column
+from studio_paint.ui.common import fit_form_rows, keep_fitted, place_column, relax_combos
 from studio_paint.ui.compare import CompareView
 
 TRAIN = "paint.train"
@@ -59,7 +59,8 @@ class PaintTrainTab(TrainTab):
         self.layout().setContentsMargins(8, 8, 8, 8)
         self._placed = False
         fit_form_rows(self.form, 0)  # narrow until shown wide: a hidden tab must not widen
-        self._fit_form()  # the panel
+        relax_combos(self.form)  # the panel
+        self._fit_form()
         if self._right() is not None:
             self._right().installEventFilter(self)  # the splitter moved: arrange again
 
@@ -84,16 +85,14 @@ class PaintTrainTab(TrainTab):
         split = self.findChild(QSplitter)
         if scroll is None or split is None:
             return
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        fit_column(scroll)
+        keep_fitted(scroll)
         split.setChildrenCollapsible(False)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
-        fit_form_rows(self.form, self.width())
-        self._fit_form()
+        fit_form_rows(self.form, self.width())  # the column refits itself (keep_fitted)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
         if event.type() == QEvent.Resize and watched is self._right():

@@ -53,7 +53,12 @@ from studio_paint.ui.files import (
 from studio_paint.ui.models import ModelList, direction_text, directions
 
 TRANSLATE = "paint.translate"
-OWN = ("image", "model", "direction", "strength")  # fields the tab draws itself
+OWN = ("image", "model", "direction", "strength", "scale")  # fields the tab draws itself
+# working resolutions offered (any other, e.g. a short side in pixels, can be typed)
+SCALES = (("auto", "as the model was trained (its makers' advice)"),
+          ("2x", "twice that: finer detail, a lighter touch"),
+          ("3x", "three times"),
+          ("full", "the photo's own pixels"))
 DEFAULT_MODEL = "paint.monet"
 
 
@@ -122,6 +127,14 @@ class TranslateTab(QWidget):
         self.strength.setToolTip(spec.help if spec and spec.help else
                                  "How much of the painting: lower blends in the photo")
         self.form = task_form(self.task, self.host.models, OWN)
+        scale = self._spec("scale")
+        self.scale = QComboBox()
+        self.scale.setEditable(True)
+        for value, what in SCALES:
+            self.scale.addItem(value)
+            self.scale.setItemData(self.scale.count() - 1, what, Qt.ToolTipRole)
+        self.scale.setCurrentText(str(scale.default) if scale is not None else "auto")
+        self.scale.setToolTip(scale.help if scale is not None and scale.help else "")
         knobs = QFormLayout()
         knobs.setContentsMargins(0, 0, 0, 0)
         knobs.setHorizontalSpacing(16)
@@ -135,6 +148,10 @@ class TranslateTab(QWidget):
             knobs.addRow("Strength", self.strength)
         else:
             self.strength.hide()
+        if scale is not None:
+            knobs.addRow("Scale", self.scale)
+        else:
+            self.scale.hide()
 
         self.run_box = RunBox("Translate", "Paint the photo (Ctrl+Enter)")
         self.run_box.run_clicked.connect(self.run)
@@ -224,13 +241,10 @@ class TranslateTab(QWidget):
         choices = list(spec.choices) if spec.choices else ["a2b", "b2a"]
         self.direction.blockSignals(True)
         self.direction.clear()
-        ordered = [c for c in held if c in choices] + [c for c in choices
-                                                       if c not in ("a2b", "b2a")]
-        for c in ordered:  # the model's default first
-            if c in ("a2b", "b2a"):
-                text = direction_text(card, c) if card is not None else c
-            else:  # e.g. "auto": the model's own default
-                text = (f"{c} ({direction_text(card, held[0])})" if card is not None else str(c))
+        # the model's directions by name, its default first ("auto" says the same as that)
+        ordered = [c for c in held if c in choices] or list(choices)
+        for c in ordered:
+            text = direction_text(card, c) if card is not None and c in ("a2b", "b2a") else c
             self.direction.addItem(text, c)
         i = self.direction.findData(before)
         default = held[0] if self.direction.findData(held[0]) >= 0 else spec.default
@@ -341,7 +355,8 @@ class TranslateTab(QWidget):
         own = {"image": str(self.source) if self.source is not None else None,
                "model": self.models.model_id() or None,
                "direction": self.direction.currentData(),
-               "strength": self.strength.value()}
+               "strength": self.strength.value(),
+               "scale": self.scale.currentText().strip() or None}
         values.update({k: v for k, v in own.items() if k in names and v is not None})
         return values
 
@@ -386,7 +401,7 @@ class TranslateTab(QWidget):
                 self._show_photo(self.batch[upcoming])
                 self._preview_for = self.batch[upcoming]
         self.view.set_after(picture)
-        self.view.set_labels("Before", preview.label or "Preview")
+        self.view.set_labels("Before", "Preview")
 
     def _on_output(self, job, saved) -> None:
         if job is not self.job:
@@ -409,10 +424,10 @@ class TranslateTab(QWidget):
         if not self.batch:
             return self.source
         done = {r.source for r in self.results}
-        for p in self.batch:
-            if p not in done and name and (name == p.stem or name.startswith(p.stem)
-                                           or p.stem in name):
-                return p
+        named = [p for p in self.batch if p not in done and name
+                 and (name == p.stem or name.startswith(p.stem + "-"))]
+        if named:  # "img10-Monet" is img10's, not img1's
+            return max(named, key=lambda p: len(p.stem))
         i = len(self.results)
         return self.batch[i] if i < len(self.batch) else None
 
@@ -508,7 +523,7 @@ class TranslateTab(QWidget):
     def current_values(self) -> dict[str, Any]:
         return {"source": str(self.source) if self.source is not None else "",
                 "model": self.models.model_id(), "direction": self.direction.currentData(),
-                "strength": self.strength.value(),
+                "strength": self.strength.value(), "scale": self.scale.currentText(),
                 "form": self.form.values() if self.form is not None else {}}
 
     def restore_values(self, v: dict[str, Any]) -> None:
@@ -521,6 +536,8 @@ class TranslateTab(QWidget):
             self.direction.setCurrentIndex(i)
         if isinstance(v.get("strength"), int | float):
             self.strength.set_value(float(v["strength"]))
+        if isinstance(v.get("scale"), str) and v["scale"].strip():
+            self.scale.setCurrentText(v["scale"].strip())
         source = Path(str(v.get("source") or ""))
         if v.get("source") and source.exists() and self.source is None:
             (self.open_folder if source.is_dir() else self.open_photo)(source)
