@@ -7,6 +7,9 @@
   time, and per second of this process's CPU time (what the figures would be on an idle core:
   the machine may be shared). Resets (a new track, and for the fast renderer its texture) are
   timed apart.
+- controller: the World Models agent's steps per second, 16 episodes in lockstep against one
+  at a time; one CMA-ES generation's wall time on the local executor and on a local Ray
+  instance against the same generation in this process (``controller_figures``).
 
     python benchmarks/drive.py [--runs 5] [--steps 500] [--only env]
 """
@@ -67,9 +70,104 @@ def env_figures(runs: int, steps: int) -> dict[str, object]:
     }
 
 
+CMA_POP, CMA_ROLLOUTS, CMA_STEPS = 8, 2, 200  # the generation timed by "controller"
+
+
+def controller_figures(runs: int, steps: int) -> dict[str, object]:
+    """The agent (full-size V and M, random weights; fast renderer) driving 16 episodes in
+    lockstep against one at a time, in this process on one thread (steps per second of wall
+    time and of this process's CPU time, what an idle core would give); then one CMA-ES generation
+    (8 candidates x 2 tracks x 200 steps) on the local executor (a process per core, each on
+    one thread) and on a local Ray instance, against the same generation in this process on
+    one thread (one worker: on a shared machine two threads for such small batches spin in
+    each other's way).
+    Executors' start-up (processes, Ray) is timed apart; medians over ``runs`` generations."""
+    import torch
+
+    from studio_drive import agent as agents
+    from studio_drive.controller import Controller
+    from studio_drive.executors import make_executor
+    from studio_drive.mdnrnn import MDNRNN
+    from studio_drive.train_controller import new_es
+    from studio_drive.vae import VAE
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    vae, m = VAE().eval(), MDNRNN().eval()
+    n = Controller().n_params
+    rng = np.random.default_rng(0)
+    pool = agents.EnvPool("fast")
+    out: dict[str, object] = {"agent": {}, "generation": {}}
+    with torch.inference_mode():
+        for precision in ("fp32", "bf16"):
+            for batch in (1, 16):
+                rates, cpu_rates = [], []
+                for r in range(runs):
+                    params = rng.normal(0, 0.1, (batch, n)).astype(np.float32)
+                    policy = agents.ControllerBatch.from_flat(params, range(batch))
+                    agent = agents.Agent(vae, m, policy, precision)
+                    seeds = np.arange(batch) + 100 * r
+                    t, cpu = time.perf_counter(), time.process_time()
+                    _, done = agents.run_episodes(agent, pool.take(batch), seeds, steps)
+                    rates.append(done.sum() / (time.perf_counter() - t))
+                    cpu_rates.append(done.sum() / (time.process_time() - cpu))
+                key = f"{precision}, {batch} in lockstep"
+                out["agent"][key] = round(statistics.median(rates))
+                out["agent"][key + " (per CPU second)"] = round(statistics.median(cpu_rates))
+    pool.close()
+    agent_rates = out["agent"]
+    out["agent"]["lockstep 16 over one at a time (bf16)"] = round(
+        agent_rates["bf16, 16 in lockstep"] / agent_rates["bf16, 1 in lockstep"], 1)
+
+    spec = agents.WorldSpec.of({"z_size": 32, "hidden": 256, "gaussians": 5, "actions": 3},
+                               vae, m, renderer="fast", max_steps=CMA_STEPS)
+    kinds = {"this process": dict(workers=1), "local processes": dict(workers=0),
+             "local Ray": dict(ray="local", workers=0)}
+    for name, kw in kinds.items():
+        t = time.perf_counter()
+        try:
+            executor = make_executor(setup=agents.setup_worker, setup_args=(spec,), **kw)
+        except Exception as exc:  # Ray not installed
+            out["generation"][name] = f"skipped: {exc}"
+            continue
+        es, _ = new_es(n, 0.1, CMA_POP, 0)
+        times = []
+        try:
+            warm = [agents.make_chunk(np.zeros((1, n), np.float32), [(0, 1)])]
+            executor.map(agents.score_chunk, warm * executor.workers)  # the workers are up
+            start = time.perf_counter() - t
+            for g in range(runs):
+                t = time.perf_counter()
+                xs = np.asarray(es.ask(), np.float32)
+                pairs = [(c, 1000 * g + s) for c in range(CMA_POP) for s in range(CMA_ROLLOUTS)]
+                size = max(1, -(-len(pairs) // (2 * executor.workers)))
+                items = [agents.make_chunk(xs, pairs[i:i + size])
+                         for i in range(0, len(pairs), size)]
+                scores = np.concatenate([s for s, _ in executor.map(agents.score_chunk, items)])
+                es.tell(list(xs.astype(np.float64)),
+                        list(-scores.reshape(CMA_POP, CMA_ROLLOUTS).mean(1)))
+                times.append(time.perf_counter() - t)
+        finally:
+            executor.close()
+        out["generation"][name] = {"workers": executor.workers,
+                                   "start_s": round(start, 1),
+                                   "generation_s": round(statistics.median(times), 1)}
+    torch.set_num_threads(threads)
+    gen = out["generation"]
+    base = gen["this process"]["generation_s"]
+    for name in ("local processes", "local Ray"):
+        if isinstance(gen[name], dict):
+            gen[name]["speed-up over this process"] = round(base / gen[name]["generation_s"], 2)
+    out["generation"]["size"] = (f"{CMA_POP} candidates x {CMA_ROLLOUTS} tracks x up to "
+                                 f"{CMA_STEPS} steps")
+    return out
+
+
 # each section takes (runs, steps) and returns its figures
 SECTIONS: dict[str, Callable[[int, int], dict[str, object]]] = {
     "env": env_figures,
+    "controller": controller_figures,
 }
 
 

@@ -247,15 +247,17 @@ def test_resumed_run_goes_on_as_an_uninterrupted_one(tmp_path):
     assert any(isinstance(e, Log) and "3 generations already" in e.message for e in done)
 
 
-def test_dream_fitness_trains_and_validates_in_the_game(tmp_path):
-    store = ModelStore([tmp_path])
-    write_model(store.user_dir)
+def test_dream_fitness_trains_a_shipped_model_in_the_user_store(tmp_path):
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    store = ModelStore([shipped, user])
+    write_model(shipped)
     events = run(TRAIN_CONTROLLER, {"model_id": "drive.tiny", "generations": 1, **TINY,
                                     "fitness": "dream", "tau": 1.15}, store)
     (point,) = [e.data for e in events if isinstance(e, Preview)]
-    assert point["executor"] == "local" and np.isfinite(point["eval"])
-    c = store.load("drive.tiny")[1]
-    assert c["controller.weight"].shape == (3, 12)
+    assert point["executor"] == "local" and np.isfinite(point["eval"])  # validated in the game
+    assert store.origin(store.get("drive.tiny")) == "user"
+    assert store.load("drive.tiny")[1]["controller.weight"].shape == (3, 12)
+    assert "controller" not in ModelStore([shipped]).get("drive.tiny").quality
 
 
 # --- evaluation ---------------------------------------------------------------------------

@@ -125,7 +125,8 @@ def evaluate(p: EvaluateParams, ctx: Context) -> Iterator[Event]:
     scores, steps = np.zeros(len(seeds)), np.zeros(len(seeds), np.int64)
     started = time.perf_counter()
     try:
-        size = min(64, max(1, math.ceil(len(seeds) / (2 * executor.workers))))
+        waves = max(2, math.ceil(len(seeds) / (64 * executor.workers)))
+        size = math.ceil(len(seeds) / (waves * executor.workers))
         groups = [np.arange(s, min(s + size, len(seeds))) for s in range(0, len(seeds), size)]
         items = [agents.make_chunk(flat, [(0, int(s)) for s in seeds[g]]) for g in groups]
         yield Log(f"{p.model}: {len(seeds)} tracks, {p.renderer} renderer, on "

@@ -8,10 +8,11 @@ a Ray cluster with ``--ray``. Within a worker, its episodes step in lockstep so 
 as batches.
 
 After each generation the distribution's mean is also scored on ``--eval-rollouts`` fixed
-validation tracks (in the real game, whatever ``--fitness``); when it beats the best so far it
-is written into the model (``controller.weight`` / ``controller.bias``) and the card records
-its score, the generations and the compute. A Preview carries the generation's best, mean and
-worst fitness (and the validation score) for the Train tab's chart.
+validation tracks (in the real game, whatever ``--fitness``); the best so far by that score is
+written into the model (``controller.weight`` / ``controller.bias``) after every generation,
+and the card records its score, the generations, the learning curve and the compute. A
+Preview carries the generation's best, mean and worst fitness (and the validation score) for
+the Train tab's chart.
 
 Resuming. The run keeps its state in ``<model>/controller_state``: CMA-ES's state as arrays and
 JSON (``es_state``: the mean, step size, covariance matrix and its eigendecomposition,
@@ -21,14 +22,17 @@ generation, and the scores of the current generation's finished episodes, writte
 A run killed at any moment goes on with ``--resume`` where it was: the same population is
 asked again and only the episodes not yet scored are driven.
 
-Budget. The paper scored 64 candidates on 16 rollouts each: about a million steps a
-generation, 200 generations. On this 2-core machine the fast renderer and the batched V and M
-give about 400-600 agent steps per second over both cores (benchmarks/drive.py), so the
-paper's generation would take about half an hour. The defaults (32 candidates x 8 tracks,
-about 250,000 steps, 7-10 minutes a generation) keep the rollouts per candidate that users of
-the reference code found CMA-ES needs to not stall near 300-350, halve the population
-(CMA-ES's own default for 867 parameters is 24), and so give about a hundred generations a
-day here; a 16-core machine runs the paper's budget at the same pace.
+Budget. The paper scored 64 candidates on 16 rollouts each, about a million steps a generation,
+for some 200 generations. Measured here (benchmarks/drive.py, controller section): one core
+drives about 1,100 agent steps per second of CPU time with 16 episodes in lockstep (fast
+renderer, bf16 VAE; 270 one episode at a time), so this 2-core machine gives about 2,000 steps
+a second when idle, and a quarter of that when shared as it usually is. The paper's generation
+would take 8-30 minutes here and its 200 generations a day or more. The defaults, 32 candidates
+x 8 tracks (about 250,000 steps: 2-8 minutes a generation) for 100 generations (3-14 hours),
+keep the rollouts per candidate that users of the reference code found CMA-ES needs to not
+stall near 300-350, and halve the population, which is still above CMA-ES's own default for 867
+parameters (24); the paper's budget is for a machine with more cores (``--workers``) or a Ray
+cluster (``--ray``), where it runs at the same pace per core.
 """
 
 from __future__ import annotations
@@ -69,10 +73,11 @@ class TrainControllerParams:
                              help="CMA-ES generations in all (a resumed run counts the ones "
                                   "done)")
     popsize: int = param(32, min=4, max=4096,
-                         help="candidates per generation (the paper: 64)")
+                         help="candidates per generation (the paper: 64; 32 x 8 tracks is "
+                              "about 250,000 steps, 2-8 minutes a generation on 2 cores)")
     rollouts: int = param(8, min=1, max=1024,
                           help="tracks each candidate drives; its fitness is the mean score "
-                               "(the paper: 16)")
+                               "(the paper: 16; fewer and CMA-ES stalls on the noise)")
     sigma0: float = param(0.1, min=1e-4, max=10.0, advanced=True,
                           help="CMA-ES's initial step size (the mean starts at zero)")
     max_steps: int = param(1000, min=10, max=1000, advanced=True,
@@ -263,7 +268,7 @@ def v_m_fingerprint(vae: torch.nn.Module, mdnrnn: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def _copy_to_user_store(ctx: Context, card: Any, folder: Path) -> None:
+def _copy_to_user_store(card: Any, folder: Path) -> None:
     """A shipped model is copied into the user's store before its controller is trained."""
     import shutil
 
@@ -295,7 +300,7 @@ def train_controller(p: TrainControllerParams, ctx: Context) -> Iterator[Event]:
     if card.folder is None or Path(card.folder).resolve() != folder.resolve():
         yield Log(f"{p.model_id} is not in your model store; copying it there to train its "
                   "controller")
-        _copy_to_user_store(ctx, card, folder)
+        _copy_to_user_store(card, folder)
     state_dir = folder / STATE_DIR
     fingerprint = v_m_fingerprint(vae, mdnrnn)
     saved = read_checkpoint(state_dir) if p.resume else None
@@ -380,14 +385,13 @@ def train_controller(p: TrainControllerParams, ctx: Context) -> Iterator[Event]:
             if improved:
                 best_score, best_x = score, candidate
             generation = g
-            if improved or g == p.generations:
-                record = _record(p, command, history, generation, seconds, env_steps,
-                                 best_score, executor.describe(), ctx.device)
-                controller = Controller.from_flat(best_x, config["z_size"],
-                                                         config["hidden"])
-                save_part(root, p.model_id, "controller",
-                          {k.split(".", 1)[1]: v for k, v in controller.as_tensors().items()},
-                          config, record)
+            # the card says how far training has gone, whether or not the controller changed
+            record = _record(p, command, history, generation, seconds, env_steps, best_score,
+                             executor.describe(), ctx.device)
+            controller = Controller.from_flat(best_x, config["z_size"], config["hidden"])
+            save_part(root, p.model_id, "controller",
+                      {k.split(".", 1)[1]: v for k, v in controller.as_tensors().items()},
+                      config, record)
             arrays, es_json = es_state(es, normal)
             parts = {"es": _tensors(arrays)}
             if best_x is not None:
@@ -408,8 +412,9 @@ def train_controller(p: TrainControllerParams, ctx: Context) -> Iterator[Event]:
                                               f"{point['best']:.0f}")
     finally:
         executor.close()
-    yield Log(f"{p.model_id}: best validation score {best_score:.1f} after {generation} "
-              f"generations ({seconds / 60:.1f} min, {env_steps:,} steps)")
+    what = "validation score" if p.eval_rollouts else "fitness"
+    yield Log(f"{p.model_id}: best {what} {best_score:.1f} after {generation} generations "
+              f"({seconds / 60:.1f} min, {env_steps:,} steps)")
 
 
 def _drive(job: Job, executor: Any, agents: Any, p: TrainControllerParams, ctx: Context,
@@ -420,7 +425,8 @@ def _drive(job: Job, executor: Any, agents: Any, p: TrainControllerParams, ctx: 
     todo = [i for i in range(len(episodes)) if i not in job.done]
     if not todo:
         return
-    size = min(64, max(1, math.ceil(len(todo) / (2 * executor.workers))))
+    waves = max(2, math.ceil(len(todo) / (64 * executor.workers)))  # chunks of 64 at most,
+    size = math.ceil(len(todo) / (waves * executor.workers))  # as many for every worker
     # a chunk holds the dream's episodes or the game's, not both
     dreamt = [i for i in todo if job.dream and episodes[i][0] < job.popsize]
     real = sorted(set(todo) - set(dreamt))
