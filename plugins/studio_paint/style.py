@@ -46,6 +46,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 RANDOM_SEED = 0  # the offline network's weights: the same on every machine
+MIN_SIDE = 16  # px: the least a picture needs to pass VGG's first four pools
 
 
 def layer_index(name: str) -> int:
@@ -271,7 +272,7 @@ class Settings:
     style_weight: float = 10.0
     tv_weight: float = 0.0
     softmax: bool = True  # SWAG's transform before the losses
-    temperature: float = 1.0  # the softmax's
+    temperature: float = 3.0  # the softmax's
     optimizer: str = "lbfgs"  # or "adam"
     lr: float | None = None  # None: 1 for L-BFGS, 0.02 for Adam
     init: str = "content"  # or "noise"
@@ -376,10 +377,13 @@ class Stylist:
             content = [feats[i].detach() for i in self.content_taps]
             spread = [(f.float() - f.float().mean()).pow(2).sum().clamp_min(1e-12)
                       for f in content]
-            long_side = max(16, round(max(size) * s.style_scale))
+            long_side = round(max(size) * s.style_scale)
             grams: list[torch.Tensor] = [torch.zeros(())] * len(self.style_taps)
             for style, w in zip(self.styles, self.weights, strict=True):
                 h, w_ = fit(style.shape[-2], style.shape[-1], long_side)
+                if min(h, w_) < MIN_SIDE:  # VGG's four pools need 16 px
+                    h, w_ = fit(style.shape[-2], style.shape[-1],
+                                math.ceil(long_side * MIN_SIDE / min(h, w_)))
                 sf = self._features(self._prepare(resize(style, (h, w_))), self.style_taps)
                 grams = [g + w * gram(f) for g, f in zip(grams, sf, strict=True)]
             distance = []
@@ -428,17 +432,18 @@ class Stylist:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
+    def _optimizer(self, x: torch.Tensor, scale: float = 1.0) -> torch.optim.Optimizer:
         s = self.settings
         if s.optimizer == "lbfgs":  # one evaluation per call, its history kept between calls
-            return torch.optim.LBFGS([x], lr=s.lr or 1.0, max_iter=1, history_size=50)
-        return torch.optim.Adam([x], lr=s.lr or 0.02)
+            return torch.optim.LBFGS([x], lr=(s.lr or 1.0) * scale, max_iter=1,
+                                     history_size=50)
+        return torch.optim.Adam([x], lr=(s.lr or 0.02) * scale)
 
     def run(self) -> Iterator[Step]:
         """Optimise scale by scale; a Step after each evaluation, with the picture every
         ``preview_every`` steps and at the end of each scale. A step whose loss is over twice
         the best so far (or not a number) means the optimiser overshot: the best picture is
-        taken back and the optimiser starts afresh from it."""
+        taken back and the optimiser starts afresh from it with half the step size."""
         s = self.settings
         total = sum(s.steps)
         done = 0
@@ -457,6 +462,7 @@ class Stylist:
                 x.grad = None
                 loss, c, st = self._losses(x, targets)
                 loss.backward()
+                x.grad = x.grad.contiguous()  # L-BFGS views it flat
                 seen[:] = [loss.detach(), c, st]
                 value = float(loss.detach())
                 if value < best[0]:
@@ -472,12 +478,12 @@ class Stylist:
                 loss, c, st = (float(v) for v in seen)
                 if not math.isfinite(loss) or loss > 2 * best[0] + 1e-6:
                     restarts += 1
-                    if restarts > 10:
+                    if restarts > 20:
                         raise FloatingPointError("the optimisation keeps diverging; lower "
                                                  "--lr or the style weight")
                     with torch.no_grad():
                         x.copy_(best_x)
-                    opt = self._optimizer(x)
+                    opt = self._optimizer(x, 0.5 ** restarts)
                 self.image = x.detach()
                 show = (i + 1) % max(1, s.preview_every) == 0 or i + 1 == n_steps
                 if i + 1 == n_steps:

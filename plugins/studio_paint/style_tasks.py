@@ -258,6 +258,29 @@ def plan_scales(size: int, scales: int, steps: int) -> tuple[list[int], list[int
     return sizes, counts
 
 
+def photo_plan(sizes: list[int], counts: list[int], h: int, w: int, long_side: int
+               ) -> tuple[list[int], list[int]]:
+    """The scales for one photo: each size capped at ``long_side``; a scale whose short side
+    would be under ``MIN_SIDE``, or that repeats the one before, gives its steps to the next."""
+    from studio_paint.style import fit
+
+    plan: list[int] = []
+    steps: list[int] = []
+    carry = 0
+    for size, count in zip(sizes, counts, strict=True):
+        size = min(size, long_side)
+        if min(fit(h, w, size)) < MIN_SIDE:
+            carry += count
+        elif plan and size == plan[-1]:
+            steps[-1] += count + carry
+            carry = 0
+        else:
+            plan.append(size)
+            steps.append(count + carry)
+            carry = 0
+    return plan, steps
+
+
 def settings_of(p: StyleParams, sizes: list[int], steps: list[int], softmax: bool,
                 bf16: bool) -> Settings:
     from studio_paint.style import Settings, parse_layers
@@ -313,12 +336,12 @@ def paint_style(p: StyleParams, ctx: Context) -> Iterator[Event]:
         if min(fit(h, w, long_side)) < MIN_SIDE:
             raise UserError(f"photo {path.name} is {w}x{h} px: too narrow to paint at "
                             f"--size {p.size} (its short side would be under {MIN_SIDE} px)")
-        plan = [min(s, long_side) for s in sizes]
-        settings.sizes = plan
+        settings.sizes, settings.steps = photo_plan(sizes, counts, h, w, long_side)
         if any(np.array_equal(image, img) for img in paintings):
             yield Log(f"{path.name} is also the painting: its style is its own, so the "
                       "picture stays as it is", "warning")
         photo = tensor_of(image)
+        plan = settings.sizes
         stylist = Stylist(net.net, photo, styles, [w_ for _, w_ in kept], settings, g,
                           ctx.device)
         shown = preview_size(h, w)

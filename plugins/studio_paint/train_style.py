@@ -392,7 +392,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
         loss.backward()
         opt.step()
         step += 1
-        losses.append((float(content), float(style)))
+        losses.append((float(content.detach()), float(style.detach())))
         yield Progress(step / p.steps, f"step {step}/{p.steps} content {losses[-1][0]:.3f} "
                                        f"style {losses[-1][1]:.3f}")
         yield Preview({"step": step, "loss": round(float(loss), 5)})
