@@ -322,6 +322,36 @@ def test_the_model_list_shows_the_tiny_model_with_its_directions(qtbot, panel):
     assert tab.direction.currentData() == "b2a"
 
 
+def test_a_model_not_downloaded_yet_is_offered_for_download(qtbot, panel, tiny_model, tmp_path):
+    import json
+
+    from studio import paths
+
+    tab = panel.translate_tab
+    if tab.download_button is None or not hasattr(tab, "download"):
+        pytest.skip("no download in this panel")
+    card = json.loads((tiny_model / "card.json").read_text())
+    card["id"], card["title"] = "paint.remote", "Remote painter"
+    for f in card["files"]:  # a catalogue entry: its file elsewhere (here a file:// address)
+        f["url"] = (tiny_model / f["name"]).as_uri()
+    folder = paths.models_dir() / "paint.remote"
+    folder.mkdir()
+    (folder / "card.json").write_text(json.dumps(card))
+    tab.refresh_models()
+    assert tab.models.select("paint.remote")
+    assert "to download" in tab.models.currentItem().text()
+    assert tab.download_button.isVisibleTo(tab)
+    tab.open_photo(save_picture(tmp_path / "p.png", photo()))
+    assert tab.run() is None and "Download it first" in tab.run_box.status.text()
+    job = finish(qtbot, tab.download())
+    assert job.state is JobState.DONE, job.error
+    assert job.task.id == "models.download" and job.params.model_id == "paint.remote"
+    assert tab.models.model_id() == "paint.remote" and tab.installed()
+    assert "to download" not in tab.models.currentItem().text()
+    assert not tab.download_button.isVisibleTo(tab)
+    assert finish(qtbot, tab.run()).state is JobState.DONE
+
+
 def test_translate_submits_the_settings_and_shows_the_result(qtbot, panel, tmp_path):
     tab = panel.translate_tab
     src = save_picture(tmp_path / "street.png", photo(52, 40))

@@ -83,6 +83,15 @@ def picture_of(data: Any) -> np.ndarray | None:
     return None
 
 
+def download_task():
+    """The host's model download task (None on a studio without one)."""
+    try:
+        from studio.downloads import DOWNLOAD_TASK
+    except ImportError:
+        return None
+    return DOWNLOAD_TASK
+
+
 class TranslateTab(QWidget):
     def __init__(self, host, parent: QWidget | None = None):
         super().__init__(parent)
@@ -116,6 +125,11 @@ class TranslateTab(QWidget):
 
         self.models = ModelList(self.host.models, DEFAULT_MODEL)
         self.models.model_changed.connect(self._model_changed)
+        self.download_button = QPushButton("Download this model")
+        self.download_button.setToolTip("Fetch the chosen model's weights into your model store "
+                                        "(a job in the queue; Translate once it is done)")
+        self.download_button.clicked.connect(lambda: self.download())
+        self.download_job = None
         self.direction = QComboBox()
         self.direction.setToolTip("Which way the model translates")
         self.direction.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
@@ -171,6 +185,7 @@ class TranslateTab(QWidget):
         sv.addWidget(self.source_label)
         sv.addWidget(heading("Model"))
         sv.addWidget(self.models, 1)
+        sv.addWidget(self.download_button)
         sv.addLayout(knobs)
         if self.form is not None:
             sv.addWidget(self.form)
@@ -231,7 +246,9 @@ class TranslateTab(QWidget):
         return next((s for s in self.task.schema() if s.name == name), None)
 
     def _model_changed(self, model_id: str) -> None:
-        """Offer the chosen model's directions, named by its domains ("photo → Monet")."""
+        """Offer the chosen model's directions, named by its domains ("photo → Monet"), and its
+        download when it is not on this computer."""
+        self._sync_download()
         spec = self._spec("direction")
         if spec is None:
             return
@@ -251,6 +268,34 @@ class TranslateTab(QWidget):
         self.direction.setCurrentIndex(i if i >= 0 and before in held
                                        else max(0, self.direction.findData(default)))
         self.direction.blockSignals(False)
+
+    def installed(self) -> bool:
+        """The chosen model's files are in the store."""
+        card = self.models.card()
+        try:
+            return card is None or bool(self.host.models.is_installed(card))
+        except Exception:  # an unreadable store: let the task say what is wrong
+            return True
+
+    def _sync_download(self) -> None:
+        card = self.models.card()
+        busy = self.download_job is not None and not self.download_job.state.finished
+        offered = (card is not None and not self.installed()
+                   and any(f.url for f in card.files) and download_task() is not None)
+        self.download_button.setVisible(offered)
+        self.download_button.setEnabled(not busy)
+        self.download_button.setText("Downloading…" if busy else "Download this model")
+
+    def download(self):
+        """Fetch the chosen model (a job on the lane); the list shows it installed when done."""
+        task = download_task()
+        card = self.models.card()
+        if task is None or card is None:
+            return None
+        self.download_job = self.host.submit(task, task.make_params({"model_id": card.id}))
+        self.run_box.say(f"Downloading {card.title or card.id}…")
+        self._sync_download()
+        return self.download_job
 
     def refresh_models(self, select: str | None = None) -> None:
         self.models.refresh(select)
@@ -368,6 +413,10 @@ class TranslateTab(QWidget):
         if self.source is None:
             self.run_box.say("Open or drop a photo first", error=True)
             return None
+        if not self.installed():
+            self.run_box.say("This model is not on this computer yet: Download it first",
+                             error=True)
+            return None
         try:
             params = self.task.make_params(self.values())
         except ValueError as exc:
@@ -465,6 +514,19 @@ class TranslateTab(QWidget):
         return self.results[self.shown] if 0 <= self.shown < len(self.results) else None
 
     def _on_changed(self, job) -> None:
+        if job is self.download_job:
+            if job.state.finished:
+                if job.state.name == "DONE":
+                    self.refresh_models(getattr(job.params, "model_id", None))
+                    self.run_box.say("Downloaded: ready to translate")
+                elif job.state.name == "FAILED":
+                    self.run_box.say(f"Download failed: {job.error}", error=True)
+                else:
+                    self.run_box.say("Download stopped")
+            else:
+                self.run_box.say(job.message or "Downloading…")
+            self._sync_download()
+            return
         if job is not self.job:
             return
         state = job.state.name
