@@ -7,12 +7,17 @@ wrong, ``dest`` is only ever absent or complete: a part with the wrong hash is d
 cancelled part is kept so the next call resumes it.
 
 ``DOWNLOAD_TASK`` installs every missing file of a model card into the user store, writing the
-card last so that a half-downloaded model is never listed as installed.
+card last so that a half-downloaded model is never listed as installed. A file declared without
+a sha256 (its publisher gives none) is checked against the one recorded when it was first
+downloaded, or, the first time, trusted as it comes and recorded (trust on first use, see
+``studio.models``); a card with a ``convert`` function gets the converted weights installed,
+not the file as downloaded.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import http.client
 import os
 import re
@@ -24,12 +29,13 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import studio
 from studio import paths
 from studio.atomic import fsync_dir, fsync_file, write_atomic_with
 from studio.errors import UserError
-from studio.models import card_path, sha256_file
+from studio.models import ModelCard, ModelFile, card_path, sha256_file
 from studio.tasks import Cancelled, Context, Event, Log, Progress, Task, param
 
 CHUNK_SIZE = 64 * 1024
@@ -84,11 +90,12 @@ def fetch(
     backoff: float = 0.5,
 ) -> Iterator[Step]:
     """``download`` as a generator of steps, for callers that yield their own events.
-    ``retries`` counts attempts in a row that brought no new bytes."""
+    ``retries`` counts attempts in a row that brought no new bytes. An empty ``sha256``
+    (none known) skips the hash check: the caller decides what to trust."""
     dest = Path(dest)
     partial_dir = Path(partial_dir) if partial_dir is not None else paths.downloads_dir()
     partial_dir.mkdir(parents=True, exist_ok=True)
-    part = partial_dir / f"{sha256}.part"
+    part = partial_dir / f"{sha256 or 'url-' + hashlib.sha256(url.encode()).hexdigest()}.part"
     best = _size_of(part)
     failures = 0
     while True:
@@ -208,7 +215,7 @@ def _finish(part: Path, dest: Path, sha256: str, size: int | None) -> None:
         part.unlink(missing_ok=True)
         raise DownloadError(f"size mismatch for {dest.name}: expected {size} bytes, got {got}; "
                             "file discarded")
-    digest = sha256_file(part)
+    digest = sha256_file(part) if sha256 else ""
     if digest != sha256:
         part.unlink(missing_ok=True)
         raise DownloadError(f"sha256 mismatch for {dest.name}: expected {sha256[:12]}..., "
@@ -269,11 +276,16 @@ def download_model(p: DownloadParams, ctx: Context) -> Iterator[Event]:
         yield Log(f"{card.id} is already installed in {card.folder}")
         yield Progress(1.0, "installed")
         return
+    declared = store.declared(card.id)
+    if declared is not None and declared.convert is not None:
+        yield from _download_converted(declared, store, ctx)
+        return
     target = store.user_dir / card.id
     todo = []
     for f in card.files:
         path = target / f.name
-        if path.is_file() and path.stat().st_size == f.size and sha256_file(path) == f.sha256:
+        if f.sha256 and path.is_file() and path.stat().st_size == f.size \
+                and sha256_file(path) == f.sha256:
             continue
         if not f.url:
             raise UserError(f"model {card.id!r}: {f.name} has no download address; "
@@ -281,24 +293,104 @@ def download_model(p: DownloadParams, ctx: Context) -> Iterator[Event]:
         todo.append(f)
     total = sum(f.size for f in todo) or 1
     done = 0
+    files, sources = list(card.files), []
     for f in todo:
         path = target / f.name
         path.unlink(missing_ok=True)  # a wrong copy from before
-        yield Log(f"downloading {f.name} ({_mb(f.size)}) from {f.url}")
-        last = 0.0
-        for have, _, note in fetch(f.url, path, f.sha256, f.size, ctx.is_cancelled,
-                                   paths.downloads_dir()):
+        got, source = yield from _fetch_file(f, path, store.user_dir, ctx, done, total)
+        done += f.size
+        if got.sha256 != f.sha256:  # recorded now: the card lists what was checked
+            files = [got if x.name == f.name else x for x in files]
+        sources.append(source)
+    installed = replace(card, folder=target, files=files, sources=sources)
+    installed.save(card_path(target))
+    _record_first_use(store.user_dir, sources)
+    yield Progress(1.0, f"{card.id}: {_mb(installed.size)} installed")
+    yield Log(f"installed {card.id} in {target}")
+
+
+def _download_converted(card: ModelCard, store: Any, ctx: Context) -> Iterator[Event]:
+    """A model published as a foreign checkpoint: download it, convert it with the card's
+    ``convert`` and install the result."""
+    from studio.models import install_converted
+
+    if len(card.files) != 1 or not card.files[0].url:
+        raise UserError(f"model {card.id!r}: a converted model is one file with an address")
+    f = card.files[0]
+    part = paths.downloads_dir() / card.id / f.name
+    try:
+        _, source = yield from _fetch_file(f, part, store.user_dir, ctx, 0, max(f.size, 1))
+        yield Progress(None, f"converting {f.name}")
+        installed = install_converted(part, card, store.user_dir, source=source)
+    finally:
+        part.unlink(missing_ok=True)
+    _record_first_use(store.user_dir, [source])
+    yield Progress(1.0, f"{card.id}: {_mb(installed.size)} installed")
+    yield Log(f"installed {card.id} in {installed.folder} (converted from {f.name})")
+
+
+def _fetch_file(f: ModelFile, dest: Path, store_dir: Path, ctx: Context, done: int,
+                total: int) -> Iterator[Event]:
+    """Download one file of a card to ``dest``, checked against its published sha256, or the
+    one recorded at its first download; returns the file as it came (sha256, size) and its
+    entry for the installed card's ``sources``."""
+    from studio.models import recorded_source
+
+    sha256, size = f.sha256, f.size or None
+    known = None if sha256 else recorded_source(store_dir, f.url)
+    if known is not None:
+        sha256, size = known["sha256"], int(known.get("size") or 0) or None
+    about = f" ({_mb(size)})" if size else ""
+    yield Log(f"downloading {f.name}{about} from {f.url}")
+    last = 0.0
+    steps = fetch(f.url, dest, sha256, size, ctx.is_cancelled, paths.downloads_dir())
+    try:
+        for have, whole, note in steps:
             if note:
                 yield Log(note)
             now = time.monotonic()
             if now - last >= 0.1:
                 last = now
-                yield Progress(min(1.0, (done + have) / total),
-                               f"{f.name}: {have / 1e6:.1f} of {f.size / 1e6:.1f} MB")
-        done += f.size
-    replace(card, folder=target).save(card_path(target))
-    yield Progress(1.0, f"{card.id}: {_mb(card.size)} installed")
-    yield Log(f"installed {card.id} in {target}")
+                of = whole or size
+                share = (done + have) / total if total > 1 else (have / of if of else None)
+                yield Progress(None if share is None else min(1.0, share),
+                               f"{f.name}: {have / 1e6:.1f}"
+                               + (f" of {of / 1e6:.1f}" if of else "") + " MB")
+    except DownloadError as exc:
+        if known is None:
+            raise
+        raise DownloadError(f"{f.name} differs from the copy first downloaded "
+                            f"({known.get('recorded', '?')}): {exc}; the file at {f.url} has "
+                            "changed since, so it is not trusted") from None
+    digest = sha256_file(dest)
+    if f.sha256:
+        pass  # checked by fetch against the published sha256
+    elif known is not None:
+        yield Log(f"{f.name} matches the sha256 recorded at its first download "
+                  f"({known.get('recorded', '?')}): {digest[:16]}...")
+    else:
+        yield Log(f"no checksum is published for {f.name}: this first download is trusted as "
+                  f"it came, and its sha256 {digest[:16]}... is recorded; later downloads must "
+                  "match it (trust on first use)", "warning")
+    got = ModelFile(f.name, digest, dest.stat().st_size, f.url)
+    source = {"name": f.name, "url": f.url, "sha256": digest, "size": got.size,
+              "checksum": "published" if f.sha256 else "first use",
+              "recorded": known.get("recorded") if known else _now()}
+    return got, source
+
+
+def _record_first_use(store_dir: Path, sources: list[dict[str, Any]]) -> None:
+    from studio.models import record_source
+
+    for src in sources:
+        if src["checksum"] == "first use":
+            record_source(store_dir, src["url"], src["sha256"], src["size"], src["recorded"])
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 DOWNLOAD_TASK = Task(

@@ -14,6 +14,17 @@ A card is written after its files, so a half-installed model is never listed as 
 Weights are read from safetensors only. Foreign checkpoints are imported once through
 ``import_checkpoint``, which reads ``.pth``/``.pt``/``.bin`` with ``torch.load(weights_only=True)``
 and nothing else, so no code in a checkpoint ever runs.
+
+A plugin whose models come as foreign checkpoints (published ``.pth`` files in another key
+layout) gives its declared card a ``convert`` function (``ModelCard.convert``, not saved in the
+JSON): ``studio models import FILE --id ID`` and ``studio models download ID`` then store
+``convert(state, card)`` instead of the raw keys (``install_converted``). The host knows no
+architecture; the plugin's converter does.
+
+A file whose publisher gives no checksum is declared with an empty ``sha256``: its first download
+is trusted as it comes and its sha256 recorded (trust on first use), in the installed card's
+``sources`` and in the store's ledger (``<user store>/.sources.json``), which later downloads of
+the same address must match.
 """
 
 from __future__ import annotations
@@ -92,14 +103,22 @@ class ModelCard:
     command: str = ""
     quality: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # Where installed files came from: [{"name", "url", "sha256", "size", "checksum",
+    # "recorded"}]; "checksum" is "published", "first use" (none was published: this first
+    # copy was trusted as it came, later downloads are checked against it) or "imported".
+    sources: list[dict[str, Any]] = field(default_factory=list)
     folder: Path | None = field(default=None, compare=False)  # not serialised
+    # A plugin's converter for checkpoints in a foreign layout: convert(state, card) -> state
+    # to store, raising UserError naming the keys that do not fit. Not serialised.
+    convert: Callable[[dict[str, Any], ModelCard], dict[str, Any]] | None = field(
+        default=None, compare=False, repr=False)
 
     # Field name -> (type, required) as read from JSON.
     _SCHEMA = {
         "id": (str, True), "capability": (str, True), "title": (str, True),
         "architecture": (str, True), "config": (dict, True), "files": (list, True),
         "licence": (str, True), "training_data": (str, True), "command": (str, True),
-        "quality": (dict, True), "description": (str, False),
+        "quality": (dict, True), "description": (str, False), "sources": (list, False),
     }
 
     @property
@@ -144,12 +163,20 @@ class ModelCard:
         names = [f.name for f in values["files"]]
         if len(set(names)) != len(names):
             raise fail("field 'files' names the same file twice")
+        for i, src in enumerate(values.get("sources", [])):
+            if not isinstance(src, dict):
+                raise fail(f"sources[{i}] should be an object, not {_type_word(type(src))}")
         return cls(**values, folder=folder)
+
+    @property
+    def unverified(self) -> list[ModelFile]:
+        """Files whose sha256 is not known yet (none published, not downloaded yet)."""
+        return [f for f in self.files if not f.sha256]
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
         for f in fields(self):
-            if f.name == "folder":
+            if f.name in ("folder", "convert") or (f.name == "sources" and not self.sources):
                 continue
             value = getattr(self, f.name)
             d[f.name] = [x.to_dict() for x in value] if f.name == "files" else value
@@ -192,8 +219,9 @@ def _file_from(x: Any, i: int, fail: Callable[[str], ModelCardError]) -> ModelFi
     name = x["name"]
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise fail(f"{where}.name {name!r} should be a plain file name")
-    if not _SHA_RE.match(x["sha256"]):
-        raise fail(f"{where}.sha256 should be 64 lowercase hex digits")
+    if x["sha256"] and not _SHA_RE.match(x["sha256"]):
+        raise fail(f"{where}.sha256 should be 64 lowercase hex digits (or empty where none "
+                   "is published)")
     if x["size"] < 0:
         raise fail(f"{where}.size should not be negative")
     return ModelFile(name, x["sha256"], x["size"], x.get("url", ""))
@@ -295,7 +323,7 @@ class ModelStore:
         with no files counts as installed."""
         if not card.files:
             return True
-        if card.folder is None:
+        if card.folder is None or card.unverified:
             return False
         for f in card.files:
             p = card.folder / f.name
@@ -361,6 +389,18 @@ class ModelStore:
             tensors.update(part)
         return card, tensors
 
+    def declared(self, model_id: str) -> ModelCard | None:
+        """The card a plugin declared for ``model_id`` (with its ``convert``), if any."""
+        for entry in self.extra_cards:
+            item = entry[1] if isinstance(entry, tuple) else entry
+            try:
+                card = _card_from(item)
+            except UserError:
+                continue
+            if card.id == model_id:
+                return card
+        return None
+
     def remove(self, model_id: str) -> Path:
         """Delete a user-installed model's folder; returns it. Shipped and declared-only models
         cannot be removed."""
@@ -378,7 +418,9 @@ def _card_from(item: Any) -> ModelCard:
     """A checked copy of a card-like a plugin declared (a ModelCard, a dict or a Path)."""
     try:
         if isinstance(item, ModelCard):
-            return ModelCard.from_dict(item.to_dict(), folder=item.folder)
+            card = ModelCard.from_dict(item.to_dict(), folder=item.folder)
+            card.convert = item.convert
+            return card
         if isinstance(item, Path):
             return ModelCard.load(item)
         if isinstance(item, Mapping):
@@ -475,14 +517,85 @@ def import_checkpoint(
         files=[ModelFile(weights.name, sha256_file(weights), weights.stat().st_size)],
         folder=folder, **fields_,
     )
+    _replace_card(folder, card, keep=weights.name)
+    return card
+
+
+def install_converted(src: Path, card: ModelCard, store_dir: Path,
+                      source: Mapping[str, Any] | None = None, dtype: str | None = "float16",
+                      model_id: str | None = None) -> ModelCard:
+    """Install checkpoint ``src`` as the model ``card`` declares it (as ``model_id`` when
+    given): its state dict through the card's ``convert`` (the raw keys when it has none),
+    written as safetensors into ``<store_dir>/<id>/``, with a card that copies the declared
+    one's fields, lists the new file and records ``source`` (where ``src`` came from) in
+    ``sources``. Raises UserError, naming the keys, for a checkpoint that does not fit."""
+    src = Path(src)
+    model_id = model_id or card.id
+    if not _ID_RE.match(model_id):
+        raise UserError(f"model id {model_id!r} should be letters, digits, '.', '_' or '-'")
+    state = read_checkpoint(src)
+    if card.convert is not None:
+        try:
+            state = card.convert(state, card)
+        except UserError as exc:
+            raise UserError(f"{src.name} does not fit {model_id}: {exc}") from None
+    if not state:
+        raise UserError(f"{src.name}: the checkpoint holds no tensors to import")
+    tensors = _prepare(state, dtype)
+    folder = Path(store_dir) / model_id
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = _write_safetensors(tensors, folder, model_id)
+    sources = [dict(source)] if source else []
+    installed = ModelCard.from_dict(
+        {**card.to_dict(), "id": model_id, "sources": sources,
+         "files": [ModelFile(weights.name, sha256_file(weights),
+                             weights.stat().st_size).to_dict()]},
+        folder=folder)
+    _replace_card(folder, installed, keep=weights.name)
+    return installed
+
+
+def _replace_card(folder: Path, card: ModelCard, keep: str) -> None:
+    """Write ``card`` (last: it switches the model to the new files) and delete the files an
+    earlier card of the folder listed that are unused now."""
     old = card_path(folder)
     previous = ModelCard.load(old) if old.is_file() else None
     card.save(old)
-    if previous is not None:  # the old weights are unused now
+    if previous is not None:
         for f in previous.files:
-            if f.name != weights.name:
+            if f.name != keep:
                 (folder / f.name).unlink(missing_ok=True)
-    return card
+
+
+# The ledger of files first downloaded without a published checksum: url -> what came.
+LEDGER_NAME = ".sources.json"
+_ledger_lock = threading.Lock()
+
+
+def recorded_source(store_dir: Path, url: str) -> dict[str, Any] | None:
+    """What the first download from ``url`` was ({"sha256", "size", "recorded"}), if any."""
+    entry = _read_ledger(Path(store_dir)).get(url)
+    return entry if isinstance(entry, dict) and _SHA_RE.match(str(entry.get("sha256"))) \
+        else None
+
+
+def record_source(store_dir: Path, url: str, sha256: str, size: int, recorded: str) -> None:
+    """Remember the sha256 of the first download from ``url`` (trust on first use)."""
+    store_dir = Path(store_dir)
+    with _ledger_lock:
+        ledger = _read_ledger(store_dir)
+        ledger.setdefault(url, {"sha256": sha256, "size": size, "recorded": recorded})
+        store_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(ledger, indent=2, sort_keys=True) + "\n"
+        write_atomic(store_dir / LEDGER_NAME, text.encode("utf-8"))
+
+
+def _read_ledger(store_dir: Path) -> dict[str, Any]:
+    try:
+        ledger = json.loads((store_dir / LEDGER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return ledger if isinstance(ledger, dict) else {}
 
 
 def read_checkpoint(src: Path) -> dict[str, Any]:

@@ -14,9 +14,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 def _tasks() -> list[Task]:
     from studio_paint.evaluate import EVALUATE, TRAIN_JUDGE
+    from studio_paint.tasks import TRANSLATE
     from studio_paint.train import TRAIN
 
-    tasks: list[Task] = [TRAIN]
+    tasks: list[Task] = [TRANSLATE, TRAIN]
     tasks += [EVALUATE, TRAIN_JUDGE]
     from studio_paint.style_tasks import FAST, GET_VGG19, STYLE
     from studio_paint.train_style import TRAIN_STYLE
@@ -44,5 +45,8 @@ def studio_models() -> list[Any]:
     from studio_paint.style_tasks import vgg19_card
 
     models.append(vgg19_card())
+    from studio_paint.catalogue import published_cards
+
+    models += published_cards()
     # the published generators' catalogue and other cards are added here
     return models

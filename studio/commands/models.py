@@ -27,9 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("id", nargs="?", help="only this model")
     a.set_defaults(func=verify)
 
-    a = actions.add_parser("import", help="import a checkpoint (.pth, .pt, .bin, .safetensors)")
+    a = actions.add_parser("import", help="import a checkpoint (.pth, .pt, .bin, .safetensors)",
+                           description="Import a checkpoint. With the id of a model a plugin "
+                                       "declares (see `studio models list`), or --like one, the "
+                                       "checkpoint is converted and checked as that plugin "
+                                       "says, and the model gets that card.")
     a.add_argument("src", type=Path, help="the checkpoint file")
     a.add_argument("--id", required=True, dest="model_id", help="id of the new model")
+    a.add_argument("--like", default=None, metavar="ID",
+                   help="a declared model this checkpoint is one of (its converter and card)")
     a.add_argument("--capability", default="", help="capability that uses it, e.g. paint")
     a.add_argument("--title", default=None, help="a readable name (default: the id)")
     a.add_argument("--licence", default="unknown", help="the weights' licence")
@@ -90,7 +96,8 @@ def list_models(args: argparse.Namespace) -> int:
     rows = [["ID", "CAPABILITY", "INSTALLED", "SIZE", "LICENCE"]]
     for card in cards:
         installed = "yes" if store.is_installed(card) else "no"
-        rows.append([card.id, card.capability, installed, human_size(card.size), card.licence])
+        size = "?" if card.unverified and not card.size else human_size(card.size)
+        rows.append([card.id, card.capability, installed, size, card.licence])
     for line in _table(rows):
         print(line)
     return 0
@@ -116,8 +123,33 @@ def show(args: argparse.Namespace) -> int:
     print("files:")
     for f in card.files:
         url = f"  {f.url}" if f.url else ""
-        print(f"  {f.name}  {human_size(f.size)}  sha256 {f.sha256[:16]}...{url}")
+        if f.sha256:
+            print(f"  {f.name}  {human_size(f.size)}  sha256 {f.sha256[:16]}...{url}")
+        else:
+            print(f"  {f.name}  size unknown  sha256 not published (recorded at the first "
+                  f"download: trust on first use){url}")
+    if card.sources:
+        print("sources:")
+    for src in card.sources:
+        print("  " + source_line(src))
     return 0
+
+
+def source_line(src: dict[str, Any]) -> str:
+    """One line about where an installed file came from and how far it can be trusted."""
+    name, sha = src.get("name", "?"), str(src.get("sha256", ""))[:16]
+    where = f" from {src['url']}" if src.get("url") else ""
+    size = f" ({human_size(int(src['size']))})" if isinstance(src.get("size"), int) else ""
+    checksum = src.get("checksum")
+    if checksum == "first use":
+        trust = (f"sha256 {sha}... recorded at its first download ({src.get('recorded', '?')}); "
+                 "no checksum is published, so that first copy was unverified (trust on first "
+                 "use); later downloads are checked against it")
+    elif checksum == "published":
+        trust = f"sha256 {sha}... checked against the published checksum"
+    else:
+        trust = f"sha256 {sha}..., imported from a local file ({src.get('recorded', '?')})"
+    return f"{name}{size}{where}: {trust}"
 
 
 def verify(args: argparse.Namespace) -> int:
@@ -142,17 +174,31 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def import_model(args: argparse.Namespace) -> int:
-    from studio.models import import_checkpoint
+    from studio.models import import_checkpoint, install_converted, sha256_file
 
     if not args.src.is_file():
         raise UserError(f"no such file: {args.src}")
+    store = _store()
+    dtype = None if args.dtype == "keep" else args.dtype
+    like = store.declared(args.like or args.model_id)
+    if args.like and like is None:
+        raise UserError(f"--like: no declared model {args.like!r} (see `studio models list`)")
+    if like is not None:
+        from datetime import UTC, datetime
+
+        source = {"name": args.src.name, "sha256": sha256_file(args.src),
+                  "size": args.src.stat().st_size, "checksum": "imported",
+                  "recorded": datetime.now(UTC).isoformat(timespec="seconds")}
+        card = install_converted(args.src, like, store.user_dir, source=source, dtype=dtype,
+                                 model_id=args.model_id)
+        how = f" (converted as {like.id})" if like.convert is not None else ""
+        print(f"imported {card.id}{how}: {human_size(card.size)} in {card.folder}")
+        return 0
     fields = {"licence": args.licence, "command": ""}
     if args.title:
         fields["title"] = args.title
-    store = _store()
     card = import_checkpoint(args.src, args.model_id, args.capability, card_fields=fields,
-                             store_dir=store.user_dir,
-                             dtype=None if args.dtype == "keep" else args.dtype)
+                             store_dir=store.user_dir, dtype=dtype)
     print(f"imported {card.id}: {human_size(card.size)} in {card.folder}")
     return 0
 
