@@ -265,7 +265,7 @@ def test_the_dream_is_a_gymnasium_env(observation):
 def test_dreams_start_from_a_real_frame_and_follow_the_temperature():
     vae, m = tiny_world()
     frame = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    env = DreamEnv(vae, m, observation="latent", tau=0.0)
+    env = DreamEnv(vae, m, observation="latent", tau=0.0, precision="fp32")
     obs, _ = env.reset(options={"frames": frame})
     with torch.no_grad():
         mu, _ = vae.encode(to_tensor(frame))

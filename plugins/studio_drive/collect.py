@@ -171,21 +171,28 @@ class PursuitPolicy:
         return np.array([np.clip(steer, -1, 1), gas, brake], np.float32)
 
 
+_networks: dict[str, tuple] = {}  # the agent's V, M and C, by weights file
+
+
 class AgentPolicy:
     """A drive model's agent (``agent.Agent``: V, M and C) on the CPU, with Gaussian noise."""
 
     def __init__(self, weights: str, config: dict[str, int], noise: float,
                  rng: np.random.Generator):
-        from safetensors.torch import load_file
-
         from studio_drive.agent import Agent
-        from studio_drive.controller import Controller
-        from studio_drive.loading import build_mdnrnn, build_vae, part_of
 
-        tensors = load_file(weights)
-        self.agent = Agent(build_vae(part_of(tensors, "vae"), config),
-                           build_mdnrnn(part_of(tensors, "mdnrnn"), config),
-                           Controller.from_tensors(tensors, config["z_size"]))
+        if weights not in _networks:  # read once per process
+            from safetensors.torch import load_file
+
+            from studio_drive.controller import Controller
+            from studio_drive.loading import build_mdnrnn, build_vae, part_of
+
+            tensors = load_file(weights)
+            _networks.clear()
+            _networks[weights] = (build_vae(part_of(tensors, "vae"), config),
+                                  build_mdnrnn(part_of(tensors, "mdnrnn"), config),
+                                  Controller.from_tensors(tensors, config["z_size"]))
+        self.agent = Agent(*_networks[weights])
         self.agent.reset(1)
         self.noise, self.rng = noise, rng
 

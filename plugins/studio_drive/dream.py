@@ -18,8 +18,10 @@ A dream starts from a z drawn from N(0, I), or from a real frame's (V's mean of 
 ``starts`` (frames (K, 64, 64, 3) uint8 or latents (K, z)) and each episode begins from one of
 them at random, or give ``reset(options={"frames": ...})`` / ``{"z": ...}`` with one per dream.
 
-``DreamVecEnv`` is the batched form (a ``gymnasium.vector.VectorEnv``, next-step autoreset,
-as gymnasium's own vector environments); ``DreamEnv`` is one dream as a ``gymnasium.Env``.
+V encodes and decodes in bfloat16 where the device computes it natively (``precision``
+"auto"; "fp32" or "bf16" to choose). ``DreamVecEnv`` is the batched form (a
+``gymnasium.vector.VectorEnv``, next-step autoreset, as gymnasium's own vector environments);
+``DreamEnv`` is one dream as a ``gymnasium.Env``.
 Both also expose the current ``z`` and ``h`` as torch tensors on the models' device, for
 controllers that stay in torch.
 """
@@ -61,13 +63,17 @@ class DreamVecEnv(VectorEnv):
     def __init__(self, vae: VAE, mdnrnn: MDNRNN, num_envs: int = 1,
                  observation: str = "frame", tau: float = 1.0, max_steps: int = 1000,
                  starts: np.ndarray | None = None, done_threshold: float = 0.5,
-                 render_mode: str | None = None, autoreset: bool = True):
+                 render_mode: str | None = None, autoreset: bool = True,
+                 precision: str = "auto"):
+        from studio_drive.train_vae import use_bf16
+
         if observation not in OBSERVATIONS:
             raise ValueError(f"observation {observation!r}: one of {', '.join(OBSERVATIONS)}")
         if vae.z_size != mdnrnn.z_size:
             raise ValueError(f"V has z = {vae.z_size} but M reads z = {mdnrnn.z_size}")
         self.vae, self.mdnrnn = vae.eval(), mdnrnn.eval()
         self.device = next(mdnrnn.parameters()).device
+        self.bf16 = use_bf16(precision, str(self.device))  # V's decoding, where the device gains
         self.num_envs, self.observation, self.max_steps = num_envs, observation, max_steps
         self.done_threshold, self.render_mode = done_threshold, render_mode
         self.tau = tau
@@ -104,7 +110,7 @@ class DreamVecEnv(VectorEnv):
         """Frames (K, 64, 64, 3) uint8 -> V's means (K, z); latents (K, z) pass through."""
         x = torch.as_tensor(np.asarray(x))
         if x.dim() == 4:
-            with torch.no_grad():
+            with torch.no_grad(), self._autocast():
                 return self.vae.encode(to_tensor(x, self.device))[0].float()
         if x.dim() != 2 or x.shape[1] != self.vae.z_size:
             raise ValueError(f"starts: frames (K, 64, 64, 3) or latents (K, {self.vae.z_size}),"
@@ -173,8 +179,11 @@ class DreamVecEnv(VectorEnv):
 
     def frames(self) -> np.ndarray:
         """What the dreams look like now: V's decoding of each z, uint8 (num_envs, 64, 64, 3)."""
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             return to_image(self.vae.decode(self.z))
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16)
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         return tuple(self.frames()) if self.render_mode == "rgb_array" else None
@@ -187,9 +196,10 @@ class DreamEnv(gym.Env):
 
     def __init__(self, vae: VAE, mdnrnn: MDNRNN, observation: str = "frame", tau: float = 1.0,
                  max_steps: int = 1000, starts: np.ndarray | None = None,
-                 done_threshold: float = 0.5, render_mode: str | None = None):
+                 done_threshold: float = 0.5, render_mode: str | None = None,
+                 precision: str = "auto"):
         self.dreams = DreamVecEnv(vae, mdnrnn, 1, observation, tau, max_steps, starts,
-                                  done_threshold, autoreset=False)
+                                  done_threshold, autoreset=False, precision=precision)
         self.action_space = self.dreams.single_action_space
         self.observation_space = self.dreams.single_observation_space
         self.render_mode = render_mode
