@@ -323,3 +323,53 @@ def test_download_task_cancelled_keeps_part_and_no_card(server, tmp_path, monkey
     Execution(DOWNLOAD_TASK, params, devices.pick("cpu"), models=store).run()
     assert store.is_installed(store.get("slow")) and store.verify("slow") == []
     assert server.state.ranges[-1].startswith("bytes=")
+
+
+def test_a_file_without_a_published_checksum_is_trusted_on_first_use_then_checked(
+        server, tmp_path, monkeypatch):
+    import json
+
+    from studio import device as devices
+    from studio.execution import Execution, TaskFailed
+    from studio.models import ModelStore
+    from studio.tasks import Log
+
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
+    server.state.payload = data = weights_payload()
+    card = {
+        "id": "unsigned", "capability": "write", "title": "No checksum", "architecture": "none",
+        "config": {}, "licence": "MIT", "training_data": "none", "command": "", "quality": {},
+        "files": [{"name": "model.safetensors", "sha256": "", "size": 0, "url": server.url}],
+    }
+    store = ModelStore([tmp_path / "user"], extra_cards=[("p", card)])
+    assert not store.is_installed(store.get("unsigned"))
+
+    def download() -> list:
+        events = []
+        params = DOWNLOAD_TASK.make_params({"model_id": "unsigned"})
+        Execution(DOWNLOAD_TASK, params, devices.pick("cpu"), models=store).run(
+            lambda e, s: events.append(e))
+        return [e for e in events if isinstance(e, Log)]
+
+    logs = download()
+    assert any(e.level == "warning" and "no checksum is published for model.safetensors"
+               in e.message for e in logs)
+    installed = store.get("unsigned")
+    [f] = installed.files
+    assert (f.sha256, f.size) == (sha(data), len(data))  # the card lists what came
+    assert store.verify("unsigned") == [] and store.load("unsigned")[1]["w"].shape == (1000,)
+    [src] = installed.sources
+    assert src["checksum"] == "first use" and src["sha256"] == sha(data) and src["recorded"]
+    ledger = json.loads((tmp_path / "user" / ".sources.json").read_text())
+    assert ledger[server.url]["sha256"] == sha(data)
+
+    store.remove("unsigned")  # the ledger stays: the next download is checked against it
+    logs = download()
+    assert any("matches the sha256 recorded at its first download" in e.message for e in logs)
+
+    store.remove("unsigned")
+    server.state.payload = data[:-4] + b"XXXX"
+    with pytest.raises(TaskFailed, match="model.safetensors differs from the copy first "
+                                         "downloaded .*sha256 mismatch"):
+        download()
+    assert not store.is_installed(store.get("unsigned"))

@@ -371,3 +371,81 @@ def test_cli_import_bad_input(isolated_cli, tmp_path, capsys):
     assert code == 2
     missing = tmp_path / "none.pth"
     assert capsys.readouterr().err.strip() == f"studio: error: no such file: {missing}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Cards without published checksums, sources, and plugins' converters.
+
+
+def test_a_file_without_a_published_sha256_is_known_but_not_installed(tmp_path):
+    d = card_dict(files=[{"name": "net.pth", "sha256": "", "size": 0,
+                          "url": "https://example.org/net.pth"}])
+    card = ModelCard.from_dict(d)
+    assert card.unverified == card.files and card.to_dict() == {**d, "description": ""}
+    store = ModelStore([tmp_path / "user"], extra_cards=[d])
+    assert not store.is_installed(store.get("tiny"))
+    with pytest.raises(UserError, match="not installed; run `studio models download tiny`"):
+        store.load("tiny")
+
+
+def test_sources_round_trip_and_are_checked(tmp_path):
+    src = {"name": "net.pth", "url": "https://example.org/net.pth", "sha256": "ab" * 32,
+           "size": 10, "checksum": "first use", "recorded": "2026-01-01T00:00:00+00:00"}
+    card = ModelCard.from_dict(card_dict(sources=[src]))
+    assert card.sources == [src] and card.to_dict()["sources"] == [src]
+    assert "sources" not in ModelCard.from_dict(card_dict()).to_dict()
+    with pytest.raises(ModelCardError, match="sources\\[0\\] should be an object"):
+        ModelCard.from_dict(card_dict(sources=["x"]))
+
+
+def _plugin_card(convert) -> ModelCard:
+    card = ModelCard.from_dict(card_dict("noise.published", files=[
+        {"name": "net.pth", "sha256": "", "size": 0, "url": "https://example.org/net.pth"}]))
+    card.convert = convert
+    return card
+
+
+def test_a_declared_cards_converter_is_kept_and_used_by_import(tmp_path):
+    def convert(state, card):
+        if "head.weight" not in state:
+            raise UserError("no head.weight")
+        return {"net." + k: v for k, v in state.items() if not k.endswith("_tracked")}
+
+    from studio.models import install_converted
+
+    declared = _plugin_card(convert)
+    store = ModelStore([tmp_path / "user"], extra_cards=[("plugin", declared)])
+    assert store.declared("noise.published").convert is convert
+    assert store.declared("nothing") is None
+    src = tmp_path / "net.pth"
+    torch.save({"head.weight": torch.ones(2, 2), "bn.num_batches_tracked": torch.tensor(3)}, src)
+    card = install_converted(src, store.declared("noise.published"), store.user_dir,
+                             source={"name": "net.pth", "checksum": "imported"})
+    assert card.folder == tmp_path / "user" / "noise.published"
+    assert card.sources == [{"name": "net.pth", "checksum": "imported"}]
+    assert card.config == {"width": 4} and card.licence == "MIT"
+    assert store.is_installed(store.get("noise.published"))
+    _, weights = store.load("noise.published")
+    assert list(weights) == ["net.head.weight"] and weights["net.head.weight"].dtype == \
+        torch.float16
+    torch.save({"tail.weight": torch.ones(2)}, tmp_path / "other.pth")
+    with pytest.raises(UserError, match="other.pth does not fit noise.published: no head.weight"):
+        install_converted(tmp_path / "other.pth", store.declared("noise.published"),
+                          store.user_dir)
+
+
+def test_cli_import_with_like_converts_under_a_new_id(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
+    declared = _plugin_card(lambda state, card: {"net." + k: v for k, v in state.items()})
+    monkeypatch.setattr(ModelStore, "from_registry",
+                        classmethod(lambda cls, reg, roots=None: cls(
+                            [paths.models_dir()], extra_cards=[("plugin", declared)])))
+    src = tmp_path / "net.pth"
+    torch.save({"head.weight": torch.ones(2, 2)}, src)
+    assert cli.main(["models", "import", str(src), "--id", "mine", "--like",
+                     "noise.published"]) == 0
+    assert "imported mine (converted as noise.published)" in capsys.readouterr().out
+    card = ModelCard.load(paths.models_dir() / "mine" / "card.json")
+    assert card.id == "mine" and card.sources[0]["sha256"] == sha256_file(src)
+    assert cli.main(["models", "import", str(src), "--id", "x", "--like", "nothing"]) == 2
+    assert "--like: no declared model 'nothing'" in capsys.readouterr().err
