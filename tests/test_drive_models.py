@@ -418,6 +418,9 @@ def test_train_vae_refuses_bad_input(rollouts, tmp_path):
     assert "holds no rollouts" in fails(TRAIN_VAE, vae_values(empty, 1), store)
     assert "use letters, digits" in fails(TRAIN_VAE, vae_values(rollouts, 1, model_id="a b"),
                                           store)
+    (empty / rollout_name(0)).write_bytes(b"broken")  # nothing readable: said, and by name
+    message = fails(TRAIN_VAE, vae_values(empty, 1), store)
+    assert "could be read" in message and rollout_name(0) in message
 
 
 def test_a_damaged_rollout_is_skipped_with_a_warning(rollouts, tmp_path):

@@ -112,7 +112,8 @@ def valid_frames(files: list[Path], count: int, warn: list[str]) -> np.ndarray:
             continue
         out.append(frames[np.linspace(0, len(frames) - 1, min(per, len(frames))).astype(int)])
     if not out:
-        raise UserError(f"none of the rollouts to measure could be read ({picked[0]})")
+        raise UserError("none of the rollouts to measure could be read: "
+                        + warn[-1].removesuffix("; skipped"))
     return np.concatenate(out)[:count]
 
 
