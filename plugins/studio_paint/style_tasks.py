@@ -316,6 +316,8 @@ def paint_style(p: StyleParams, ctx: Context) -> Iterator[Event]:
                       f"the deepest layer sees ({receptive} px): it is enlarged, so its "
                       "brushwork comes out blurred", "warning")
     bf16 = use_bf16(p.precision, ctx.device)
+    if p.network in ("auto", "vgg19"):
+        yield from import_downloaded_vgg19(ctx)
     net = feature_network(ctx, p.network, depth, p.pool, None, p.temperature)
     yield Log(f"network: {net.description}")
     if net.name != "vgg19":
@@ -536,6 +538,17 @@ def downloaded_pth(ctx: Context) -> Path | None:
         return None
     path = card.folder / VGG19_FILE if card.folder is not None else None
     return path if path is not None and path.is_file() else None
+
+
+def import_downloaded_vgg19(ctx: Context) -> Iterator[Event]:
+    """Import the published file once `studio models download paint.vgg19` has fetched it
+    (the import replaces it with the 40 MB of convolutional layers)."""
+    path = downloaded_pth(ctx)
+    if path is None or vgg19_installed(ctx):
+        return
+    yield Progress(None, f"importing {path.name}")
+    card = import_vgg19(path, ctx)
+    yield Log(f"imported the ImageNet VGG19's convolutional layers into {card.folder}")
 
 
 def import_vgg19(source: Path, ctx: Context) -> Any:

@@ -254,7 +254,7 @@ def measure(net: TransformerNet, loss: PerceptualLoss, photos: list[np.ndarray],
     ``size``), and the photos' own style loss (1 by construction) for reference."""
     import torch
 
-    from studio_paint.style import to_tensor
+    from studio_paint.style import fit, resize, to_tensor
 
     crops = []
     for p in photos:
@@ -265,8 +265,14 @@ def measure(net: TransformerNet, loss: PerceptualLoss, photos: list[np.ndarray],
     with torch.no_grad(), torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=bf16):
         painted = net(batch).float().clamp(0, 1)
         content, style = loss(painted, batch)
+        big = resize(to_tensor(photos[0]), fit(*photos[0].shape[:2], 512)).to(device)
+        started = time.perf_counter()
+        net(big)
+        seconds = time.perf_counter() - started
     net.train()
-    return {"content_loss": round(float(content), 4), "style_loss": round(float(style), 4)}
+    return {"content_loss": round(float(content), 4), "style_loss": round(float(style), 4),
+            "seconds_per_512px": round(seconds, 2),
+            "threads": torch.get_num_threads()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,6 +321,10 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
     device = ctx.device
     bf16 = use_bf16(p.precision, device)
     network = saved["network"] if saved is not None else p.network
+    if network in ("auto", "vgg19"):
+        from studio_paint.style_tasks import import_downloaded_vgg19
+
+        yield from import_downloaded_vgg19(ctx)
     net_info = feature_network(ctx, network, depth, "max", None, p.temperature)
     yield Log(f"loss network: {net_info.description}")
     vgg = net_info.net.to(device).eval().requires_grad_(False)
@@ -332,7 +342,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
     model = TransformerNet(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
     rng = np.random.default_rng(ctx.seed)
-    step, seconds, seed, history = 0, 0.0, ctx.seed, []
+    step, seconds, cpu_seconds, seed, history = 0, 0.0, 0.0, ctx.seed, []
     if saved is not None:
         model.load_state_dict(saved["model"])
         restore_optimizer(opt, saved["opt"], saved["groups"])
@@ -340,6 +350,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
         rng.bit_generator.state = saved["numpy_rng"]
         step, seconds, seed = saved["step"], saved["train_seconds"], saved["seed"]
         history = saved.get("history", [])
+        cpu_seconds = saved.get("cpu_seconds", 0.0)
         yield Log(f"resuming {p.model_id} at step {step}")
     if bf16:
         model = model.to(memory_format=torch.channels_last)
@@ -356,7 +367,8 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
         tensors, groups = optimizer_tensors(opt)
         save_checkpoint(state_dir, step, {"model": model.state_dict(), "opt": tensors},
                         {"config": cfg.to_dict(), "seed": seed, "train_seconds": seconds,
-                         "groups": groups, "rng": rng_state(g), "network": network,
+                         "groups": groups, "rng": rng_state(g), "network": net_info.name,
+                         "cpu_seconds": cpu_seconds,
                          "numpy_rng": rng.bit_generator.state, "history": history})
         desc = (f"Johnson et al.'s feed-forward network ({parameter_count(model) / 1e6:.2f}M "
                 f"parameters) painting in the style of {p.style.stem}, trained with "
@@ -371,7 +383,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
                                                 f"painting {p.style.name}")
 
     model.train()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     losses: list[tuple[float, float]] = []
     while step < p.steps:
         x = random_crops(train, p.crop, p.batch_size, rng).to(device)
@@ -398,6 +410,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
         yield Preview({"step": step, "loss": round(float(loss), 5)})
         if step % p.eval_interval == 0 or step == p.steps:
             seconds += time.perf_counter() - started
+            cpu_seconds += time.process_time() - cpu_started
             mean = np.mean(losses, 0) if losses else (0.0, 0.0)
             history.append({"step": step, "content": round(float(mean[0]), 4),
                             "style": round(float(mean[1]), 4)})
@@ -411,6 +424,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
             yield Preview(to_image(torch.cat([sample, shown], 3).cpu()),
                           f"step {step}: photo | painted")
             quality = {"steps": step, "train_minutes": round(seconds / 60, 1),
+                       "train_cpu_minutes": round(cpu_seconds / 60, 1),
                        "held_out_photos": held, **held_out,
                        "note": "losses on held-out photos under the loss network, relative: "
                                "style 1 = as far from the painting as the photo itself, "
@@ -419,7 +433,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
             yield Log(f"step {step}: train content {mean[0]:.3f} style {mean[1]:.3f}; held out "
                       f"content {held_out['content_loss']:.3f} style "
                       f"{held_out['style_loss']:.3f}; saved {card.id}")
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
 
 
 TRAIN_STYLE = Task("paint.train-style", "Train a fast style", TrainStyleParams, train_style,

@@ -1,0 +1,137 @@
+"""Speed of Paint, each figure beside a baseline measured in the same run. Prints JSON.
+
+Style (``paint.style``): seconds per optimisation step at 256, 512 and 1024 px (long side of
+tubingen.jpg, 20 steps each after one to warm up), the project's path (bfloat16 autocast and
+channels-last convolutions where the CPU has them, the default offline network) against plain
+eager fp32; and the default settings' wall time on a 700x460 photo (tubingen resized) against
+plain eager fp32 at one scale with the same number of steps. Fast style (``paint.fast-style``):
+seconds per 512 px picture with the shipped model, bf16 against fp32.
+
+    python benchmarks/paint.py [--steps 20] [--sizes 256,512,1024] [--only style,fast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from studio import device as devices
+from studio.execution import Execution
+from studio.models import ModelStore
+from studio.tasks import Context
+from studio_paint import style as st
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
+PHOTO = DATA / "content" / "tubingen.jpg"
+PAINTING = DATA / "style" / "van_gogh_starry_night.jpg"
+
+
+def _picture(path: Path, long_side: int | None = None, size: tuple[int, int] | None = None
+             ) -> np.ndarray:
+    im = Image.open(path).convert("RGB")
+    if size is None and long_side is not None:
+        h, w = st.fit(im.height, im.width, long_side)
+        size = (w, h)
+    return np.asarray(im.resize(size, Image.BICUBIC) if size else im)
+
+
+def seconds_per_step(long_side: int, steps: int, bf16: bool) -> float:
+    """Median seconds of a step of the optimisation (random weights, softmax transform)."""
+    photo = st.to_tensor(_picture(PHOTO, long_side))
+    painting = st.to_tensor(_picture(PAINTING))
+    settings = st.Settings(sizes=[long_side], steps=[steps + 1], bf16=bf16,
+                           preview_every=10_000)
+    net = st.random_weights(st.VGG19Features(depth=st.depth_for(settings.style_layers)))
+    stylist = st.Stylist(net, photo, [painting], [1.0], settings)
+    times = []
+    last = time.perf_counter()
+    for _ in stylist.run():
+        now = time.perf_counter()
+        times.append(now - last)
+        last = now
+    return statistics.median(times[1:])  # the first builds the targets too
+
+
+def run_task(task, values: dict, store: ModelStore) -> float:
+    started = time.perf_counter()
+    Execution(task, task.make_params(values), devices.pick("cpu"), seed=1, models=store).run()
+    return time.perf_counter() - started
+
+
+def style_section(args: argparse.Namespace) -> dict:
+    from studio_paint.style_tasks import STYLE
+
+    bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    per_step = {}
+    for size in (int(s) for s in args.sizes.split(",")):
+        ours = seconds_per_step(size, args.steps, bf16)
+        base = seconds_per_step(size, args.steps, False)
+        per_step[f"{size}px"] = {"project_s": round(ours, 3), "fp32_eager_s": round(base, 3),
+                                 "speedup": round(base / ours, 2)}
+        print(json.dumps({f"step at {size}px": per_step[f"{size}px"]}), flush=True)
+    store = ModelStore([Path(tempfile.mkdtemp()) / "models"])
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Path(tmp) / "tubingen_700x460.png"
+        Image.fromarray(_picture(PHOTO, size=(700, 460))).save(photo)
+        common = {"content": photo, "style": str(PAINTING)}
+        ours = run_task(STYLE, common, store)
+        defaults = STYLE.make_params(common)
+        base = run_task(STYLE, {**common, "scales": 1, "precision": "fp32"}, store)
+    default = {"photo": "700x460", "size": defaults.size, "steps": defaults.steps,
+               "scales": defaults.scales, "project_s": round(ours, 1),
+               "fp32_eager_one_scale_s": round(base, 1), "speedup": round(base / ours, 2)}
+    return {"bf16": bf16, "threads": torch.get_num_threads(), "seconds_per_step": per_step,
+            "default_700x460": default}
+
+
+def fast_section(args: argparse.Namespace) -> dict:
+    from studio_paint.style_tasks import load_fast_model, stylise
+
+    store = ModelStore()
+    ctx = Context(models=store)
+    try:
+        card, net = load_fast_model(ctx, args.fast_model)
+    except Exception as exc:  # not installed here
+        return {"skipped": str(exc)}
+    photo = st.to_tensor(_picture(PHOTO, 512))
+    out = {"model": card.id, "picture": f"{photo.shape[-1]}x{photo.shape[-2]}"}
+    for name, bf16 in (("bf16", torch.ops.mkldnn._is_mkldnn_bf16_supported()), ("fp32", False)):
+        stylise(net, photo, bf16)  # warm up
+        times = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            stylise(net, photo, bf16)
+            times.append(time.perf_counter() - started)
+        out[f"{name}_s"] = round(statistics.median(times), 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--sizes", default="256,512,1024")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--fast-model", default="paint.fast_starry_night")
+    parser.add_argument("--only", default="style,fast")
+    args = parser.parse_args()
+    torch.set_num_threads(devices.compute_threads(interactive=False))
+    sections = set(args.only.split(","))
+    results = {}
+    if "fast" in sections:
+        results["fast_style"] = fast_section(args)
+        print(json.dumps({"fast_style": results["fast_style"]}), flush=True)
+    if "style" in sections:
+        results["style"] = style_section(args)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
