@@ -143,6 +143,28 @@ def fit_column(scroll: QScrollArea) -> None:
                 parent = parent.parentWidget()
 
 
+class ColumnPlacer(QObject):
+    """Keeps a splitter's first pane (the settings) at about ``share`` of its width, between
+    the pane's minimum and ``most`` px, as the window is resized, until the user drags the
+    handle (from then on their choice stands)."""
+
+    def __init__(self, split: QSplitter, column: QWidget, share: float = 0.24,
+                 most: int = 360):
+        super().__init__(split)
+        self.split, self.column, self.share, self.most = split, column, share, most
+        self.auto = True
+        split.splitterMoved.connect(self._moved)
+        split.installEventFilter(self)
+
+    def _moved(self, *_: Any) -> None:
+        self.auto = False
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Resize and self.auto and watched is self.split:
+            place_column(self.split, self.column, self.split.width(), self.share, self.most)
+        return False
+
+
 def place_column(split: QSplitter, column: QWidget, width: int, share: float = 0.24,
                  most: int = 360) -> None:
     """Give a splitter's first pane (the settings) about ``share`` of ``width``, at least its

@@ -36,10 +36,10 @@ from studio.ui import theme
 from studio.ui.chart import LineChart
 from studio.ui.widgets import side_by_side
 from studio_paint.ui.common import (
+    ColumnPlacer,
     RunBox,
     fit_form_rows,
     heading,
-    place_column,
     settings_column,
     task_form,
 )
@@ -226,14 +226,8 @@ class StyleTab(QWidget):
         self.split = side_by_side(self.column, main, (300, 900), stretch=(0, 1))
         self.split.setChildrenCollapsible(False)
         lay.addWidget(self.split)
-        self._placed = False
+        ColumnPlacer(self.split, self.column)
         self.refresh_models()
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        super().showEvent(event)
-        if not self._placed:  # the settings as narrow as they may be, the picture the rest
-            self._placed = True
-            place_column(self.split, self.column, self.width())
 
     def _missing(self, task_id: str) -> QLabel:
         label = QLabel(f"{task_id} is not available (the paint tasks did not load)")

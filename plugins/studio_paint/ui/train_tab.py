@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.forms import PathField
 from studio.ui.train_tab import TrainTab
-from studio_paint.ui.common import fit_form_rows, keep_fitted, place_column, relax_combos
+from studio_paint.ui.common import ColumnPlacer, fit_form_rows, keep_fitted, relax_combos
 from studio_paint.ui.compare import CompareView
 
 TRAIN = "paint.train"
@@ -57,7 +57,6 @@ class PaintTrainTab(TrainTab):
             if isinstance(w, PathField):
                 self._folder_field(w)
         self.layout().setContentsMargins(8, 8, 8, 8)
-        self._placed = False
         fit_form_rows(self.form, 0)  # narrow until shown wide: a hidden tab must not widen
         relax_combos(self.form)  # the panel
         self._fit_form()
@@ -86,6 +85,7 @@ class PaintTrainTab(TrainTab):
         if scroll is None or split is None:
             return
         keep_fitted(scroll)
+        ColumnPlacer(split, split.widget(0), share=0.4, most=480)
         split.setChildrenCollapsible(False)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
@@ -118,13 +118,6 @@ class PaintTrainTab(TrainTab):
         beside = min(share * w / gw, h / gh)
         wide = beside > above and (1 - share) * w >= CHART_WIDTH
         lay.setDirection(QBoxLayout.LeftToRight if wide else QBoxLayout.TopToBottom)
-
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        split, scroll = self.findChild(QSplitter), self.findChild(QScrollArea)
-        if not self._placed and split is not None and scroll is not None:
-            self._placed = True  # the form as wide as it needs, the curves and samples the rest
-            place_column(split, scroll, self.width(), share=0.4, most=480)
 
     def set_folder(self, path: Path) -> bool:
         """A dropped folder fills the first empty folder field (B when both are set)."""

@@ -33,11 +33,11 @@ from PySide6.QtWidgets import (
 
 from studio.ui.widgets import side_by_side
 from studio_paint.ui.common import (
+    ColumnPlacer,
     RunBox,
     ShareSlider,
     fit_form_rows,
     heading,
-    place_column,
     settings_column,
     task_form,
 )
@@ -227,18 +227,12 @@ class TranslateTab(QWidget):
         self.split = side_by_side(self.column, main, (300, 900), stretch=(0, 1))
         self.split.setChildrenCollapsible(False)
         lay.addWidget(self.split)
-        self._placed = False
+        ColumnPlacer(self.split, self.column)
         self._model_changed(self.models.model_id())
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
         fit_form_rows(self.form, self.width())
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        super().showEvent(event)
-        if not self._placed:  # the settings as narrow as they may be, the picture the rest
-            self._placed = True
-            place_column(self.split, self.column, self.width())
 
     def _spec(self, name: str):
         if self.task is None:
