@@ -4,7 +4,8 @@ Style (``paint.style``): seconds per optimisation step at 256, 512 and 1024 px (
 tubingen.jpg, 20 steps each after one to warm up), the project's path (bfloat16 autocast and
 channels-last convolutions where the CPU has them, the default offline network) against plain
 eager fp32; and the default settings' wall time on a 700x460 photo (tubingen resized) against
-plain eager fp32 at one scale with the same number of steps. Fast style (``paint.fast-style``):
+plain eager fp32 at one scale with the same number of steps, and the loss of both pictures
+recomputed in fp32 (does bf16 with coarse-to-fine cost quality?). Fast style (``paint.fast-style``):
 seconds per 512 px picture with the shipped model, bf16 against fp32.
 
     python benchmarks/paint.py [--steps 20] [--sizes 256,512,1024] [--only style,fast]
@@ -26,7 +27,7 @@ from PIL import Image
 from studio import device as devices
 from studio.execution import Execution
 from studio.models import ModelStore
-from studio.tasks import Context
+from studio.tasks import Context, Output
 from studio_paint import style as st
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
@@ -60,10 +61,37 @@ def seconds_per_step(long_side: int, steps: int, bf16: bool) -> float:
     return statistics.median(times[1:])  # the first builds the targets too
 
 
-def run_task(task, values: dict, store: ModelStore) -> float:
+def run_task(task, values: dict, store: ModelStore) -> tuple[float, np.ndarray]:
+    """Wall seconds of a run, and its picture."""
+    pictures = []
+
+    def keep(event, saved) -> None:
+        if isinstance(event, Output):
+            pictures.append(event.data)
+
     started = time.perf_counter()
-    Execution(task, task.make_params(values), devices.pick("cpu"), seed=1, models=store).run()
-    return time.perf_counter() - started
+    Execution(task, task.make_params(values), devices.pick("cpu"), seed=1, models=store).run(
+        keep)
+    return time.perf_counter() - started, pictures[-1]
+
+
+def fp32_loss(picture: np.ndarray, photo: np.ndarray, painting: np.ndarray, params
+              ) -> dict[str, float]:
+    """The loss of ``picture`` as ``paint.style``'s ``params`` count it, computed in fp32 at
+    their size: whether bf16 and coarse-to-fine cost quality."""
+    long_side = params.size
+    settings = st.Settings(sizes=[long_side], steps=[1], bf16=False,
+                           style_weight=params.style_weight,
+                           content_weight=params.content_weight,
+                           temperature=params.temperature)
+    net = st.random_weights(st.VGG19Features(depth=st.depth_for(settings.style_layers)))
+    stylist = st.Stylist(net, st.to_tensor(photo), [st.to_tensor(painting)], [1.0], settings)
+    size = st.fit(photo.shape[0], photo.shape[1], long_side)
+    x = st.resize(st.to_tensor(picture), size)
+    with torch.no_grad():
+        total, content, style = stylist._losses(x, stylist._targets(size))
+    return {"loss": round(float(total), 4), "content": round(float(content), 4),
+            "style": round(float(style), 5)}
 
 
 def style_section(args: argparse.Namespace) -> dict:
@@ -82,12 +110,17 @@ def style_section(args: argparse.Namespace) -> dict:
         photo = Path(tmp) / "tubingen_700x460.png"
         Image.fromarray(_picture(PHOTO, size=(700, 460))).save(photo)
         common = {"content": photo, "style": str(PAINTING)}
-        ours = run_task(STYLE, common, store)
+        ours, ours_pic = run_task(STYLE, common, store)
         defaults = STYLE.make_params(common)
-        base = run_task(STYLE, {**common, "scales": 1, "precision": "fp32"}, store)
+        base, base_pic = run_task(STYLE, {**common, "scales": 1, "precision": "fp32"}, store)
+        pixels = _picture(photo)
+        painting = _picture(PAINTING)
+        quality = {"project": fp32_loss(ours_pic, pixels, painting, defaults),
+                   "fp32_eager_one_scale": fp32_loss(base_pic, pixels, painting, defaults)}
     default = {"photo": "700x460", "size": defaults.size, "steps": defaults.steps,
                "scales": defaults.scales, "project_s": round(ours, 1),
-               "fp32_eager_one_scale_s": round(base, 1), "speedup": round(base / ours, 2)}
+               "fp32_eager_one_scale_s": round(base, 1), "speedup": round(base / ours, 2),
+               "fp32_loss_of_the_result": quality}
     return {"bf16": bf16, "threads": torch.get_num_threads(), "seconds_per_step": per_step,
             "default_700x460": default}
 

@@ -407,7 +407,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
         losses.append((float(content.detach()), float(style.detach())))
         yield Progress(step / p.steps, f"step {step}/{p.steps} content {losses[-1][0]:.3f} "
                                        f"style {losses[-1][1]:.3f}")
-        yield Preview({"step": step, "loss": round(float(loss), 5)})
+        yield Preview({"step": step, "loss": round(float(loss.detach()), 5)})
         if step % p.eval_interval == 0 or step == p.steps:
             seconds += time.perf_counter() - started
             cpu_seconds += time.process_time() - cpu_started
