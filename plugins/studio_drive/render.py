@@ -16,11 +16,15 @@ as the stock one is), a larger size the panel's view, drawn at that size.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
-import cv2
-import numpy as np
-from gymnasium.envs.box2d.car_dynamics import (
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pygame  # noqa: E402  (a dependency of gymnasium's CarRacing; its fonts draw the score)
+from gymnasium.envs.box2d.car_dynamics import (  # noqa: E402
     SIZE,
     WHEEL_COLOR,
     WHEEL_R,
@@ -28,7 +32,14 @@ from gymnasium.envs.box2d.car_dynamics import (
     WHEEL_WHITE,
     WHEELPOS,
 )
-from gymnasium.envs.box2d.car_racing import GRASS_DIM, PLAYFIELD, SCALE, WINDOW_H, WINDOW_W, ZOOM
+from gymnasium.envs.box2d.car_racing import (  # noqa: E402
+    GRASS_DIM,
+    PLAYFIELD,
+    SCALE,
+    WINDOW_H,
+    WINDOW_W,
+    ZOOM,
+)
 
 TEXELS = 4.0  # texture texels per world unit at the finest level
 LEVELS = 7  # pyramid levels; the finest texture's side is a multiple of 2**(LEVELS-1)
@@ -36,7 +47,7 @@ SIDE = int(math.ceil(2 * PLAYFIELD * TEXELS / 2 ** (LEVELS - 1))) * 2 ** (LEVELS
 # cv2's anti-aliased fill spreads a polygon by about 0.65 pixel each side, pygame's by about 0.5
 # canvas pixel (0.03 world unit at full zoom): texture polygons are drawn inset by the difference
 INSET = 0.65 / TEXELS - 0.5 / (ZOOM * SCALE)
-SUPER = 6  # the car is filled on a patch up to SUPER times finer than the frame
+SUPER = 4  # the car is filled on a patch up to SUPER times finer than the frame
 SHIFT = 4  # fractional bits of polygon vertices given to cv2.fillPoly
 # pygame's smoothscale (two fixed-point box passes) returns a flat colour 2 levels darker;
 # every colour here is taken down by as much, so flat areas match the stock frame exactly.
@@ -49,20 +60,29 @@ HULL_OUTLINE = np.array([
     (-50, -10), (-25, 20), (-20, 20), (-15.5, 110), (-60, 110)], np.float64) * SIZE
 HULL_OUTLINE = np.hstack([HULL_OUTLINE, np.ones((len(HULL_OUTLINE), 1))])
 UNIT_SQUARE = np.array([(-1, 1, 1), (1, 1, 1), (1, -1, 1), (-1, -1, 1)], np.float64)
+# the car's polygons as templates that an affine map takes to the frame: 4 wheels, the hull,
+# up to 4 stripes; the squares repeat their last corner to match the hull's 20
+_SQUARE = np.vstack([UNIT_SQUARE, np.repeat(UNIT_SQUARE[-1:], len(HULL_OUTLINE) - 4, 0)])
+CAR_TEMPLATES = np.stack([_SQUARE] * 4 + [HULL_OUTLINE] + [_SQUARE] * 4)
 HALF_W, HALF_R = WHEEL_W * SIZE, WHEEL_R * SIZE  # a wheel's half width and radius
-# a circle about the hull's centre that holds the car (wheels steered, joints stretched a bit)
-CAR_RADIUS = 1.1 * max(float(np.hypot(HULL_OUTLINE[:, 0], HULL_OUTLINE[:, 1]).max()),
-                       max(math.hypot(x, y) for x, y in WHEELPOS) * SIZE
-                       + math.hypot(HALF_W, HALF_R))
+# half the sides of a box about the hull's centre, in its axes, that holds the car (the wheels
+# steered, the joints stretched a little)
+CAR_HALF = (max(abs(x) for x, _ in WHEELPOS) * SIZE + math.hypot(HALF_W, HALF_R) + 0.2,
+            float(np.abs(HULL_OUTLINE[:, 1]).max()) + 0.3)
 HULL_COLOR = (204, 0, 0)  # car_dynamics: hull.color = (0.8, 0, 0), drawn as int(c * 255)
 # dashboard bars, as CarRacing._render_indicators draws them on the 1000x800 canvas
 BAR_COLORS = np.array([(255, 255, 255), (0, 0, 255), (0, 0, 255), (51, 0, 255), (51, 0, 255),
                        (0, 255, 0), (255, 0, 0)], np.float32) - OFFSET
 BAR_COLORS = np.maximum(BAR_COLORS, 0)
-BAR_SCALES = (0.02, 0.01, 0.01, 0.01, 0.01, -10.0, -0.8)
-BAR_PLACES = (5, 7, 8, 9, 10, 20, 30)
 DASH_TOP = WINDOW_H - 5 * WINDOW_H / 40.0  # the black strip's top on the canvas
-BAR_ROWS = (int(WINDOW_H - 4 * WINDOW_H / 40.0), int(WINDOW_H - 2 * WINDOW_H / 40.0) + 1)
+_S, _H = WINDOW_W / 40.0, WINDOW_H / 40.0
+# Each bar is a rectangle on the canvas from a fixed edge (BAR_BASE) to a moving one, BAR_BASE +
+# BAR_GAIN * value: vertical for the true speed and the four wheels' ABS speeds (x fixed to
+# BAR_ACROSS), horizontal for steering and gyro (y fixed), as CarRacing._render_indicators has it.
+BAR_BASE = (WINDOW_H - _H,) * 5 + (20 * _S, 30 * _S)
+BAR_GAIN = (-_H * 0.02, -_H * 0.01, -_H * 0.01, -_H * 0.01, -_H * 0.01, _S * -10.0, _S * -0.8)
+BAR_ACROSS = tuple((p * _S, (p + 1) * _S) for p in (5, 7, 8, 9, 10)) + (
+    (WINDOW_H - 4 * _H, WINDOW_H - 2 * _H),) * 2
 FONT_SIZE = 42
 TEXT_CENTER = (60, WINDOW_H - WINDOW_H * 2.5 / 40.0)
 TEXT_BOX = (125, 100)  # full-canvas pixels at the bottom left that hold the score
@@ -77,25 +97,27 @@ CAR_COLORS = [(*_color(c), 255) for c in (WHEEL_COLOR, WHEEL_WHITE, HULL_COLOR)]
 
 
 def _poly(points: Any) -> np.ndarray:
-    """World polygon -> finest texture vertices (x right, y down) in cv2.fillPoly's fixed point
-    (cv2 puts pixel k's centre at k, the texture's continuous coordinates at k + 0.5)."""
+    """World polygons (..., 2) -> finest texture vertices (x right, y down) in cv2.fillPoly's
+    fixed point (cv2 puts pixel k's centre at k, the texture's continuous coordinates at k + .5)."""
     p = np.asarray(points, np.float64)
-    x = (p[:, 0] + PLAYFIELD) * TEXELS - 0.5
-    y = (PLAYFIELD - p[:, 1]) * TEXELS - 0.5
-    return np.round(np.stack([x, y], 1) * (1 << SHIFT)).astype(np.int32)
+    x = (p[..., 0] + PLAYFIELD) * TEXELS - 0.5
+    y = (PLAYFIELD - p[..., 1]) * TEXELS - 0.5
+    return np.round(np.stack([x, y], -1) * (1 << SHIFT)).astype(np.int32)
 
 
-def _inset(poly: Any, a: float, b: float, back: float) -> np.ndarray:
-    """A road tile or kerb [a1, b1, b2, a2] (a, b: its sides; a2-b2: the edge it shares with
-    the piece drawn before it) with side a, side b and edge a2-b2 moved inwards by as much."""
-    a1, b1, b2, a2 = np.asarray(poly, np.float64)
+def _inset(polys: np.ndarray, a: np.ndarray, b: float, back: float) -> np.ndarray:
+    """Road tiles and kerbs (n, 4, 2), each [a1, b1, b2, a2] (a, b: its sides; a2-b2: the edge
+    it shares with the piece drawn before it), with side a moved inwards by `a` (one per piece),
+    side b by `b` and edge a2-b2 by `back`."""
+    a1, b1, b2, a2 = (polys[:, i] for i in range(4))
     u1, u2 = _unit(b1 - a1), _unit(b2 - a2)
+    a = a[:, None]
     a1, b1, a2, b2 = a1 + a * u1, b1 - b * u1, a2 + a * u2, b2 - b * u2
-    return np.array([a1, b1, b2 + back * _unit(b1 - b2), a2 + back * _unit(a1 - a2)])
+    return np.stack([a1, b1, b2 + back * _unit(b1 - b2), a2 + back * _unit(a1 - a2)], 1)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.hypot(v[0], v[1])), 1e-9)
+    return v / np.maximum(np.hypot(v[:, 0], v[:, 1]), 1e-9)[:, None]
 
 
 _BASE: dict[tuple, np.ndarray] = {}
@@ -119,25 +141,21 @@ def _base_texture(bg: tuple, grass: tuple) -> np.ndarray:
     return _BASE[key]
 
 
-def _bars(values: tuple) -> list[int]:
-    """The dashboard bars' pixels on the canvas as pygame fills them (corners truncated to whole
-    pixels, both ends filled), clipped to it: x0, x1, y0, y1 for each bar in turn, an empty span
-    where the stock leaves a bar out (its value within 1e-4 of 0)."""
-    s, h, bottom = WINDOW_W / 40.0, WINDOW_H / 40.0, WINDOW_H - WINDOW_H / 40.0
-    spans = []
-    for k, value in enumerate(values):
-        if abs(value) <= 1e-4:
-            spans += (0, 0, 0, 0)
-            continue
-        a, b = BAR_PLACES[k] * s, BAR_SCALES[k] * value
-        if k < 5:  # vertical (true speed, the four wheels' ABS speeds): up from the bottom
-            y = bottom - h * b
-            y0, y1 = (int(y), int(bottom) + 1) if b > 0 else (int(bottom), int(y) + 1)
-            spans += (int(a), int(a + s) + 1, max(y0, 0), min(y1, WINDOW_H))
-        else:  # horizontal (steering, gyro): right from place * s (left when negative)
-            x0, x1 = (int(a), int(a + s * b) + 1) if b > 0 else (int(a + s * b), int(a) + 1)
-            spans += (max(x0, 0), min(x1, WINDOW_W), BAR_ROWS[0], BAR_ROWS[1])
-    return spans
+def _bar_span(k: int, end: int, rising: bool) -> tuple[int, int, int, int]:
+    """Bar k's pixels on the canvas, [x0, x1) x [y0, y1), its moving edge truncated to the pixel
+    `end` (`rising`: below its fixed edge): pygame fills between the truncated edges, both
+    included."""
+    lo, hi = (end, int(BAR_BASE[k]) + 1) if rising else (int(BAR_BASE[k]), end + 1)
+    lo, hi = max(lo, 0), min(hi, WINDOW_H if k < 5 else WINDOW_W)
+    across = int(BAR_ACROSS[k][0]), int(BAR_ACROSS[k][1]) + 1
+    return (*across, lo, hi) if k < 5 else (lo, hi, *across)
+
+
+def _shares(n: int, canvas: int) -> np.ndarray:
+    """(canvas + 1, n): how much of each of n frame pixels the canvas span [0, x) covers."""
+    step = canvas / n
+    x = np.arange(canvas + 1, dtype=np.float32)[:, None]
+    return np.clip((x - np.arange(n, dtype=np.float32) * step) / step, 0, 1)
 
 
 class Renderer:
@@ -155,7 +173,8 @@ class Renderer:
         self.touched: set = set()
         self._tiles: list[tuple[int, int, tuple]] = []  # per tile: road_poly span, colour drawn
         self._text: dict[tuple, np.ndarray] = {}
-        self._tables: dict[tuple, tuple] = {}
+        self._bars: dict[tuple, tuple] = {}  # the dashboard bars' pixels, by bar and place
+        self._shares: dict[tuple, tuple] = {}
         self._font: Any = None
 
     # the track texture
@@ -170,9 +189,9 @@ class Renderer:
         tiles = set(firsts)
         # tiles are inset on both sides, kerbs on their outer side (the inner one is the road's
         # edge); both where they meet the piece before them, which they overlap as in the stock
-        self._polys = [_poly(_inset(p, INSET, INSET, INSET) if j in tiles
-                             else _inset(p, 0, INSET, INSET))
-                       for j, (p, _) in enumerate(env.road_poly)]
+        sides = np.array([INSET if j in tiles else 0.0 for j in range(len(env.road_poly))])
+        polys = _inset(np.array([p for p, _ in env.road_poly], np.float64), sides, INSET, INSET)
+        self._polys = list(_poly(polys))
         for poly, (_, color) in zip(self._polys, env.road_poly, strict=True):
             cv2.fillPoly(tex, [poly], _color(color), cv2.LINE_AA, SHIFT)
         ends = firsts[1:] + [len(env.road_poly)]
@@ -226,7 +245,7 @@ class Renderer:
         m = (sx * c, sx * s, sy * s, -sy * c)
         px, py = hull.position
         o = (width / 2 - m[0] * px - m[1] * py, height * 3 / 4 - m[2] * px - m[3] * py)
-        out = np.zeros((height, width, 3), np.uint8)
+        out = np.empty((height, width, 3), np.uint8)
         # under the dashboard's strip the track is never seen
         rows = min(math.ceil(DASH_TOP * height / WINDOW_H), height) if dashboard else height
         self._warp(out[:rows], m, o, 1 / min(sx, sy))
@@ -260,115 +279,134 @@ class Renderer:
         car = self.env.car
         height, width = out.shape[:2]
         f = min(max(math.ceil(WINDOW_W / width), math.ceil(WINDOW_H / height), 4), SUPER)
-        # the car sits at (W/2, 3H/4); the box holds it at any angle
-        rx, ry = CAR_RADIUS * math.hypot(m[0], m[1]), CAR_RADIUS * math.hypot(m[2], m[3])
-        x0, x1 = max(int(width / 2 - rx) - 1, 0), min(int(width / 2 + rx) + 2, width)
-        y0, y1 = max(int(height * 0.75 - ry) - 1, 0), min(int(height * 0.75 + ry) + 2, height)
+        # the hull sits upright at (W/2, 3H/4) (the view turns with it); the box holds the car
+        rx, ry = CAR_HALF[0] * math.hypot(m[0], m[1]), CAR_HALF[1] * math.hypot(m[2], m[3])
+        x0, x1 = max(int(width / 2 - rx), 0), min(math.ceil(width / 2 + rx), width)
+        y0, y1 = max(int(height * 0.75 - ry), 0), min(math.ceil(height * 0.75 + ry), height)
         if x1 <= x0 or y1 <= y0:
             return
         # body -> patch pixels in cv2's fixed point (pixel centres at whole numbers; + 0.5 so
         # that truncating to int rounds)
         k = f * (1 << SHIFT)
+        m0, m1, m2, m3 = m[0] * k, m[1] * k, m[2] * k, m[3] * k
         centre = 0.5 * (1 << SHIFT) - 0.5
         ox, oy = k * (o[0] - x0) - centre, k * (o[1] - y0) - centre
-        wheels, stripes = [], []  # as affine maps of a unit square
-        for b in (*car.wheels, car.hull):
-            c, s = math.cos(b.angle), math.sin(b.angle)
-            px, py = b.position
-            xx, xy = k * (m[0] * c + m[1] * s), k * (m[1] * c - m[0] * s)
-            yx, yy = k * (m[2] * c + m[3] * s), k * (m[3] * c - m[2] * s)
-            tx, ty = k * (m[0] * px + m[1] * py) + ox, k * (m[2] * px + m[3] * py) + oy
-            if b is car.hull:
-                break
+        cos, sin = math.cos, math.sin
+        wheels, stripes = [], []  # per polygon: template -> patch, as rows [x, y, 1] @ (3, 2)
+        for b in car.wheels:
+            c, s = cos(b.angle), sin(b.angle)
+            p = b.position
+            xx, xy, yx, yy = m0 * c + m1 * s, m1 * c - m0 * s, m2 * c + m3 * s, m3 * c - m2 * s
+            tx, ty = m0 * p.x + m1 * p.y + ox, m2 * p.x + m3 * p.y + oy
             wheels.append((xx * HALF_W, yx * HALF_W, xy * HALF_R, yy * HALF_R, tx, ty))
             # the stripe spans the wheel's phase .. phase + 1.2 (car_dynamics.Car.draw)
-            s1, s2 = math.sin(b.phase), math.sin(b.phase + 1.2)
+            a = b.phase
+            s1, s2 = sin(a), sin(a + 1.2)
             if s1 > 0 and s2 > 0:
                 continue
-            c1 = math.copysign(1.0, math.cos(b.phase)) if s1 > 0 else math.cos(b.phase)
-            c2 = math.copysign(1.0, math.cos(b.phase + 1.2)) if s2 > 0 else math.cos(b.phase + 1.2)
-            mid, half = (c1 + c2) / 2 * HALF_R, (c1 - c2) / 2 * HALF_R
+            c1 = math.copysign(1.0, cos(a)) if s1 > 0 else cos(a)
+            c2 = math.copysign(1.0, cos(a + 1.2)) if s2 > 0 else cos(a + 1.2)
+            mid, half = (c1 + c2) * HALF_R / 2, (c1 - c2) * HALF_R / 2
             stripes.append((xx * HALF_W, yx * HALF_W, xy * half, yy * half,
                             tx + xy * mid, ty + yy * mid))
-        quads = (UNIT_SQUARE @ np.array(wheels + stripes).reshape(-1, 3, 2)).astype(np.int32)
-        hull = (HULL_OUTLINE @ np.array((xx, yx, xy, yy, tx, ty)).reshape(3, 2)).astype(np.int32)
+        b = car.hull
+        c, s = cos(b.angle), sin(b.angle)
+        p = b.position
+        hull = (m0 * c + m1 * s, m2 * c + m3 * s, m1 * c - m0 * s, m3 * c - m2 * s,
+                m0 * p.x + m1 * p.y + ox, m2 * p.x + m3 * p.y + oy)
+        # wheels, hull, stripes: one product with their templates
+        maps = np.array([*wheels, hull, *stripes]).reshape(-1, 3, 2)
+        polys = (CAR_TEMPLATES[:len(maps)] @ maps).astype(np.int32)
         patch = cv2.resize(out[y0:y1, x0:x1], None, fx=f, fy=f, interpolation=cv2.INTER_NEAREST)
-        cv2.fillPoly(patch, list(quads[:4]), CAR_COLORS[0], cv2.LINE_8, SHIFT)
-        if stripes:
-            cv2.fillPoly(patch, list(quads[4:]), CAR_COLORS[1], cv2.LINE_8, SHIFT)
-        cv2.fillPoly(patch, [hull], CAR_COLORS[2], cv2.LINE_8, SHIFT)
+        cv2.fillPoly(patch, polys[:4], CAR_COLORS[0], cv2.LINE_8, SHIFT)
+        if len(polys) > 5:
+            cv2.fillPoly(patch, polys[5:], CAR_COLORS[1], cv2.LINE_8, SHIFT)
+        cv2.fillPoly(patch, polys[4:5], CAR_COLORS[2], cv2.LINE_8, SHIFT)
         out[y0:y1, x0:x1] = cv2.resize(patch, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
 
     def _draw_dashboard(self, out: np.ndarray) -> None:
         """The black strip, the bars (true speed, the four wheels' ABS speeds, steering, gyro)
-        and the score, as CarRacing._render_indicators and _render draw them on the canvas;
-        each bar's share of each frame pixel is computed (the stock frame is an area average)."""
+        and the score, as CarRacing._render_indicators and _render draw them on the canvas,
+        each bar's share of each frame pixel computed (the stock frame is an area average)."""
         car = self.env.car
         height, width = out.shape[:2]
-        cols, rows, keep, top = self._dash_tables(width, height)
+        top = DASH_TOP * height / WINDOW_H  # the strip's top edge in frame pixels
+        r = int(top)
+        strip = out[r:]
+        if top > r:  # the strip covers the lower part of its first row
+            strip[1:] = 0
+            strip[0] = strip[0] * (top - r)
+        else:
+            strip[:] = 0
         v = car.hull.linearVelocity
         values = (math.hypot(v[0], v[1]), *(w.omega for w in car.wheels),
                   car.wheels[0].joint.angle, car.hull.angularVelocity)
-        spans = _bars(values)
-        r = int(top)
-        highest = min(spans[2::4])
-        if highest < DASH_TOP:  # a bar reaches above the strip
-            r = int(highest * height / WINDOW_H)
-        cy = rows[spans[3::4], r:] - rows[spans[2::4], r:]  # each bar's share of each row
-        cx = cols[spans[1::4]] - cols[spans[0::4]]
-        paint = cy.T @ (cx[:, :, None] * BAR_COLORS[:, None, :]).reshape(7, -1)  # (rows, W * 3)
-        if r == top:  # the bars lie on the black strip (they share a canvas column: clip)
-            out[r:] = np.minimum(paint + 0.5, 255).reshape(-1, width, 3)
-        else:
-            cover = cy.T @ cx
-            region = out[r:] * keep[r:] * (1 - cover)[:, :, None] + paint.reshape(-1, width, 3)
-            out[r:] = np.clip(region + 0.5, 0, 255)
+        places, paints = [], []  # on the strip, flattened: bars side by side share pixels
+        for k, value in enumerate(values):
+            if -1e-4 <= value <= 1e-4:  # the stock leaves it out
+                continue
+            edge = BAR_BASE[k] + BAR_GAIN[k] * value
+            key = (width, height, k, int(edge), edge < BAR_BASE[k])
+            bar = self._bars.get(key)
+            if bar is None:
+                if len(self._bars) > 8192:
+                    self._bars.clear()
+                bar = self._bars[key] = self._bar(*key)
+            if bar[0] is None:  # it reaches above the strip, over the road
+                rows, cols, cover = bar[1]
+                view = out[rows, cols]
+                view[:] = view * (1 - cover) + cover * BAR_COLORS[k] + 0.5
+            else:
+                places.append(bar[0])
+                paints.append(bar[1])
+        if places:
+            add = np.bincount(np.concatenate(places), np.concatenate(paints), strip.size)
+            if top > r:
+                add += strip.reshape(-1)
+            strip[:] = np.minimum(add + 0.5, 255).reshape(strip.shape)
         text = self._score(f"{self.env.reward:04.0f}", width, height)
         tr = round(top)
         out[tr:tr + text.shape[0], :text.shape[1]] = text[:height - tr]
 
-    def _dash_tables(self, width: int, height: int) -> tuple:
-        """For this frame size: how much of each frame column the canvas span [0, x) covers, for
-        every whole x (1001, W), the same for rows (801, H), each row's share left uncovered by
-        the black strip (H, 1, 1), and the strip's top in frame pixels."""
-        key = (width, height)
-        if key not in self._tables:
-            def table(n: int, canvas: int) -> np.ndarray:
-                step = canvas / n
-                edges = np.arange(n, dtype=np.float32) * step
-                return np.clip((np.arange(canvas + 1, dtype=np.float32)[:, None] - edges) / step,
-                               0, 1)
-
-            rows = table(height, WINDOW_H)
-            keep = 1 - (rows[WINDOW_H] - rows[int(DASH_TOP)])
-            self._tables[key] = (table(width, WINDOW_W), rows, keep[:, None, None].copy(),
-                                 DASH_TOP * height / WINDOW_H)
-        return self._tables[key]
+    def _bar(self, width: int, height: int, k: int, end: int, rising: bool) -> tuple:
+        """Bar k's pixels on the dashboard's strip, flattened, and its colour times its share
+        of each; or (None, (rows, columns, shares)) when it reaches above the strip."""
+        if (width, height) not in self._shares:
+            self._shares[width, height] = _shares(width, WINDOW_W), _shares(height, WINDOW_H)
+        cols, rows = self._shares[width, height]
+        x0, x1, y0, y1 = _bar_span(k, end, rising)
+        c0, c1 = int(x0 * width / WINDOW_W), math.ceil(x1 * width / WINDOW_W)
+        r0, r1 = int(y0 * height / WINDOW_H), math.ceil(y1 * height / WINDOW_H)
+        cover = np.outer(rows[y1, r0:r1] - rows[y0, r0:r1], cols[x1, c0:c1] - cols[x0, c0:c1])
+        r = int(DASH_TOP * height / WINDOW_H)
+        if r0 < r:
+            return None, (slice(r0, r1), slice(c0, c1), cover[:, :, None])
+        index = np.arange(r0 - r, r1 - r)[:, None, None] * width * 3 + np.arange(
+            c0 * 3, c1 * 3).reshape(1, -1, 3)
+        return index.reshape(-1), (cover[:, :, None] * BAR_COLORS[k]).reshape(-1)
 
     def _score(self, text: str, width: int, height: int) -> np.ndarray:
         """The score as the stock draws it (white, 42 px, on black) shrunk to this size."""
         key = (text, width, height)
-        if key not in self._text:
-            import os
-
-            os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-            import pygame
-
+        patch = self._text.get(key)
+        if patch is None:
             if self._font is None:
                 pygame.font.init()
                 self._font = pygame.font.Font(pygame.font.get_default_font(), FONT_SIZE)
             surf = self._font.render(text, True, (255, 255, 255), (0, 0, 0))
-            glyphs = pygame.surfarray.array3d(surf).transpose(1, 0, 2)
-            bw, bh = TEXT_BOX
-            canvas = np.zeros((bh, bw, 3), np.uint8)
             tw, th = surf.get_size()
+            grey = np.frombuffer(pygame.image.tobytes(surf, "RGB"), np.uint8)  # white on black
+            grey = grey.reshape(th, tw, 3)[:, :, 0]
+            bw, bh = TEXT_BOX
+            canvas = np.zeros((bh, bw), np.uint8)
             x = int(TEXT_CENTER[0]) - tw // 2
             y = int(TEXT_CENTER[1]) - th // 2 - (WINDOW_H - bh)
             xs, ys = max(x, 0), max(y, 0)
-            canvas[ys:y + th, xs:x + tw] = glyphs[ys - y:bh - y, xs - x:bw - x]
+            canvas[ys:y + th, xs:x + tw] = grey[ys - y:bh - y, xs - x:bw - x]
             size = (max(round(bw * width / WINDOW_W), 1), max(round(bh * height / WINDOW_H), 1))
             patch = cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
-            if len(self._text) > 512:
+            patch = cv2.cvtColor(cv2.subtract(patch, OFFSET), cv2.COLOR_GRAY2RGB)
+            if len(self._text) > 4096:
                 self._text.clear()
-            self._text[key] = cv2.subtract(patch, np.full_like(patch, OFFSET))
-        return self._text[key]
+            self._text[key] = patch
+        return patch
