@@ -285,6 +285,19 @@ def test_a_strided_array_shows_as_it_reads(qtbot):
         pixmap_from_array(np.zeros((4, 4, 3), np.float32))
 
 
+def test_a_long_run_says_how_long_it_has_taken_and_about_how_long_is_left():
+    from types import SimpleNamespace
+
+    from studio_paint.ui.common import running_text
+
+    job = SimpleNamespace(message="step 30/150", state=JobState.RUNNING, started=100.0,
+                          progress=0.2)
+    assert running_text(job, now=101.0) == "step 30/150"  # too soon to say
+    assert running_text(job, now=130.0) == "step 30/150 · 0:30 so far, about 2:00 left"
+    job.progress = 0.05  # too little done to judge
+    assert running_text(job, now=4000.0) == "step 30/150 · 1:05:00 so far"
+
+
 # -- translating -----------------------------------------------------------------------------------
 def test_dropping_a_photo_loads_it_and_a_folder_makes_a_batch(qtbot, panel, tmp_path):
     tab = panel.translate_tab

@@ -274,6 +274,32 @@ class RunBox(QWidget):
         self.status.setToolTip(text)
 
 
+def clock(seconds: float) -> str:
+    """1:05, or 1:02:05 past an hour."""
+    s = max(0, round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def running_text(job: Any, now: float | None = None) -> str:
+    """A running job's message with the time it has taken and, once it can be judged (a
+    tenth done, ten seconds in), about how long it has left."""
+    import time
+
+    text = job.message or job.state.value
+    if job.state.name != "RUNNING" or not job.started:
+        return text
+    elapsed = (time.monotonic() if now is None else now) - job.started
+    if elapsed < 2:
+        return text
+    times = f"{clock(elapsed)} so far"
+    p = job.progress
+    if p is not None and p >= 0.1 and elapsed >= 10 and p < 1:
+        times += f", about {clock(elapsed * (1 - p) / p)} left"
+    return f"{text} · {times}"
+
+
 class ShareSlider(QWidget):
     """A slider from ``lo`` to ``hi`` in hundredths, with its value as a percentage of ``hi``
     beside it (a strength from 0 to 1 reads "80%")."""

@@ -40,6 +40,7 @@ from studio_paint.ui.common import (
     RunBox,
     fit_form_rows,
     heading,
+    running_text,
     settings_column,
     task_form,
 )
@@ -503,7 +504,7 @@ class StyleTab(QWidget):
             self.run_box.set_progress(1.0 if state == "DONE" else job.progress or 0.0)
         else:
             self.run_box.set_progress(job.progress)
-            self.run_box.say(job.message or job.state.value)
+            self.run_box.say(running_text(job))
         self._sync()
 
     # -- export --------------------------------------------------------------------------------

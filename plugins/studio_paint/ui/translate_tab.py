@@ -38,6 +38,7 @@ from studio_paint.ui.common import (
     ShareSlider,
     fit_form_rows,
     heading,
+    running_text,
     settings_column,
     task_form,
 )
@@ -540,7 +541,7 @@ class TranslateTab(QWidget):
             self.run_box.set_progress(1.0 if state == "DONE" else 0.0)
         else:
             self.run_box.set_progress(job.progress)
-            self.run_box.say(job.message or job.state.value)
+            self.run_box.say(running_text(job))
         self._sync()
 
     # -- export --------------------------------------------------------------------------------
