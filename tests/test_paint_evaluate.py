@@ -15,13 +15,14 @@ from safetensors.torch import save_file
 from studio import device as devices
 from studio.execution import Execution, TaskFailed
 from studio.models import ModelCard, ModelFile, ModelStore, card_path, sha256_file
-from studio.tasks import Cancelled, Log, Output, Preview, Progress
+from studio.tasks import Cancelled, Context, Log, Output, Preview, Progress
 from studio_paint.classifier import JudgeConfig, MonetJudge
 from studio_paint.cyclegan import Generator, init_weights
 from studio_paint.evaluate import (
     EVALUATE,
     TRAIN_JUDGE,
     at_scale,
+    load_judge,
     monet_probability,
     write_judge_folder,
 )
@@ -262,3 +263,13 @@ def test_train_judge_refuses_bad_input(tmp_path, user_data):
     with pytest.raises(TaskFailed, match="--crop 64 is larger than --scale 32"):
         run(TRAIN_JUDGE, {"data": tmp_path, "scale": 32, "crop": 64}, store)
 
+
+def test_the_shipped_judge(user_data):
+    store = ModelStore()
+    card = store.get("paint.monet_judge")
+    assert (card.capability, card.architecture) == ("paint-judge", "monet-judge-cnn")
+    assert card.size < 1_000_000 and store.verify("paint.monet_judge") == []
+    assert card.config["scale"] == 256 and card.quality["test_accuracy"] > 0.8
+    _, judge = load_judge(Context(models=store), "paint.monet_judge")
+    picture = np.random.default_rng(0).integers(0, 256, (256, 320, 3), dtype=np.uint8)
+    assert 0 <= monet_probability(judge, picture, False) <= 1
