@@ -9,6 +9,7 @@ import cv2
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.envs.box2d.car_racing import CarRacing
 
 from studio_drive.env import make_env
 
@@ -135,6 +136,22 @@ def test_touched_tiles_are_redrawn(both):
 
         texel = renderer.levels[0][int((PLAYFIELD - y) * TEXELS), int((x + PLAYFIELD) * TEXELS)]
         assert list(texel) == road
+
+
+def test_dashboard_bars_above_the_strip():
+    """Wheels spinning fast draw their bars up over the road; the stock draws them the same."""
+    env = make_env("fast", seed=SEED)
+    env.reset()
+    for action in trajectory()[:70]:
+        env.step(action)
+    car = env.unwrapped.car
+    for wheel in car.wheels:
+        wheel.omega = 650.0  # 0.01 * omega * 20 canvas pixels: 130, above the strip's 100
+    stock = CarRacing._render(env.unwrapped, "state_pixels")
+    fast = env.unwrapped.render_view(96, 96)
+    assert (stock[78:84, 16:27, 2] > 200).mean() > 0.8  # blue over the road
+    diff = np.abs(stock.astype(int) - fast)
+    assert diff.mean() < FRAME_MEAN_TOLERANCE and diff[76:84].max() < 64
 
 
 def test_domain_randomized_colours():

@@ -3,14 +3,15 @@
 gymnasium's CarRacing draws every frame polygon by polygon with pygame on a 1000x800 canvas and
 shrinks it to the 96x96 observation. Here the track, which does not move during an episode, is
 drawn once into a texture in world axes (``TEXELS`` per world unit, with a pyramid of 2x2 averages
-for the zoomed-out first second). Each frame is one ``cv2.warpAffine`` of the right pyramid level
-around the car (its angle, the zoom, the scroll), the car's polygons drawn over it, and the
-dashboard, whose bars are axis-aligned rectangles: their exact coverage of each output pixel is
-computed rather than drawn. Small frames (the observation) are drawn at twice their size and
-shrunk with an area filter, as the stock canvas is.
+for the zoomed-out first second). Each frame is one ``cv2.warpAffine`` of the pyramid level whose
+texel is about a frame pixel, around the car (its angle, the zoom, the scroll); the car's
+polygons are filled on a patch a few times finer than the frame and shrunk by area (as the stock
+canvas is); the dashboard's bars are axis-aligned rectangles whose exact share of each frame
+pixel is computed once and kept. Frames finer than the texture (the panel's large view) have
+their track drawn polygon by polygon at their own size instead, so its edges stay sharp.
 
 A frame is the stock 1000x800 canvas scaled to (width, height): 96x96 is the observation (squashed
-as the stock one is), a larger size the panel's view, drawn at that size.
+as the stock one is), a larger size the panel's view.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ SIDE = int(math.ceil(2 * PLAYFIELD * TEXELS / 2 ** (LEVELS - 1))) * 2 ** (LEVELS
 # cv2's anti-aliased fill spreads a polygon by about 0.65 pixel each side, pygame's by about 0.5
 # canvas pixel (0.03 world unit at full zoom): texture polygons are drawn inset by the difference
 INSET = 0.65 / TEXELS - 0.5 / (ZOOM * SCALE)
-SUPER = 4  # the car is filled on a patch up to SUPER times finer than the frame
+SUPER = 4  # the car is filled on a patch SUPER times finer than the frame
 SHIFT = 4  # fractional bits of polygon vertices given to cv2.fillPoly
 # pygame's smoothscale (two fixed-point box passes) returns a flat colour 2 levels darker;
 # every colour here is taken down by as much, so flat areas match the stock frame exactly.
@@ -120,6 +121,10 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.hypot(v[:, 0], v[:, 1]), 1e-9)[:, None]
 
 
+# the grass squares, (400, 4, 2) world units, as CarRacing._render_road lays them out
+GRASS = np.array([[(GRASS_DIM * (x + 1), GRASS_DIM * y), (GRASS_DIM * x, GRASS_DIM * y),
+                   (GRASS_DIM * x, GRASS_DIM * (y + 1)), (GRASS_DIM * (x + 1), GRASS_DIM * (y + 1))]
+                  for x in range(-20, 20, 2) for y in range(-20, 20, 2)], np.float64)
 _BASE: dict[tuple, np.ndarray] = {}
 
 
@@ -129,13 +134,11 @@ def _base_texture(bg: tuple, grass: tuple) -> np.ndarray:
     if key not in _BASE:
         _BASE.clear()
         tex = np.zeros((SIDE, SIDE, 3), np.uint8)
-        p, g = PLAYFIELD - INSET, GRASS_DIM - INSET
+        p = PLAYFIELD - INSET
         cv2.fillPoly(tex, [_poly([(-p, p), (p, p), (p, -p), (-p, -p)])], bg, cv2.LINE_AA, SHIFT)
-        squares = [_poly([(GRASS_DIM * x + g, GRASS_DIM * y + INSET),
-                          (GRASS_DIM * x + INSET, GRASS_DIM * y + INSET),
-                          (GRASS_DIM * x + INSET, GRASS_DIM * y + g),
-                          (GRASS_DIM * x + g, GRASS_DIM * y + g)])
-                   for x in range(-20, 20, 2) for y in range(-20, 20, 2)]
+        # every square inset on all sides: its corners move towards its centre
+        centres = GRASS.mean(1, keepdims=True)
+        squares = _poly(GRASS + np.sign(centres - GRASS) * INSET)
         cv2.fillPoly(tex, squares, grass, cv2.LINE_AA, SHIFT)
         _BASE[key] = tex
     return _BASE[key]
@@ -172,6 +175,8 @@ class Renderer:
         self.levels: list[np.ndarray] = []  # the texture pyramid, finest first
         self.touched: set = set()
         self._tiles: list[tuple[int, int, tuple]] = []  # per tile: road_poly span, colour drawn
+        self._polys: list[np.ndarray] = []  # road_poly as drawn on the texture
+        self._world: np.ndarray | None = None  # road_poly's corners (n, 4, 2), world units
         self._text: dict[tuple, np.ndarray] = {}
         self._bars: dict[tuple, tuple] = {}  # the dashboard bars' pixels, by bar and place
         self._shares: dict[tuple, tuple] = {}
@@ -190,8 +195,8 @@ class Renderer:
         # tiles are inset on both sides, kerbs on their outer side (the inner one is the road's
         # edge); both where they meet the piece before them, which they overlap as in the stock
         sides = np.array([INSET if j in tiles else 0.0 for j in range(len(env.road_poly))])
-        polys = _inset(np.array([p for p, _ in env.road_poly], np.float64), sides, INSET, INSET)
-        self._polys = list(_poly(polys))
+        self._world = np.array([p for p, _ in env.road_poly], np.float64)
+        self._polys = list(_poly(_inset(self._world, sides, INSET, INSET)))
         for poly, (_, color) in zip(self._polys, env.road_poly, strict=True):
             cv2.fillPoly(tex, [poly], _color(color), cv2.LINE_AA, SHIFT)
         ends = firsts[1:] + [len(env.road_poly)]
@@ -248,7 +253,11 @@ class Renderer:
         out = np.empty((height, width, 3), np.uint8)
         # under the dashboard's strip the track is never seen
         rows = min(math.ceil(DASH_TOP * height / WINDOW_H), height) if dashboard else height
-        self._warp(out[:rows], m, o, 1 / min(sx, sy))
+        unit = 1 / min(sx, sy)  # world units per frame pixel
+        if unit * TEXELS >= 1:
+            self._warp(out[:rows], m, o, unit)
+        else:
+            self._draw_track(out[:rows], m, o)
         self._draw_car(out, m, o)
         if dashboard:
             self._draw_dashboard(out)
@@ -271,6 +280,30 @@ class Renderer:
                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
+    def _draw_track(self, out: np.ndarray, m: tuple, o: tuple) -> None:
+        """The track drawn polygon by polygon at the frame's own size, in the stock's order
+        (playfield, grass, road tiles each with its kerb), those outside the frame left out."""
+        env = self.env
+        height, width = out.shape[:2]
+        to_frame = np.array([(m[0], m[2]), (m[1], m[3])])
+        shift = np.array(o) - 0.5  # cv2 puts pixel centres at whole numbers
+
+        def fill(polys: np.ndarray, colors: list | tuple) -> None:
+            pts = polys @ to_frame + shift
+            seen = ((pts.max(1) > 0) & (pts.min(1) < (width, height))).all(1)
+            pts = np.round(pts * (1 << SHIFT)).astype(np.int32)
+            if isinstance(colors, tuple):  # one colour: one call
+                cv2.fillPoly(out, pts[seen], colors, cv2.LINE_AA, SHIFT)
+                return
+            for j in np.flatnonzero(seen):
+                cv2.fillPoly(out, pts[j:j + 1], _color(colors[j]), cv2.LINE_AA, SHIFT)
+
+        out[:] = 0
+        p = PLAYFIELD
+        fill(np.array([[(-p, p), (p, p), (p, -p), (-p, -p)]]), _color(env.bg_color))
+        fill(GRASS, _color(env.grass_color))
+        fill(self._world, [c for _, c in env.road_poly])
+
     def _draw_car(self, out: np.ndarray, m: tuple, o: tuple) -> None:
         """The wheels (black, with the grey stripe that shows their spin) and the hull, as
         car_dynamics.Car.draw draws them (without the skid marks, as in the observation). They
@@ -278,7 +311,7 @@ class Renderer:
         as fine as the stock canvas, which are then shrunk back by area, as the stock frame is."""
         car = self.env.car
         height, width = out.shape[:2]
-        f = min(max(math.ceil(WINDOW_W / width), math.ceil(WINDOW_H / height), 4), SUPER)
+        f = SUPER
         # the hull sits upright at (W/2, 3H/4) (the view turns with it); the box holds the car
         rx, ry = CAR_HALF[0] * math.hypot(m[0], m[1]), CAR_HALF[1] * math.hypot(m[2], m[3])
         x0, x1 = max(int(width / 2 - rx), 0), min(math.ceil(width / 2 + rx), width)
@@ -341,7 +374,7 @@ class Renderer:
         v = car.hull.linearVelocity
         values = (math.hypot(v[0], v[1]), *(w.omega for w in car.wheels),
                   car.wheels[0].joint.angle, car.hull.angularVelocity)
-        places, paints = [], []  # on the strip, flattened: bars side by side share pixels
+        places, paints, tall = [], [], []  # on the strip, flattened: neighbours share pixels
         for k, value in enumerate(values):
             if -1e-4 <= value <= 1e-4:  # the stock leaves it out
                 continue
@@ -353,9 +386,7 @@ class Renderer:
                     self._bars.clear()
                 bar = self._bars[key] = self._bar(*key)
             if bar[0] is None:  # it reaches above the strip, over the road
-                rows, cols, cover = bar[1]
-                view = out[rows, cols]
-                view[:] = view * (1 - cover) + cover * BAR_COLORS[k] + 0.5
+                tall.append((k, *bar[1]))
             else:
                 places.append(bar[0])
                 paints.append(bar[1])
@@ -364,6 +395,9 @@ class Renderer:
             if top > r:
                 add += strip.reshape(-1)
             strip[:] = np.minimum(add + 0.5, 255).reshape(strip.shape)
+        for k, rows, cols, cover in tall:
+            view = out[rows, cols]
+            view[:] = view * (1 - cover) + cover * BAR_COLORS[k] + 0.5
         text = self._score(f"{self.env.reward:04.0f}", width, height)
         tr = round(top)
         out[tr:tr + text.shape[0], :text.shape[1]] = text[:height - tr]
