@@ -334,6 +334,15 @@ def test_the_model_list_shows_the_tiny_model_with_its_directions(qtbot, panel):
     assert texts == ["photo → Monet", "Monet → photo"]  # both generators, the default first
     assert tab.direction.currentData() == "b2a"
 
+    # a sample picture in the model's folder is its thumbnail
+    from studio import paths
+
+    save_picture(paths.models_dir() / "paint.tiny" / "sample.jpg", solid(120, 80, BLUE))
+    tab.refresh_models()
+    icon = tab.models.currentItem().icon().pixmap(56, 56).toImage()
+    assert tab.models.model_id() == "paint.tiny"
+    assert close(pixel(icon, 28, 28), BLUE)
+
 
 def test_a_model_not_downloaded_yet_is_offered_for_download(qtbot, panel, tiny_model, tmp_path):
     import json

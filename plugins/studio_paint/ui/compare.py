@@ -207,30 +207,35 @@ class CompareView(QWidget):
 
     # -- painting ------------------------------------------------------------------------------
     def _make_smooth(self) -> None:
-        """Smoothly scaled copies for the current zoom (below 100% only)."""
-        if self.zoom >= 1.0:
-            self._smooth.clear()
-            return
-        t = self.target()
-        size = (round(t.width()), round(t.height()))
+        """Smoothly scaled copies for the current zoom, of each picture shown smaller than its
+        own pixels (at their screen's device pixels: sharp on a HiDPI screen)."""
+        size = self._device_size()
         for name, pix in (("before", self.before), ("after", self.after)):
             if pix is None or min(size) < 1:
                 continue
             key = (pix.cacheKey(), *size)
             if name in self._smooth and self._smooth[name][0] == key:
                 continue
-            self._smooth[name] = (key, pix.scaled(*size, Qt.IgnoreAspectRatio,
-                                                  Qt.SmoothTransformation))
+            if size[0] >= pix.width():  # shown at its own pixels or larger: nothing to smooth
+                self._smooth.pop(name, None)
+                continue
+            scaled = pix.scaled(*size, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
+            scaled.setDevicePixelRatio(self.devicePixelRatioF())  # sharp on a HiDPI screen
+            self._smooth[name] = (key, scaled)
         self.update()
+
+    def _device_size(self) -> tuple[int, int]:
+        """The picture's size on screen in device pixels (twice the points at scale 2)."""
+        t, dpr = self.target(), self.devicePixelRatioF()
+        return round(t.width() * dpr), round(t.height() * dpr)
 
     def _draw(self, p: QPainter, name: str, pix: QPixmap) -> None:
         t = self.target()
-        size = (round(t.width()), round(t.height()))
         cached = self._smooth.get(name)
-        if cached is not None and cached[0] == (pix.cacheKey(), *size):
+        if cached is not None and cached[0] == (pix.cacheKey(), *self._device_size()):
             p.drawPixmap(t.topLeft(), cached[1])  # made once for this zoom
             return
-        if self.zoom < 1.0 and not self._settle.isActive():
+        if self._device_size()[0] < pix.width() and not self._settle.isActive():
             self._settle.start()
         # only the visible part of the picture, scaled by Qt as it draws
         view = QRectF(self.rect()).intersected(t)

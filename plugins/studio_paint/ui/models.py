@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImageReader, QLinearGradient, QPainter, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QGuiApplication,
+    QIcon,
+    QImageReader,
+    QLinearGradient,
+    QPainter,
+    QPixmap,
+)
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 from studio.ui import theme
@@ -82,9 +91,18 @@ def sample_path(card: Any) -> Path | None:
     return None
 
 
+def screen_ratio() -> float:
+    """Device pixels per point of the screen (2 on a HiDPI screen at scale 2)."""
+    app = QGuiApplication.instance()
+    return float(app.devicePixelRatio()) if app is not None else 1.0
+
+
 def read_thumbnail(path: Path, side: int) -> QPixmap | None:
-    """A picture scaled (and cropped at the centre) to a square of ``side``, decoded at that
-    size where the format allows (JPEG decodes small directly)."""
+    """A picture scaled (and cropped at the centre) to a square of ``side`` points, at the
+    screen's device pixels, decoded at that size where the format allows (JPEG decodes small
+    directly)."""
+    ratio = screen_ratio()
+    points, side = side, round(side * ratio)
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)
     size = reader.size()
@@ -96,13 +114,17 @@ def read_thumbnail(path: Path, side: int) -> QPixmap | None:
     if image.isNull():
         return None
     x, y = (image.width() - side) // 2, (image.height() - side) // 2
-    return QPixmap.fromImage(image.copy(max(0, x), max(0, y), side, side))
+    pix = QPixmap.fromImage(image.copy(max(0, x), max(0, y), side, side))
+    pix.setDevicePixelRatio(side / points)
+    return pix
 
 
 def domain_tile(a: str, b: str, side: int = THUMB) -> QPixmap:
     """A square saying "a → b": a cool to warm gradient (from one domain to the other) with the
     two names."""
-    pix = QPixmap(side, side)
+    ratio = screen_ratio()
+    pix = QPixmap(round(side * ratio), round(side * ratio))
+    pix.setDevicePixelRatio(ratio)  # drawn in points, sharp on a HiDPI screen
     pix.fill(Qt.transparent)
     p = QPainter(pix)
     p.setRenderHint(QPainter.Antialiasing)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui import theme
-from studio_paint.ui.models import read_thumbnail
+from studio_paint.ui.models import read_thumbnail, screen_ratio
 
 THUMB = 72
 PATH_ROLE = Qt.UserRole
@@ -48,7 +48,9 @@ class Style:
 
 def missing_tile(side: int, title: str = "") -> QPixmap:
     """A plain tile naming a style that has no picture of its painting."""
-    pix = QPixmap(side, side)
+    ratio = screen_ratio()
+    pix = QPixmap(round(side * ratio), round(side * ratio))
+    pix.setDevicePixelRatio(ratio)
     pix.fill(QColor(theme.RAISED))
     if title:
         p = QPainter(pix)
