@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import studio
 from studio import device as devices
 from studio.errors import UserError
-from studio.tasks import Cancelled, Context, Event, Output, Task
+from studio.tasks import Cancelled, Context, Controls, Event, Output, Task
 
 
 class OutputSink(Protocol):
@@ -57,6 +57,7 @@ class Execution:
     seed: int | None = None
     models: Any = None
     plugin_version: str = ""
+    controls: Controls = field(default_factory=Controls)  # the run's channel from its panel
     saved: list[Saved] = field(default_factory=list)
     started: float = 0.0
 
@@ -73,7 +74,7 @@ class Execution:
         self.started = time.perf_counter()
         scratch = Path(tempfile.mkdtemp(prefix=f"studio-{self.task.id}-"))
         ctx = Context(device=self.device.torch_device, seed=self.seed, scratch=scratch,
-                      models=self.models, is_cancelled=is_cancelled)
+                      models=self.models, is_cancelled=is_cancelled, controls=self.controls)
         gen = None
         try:
             with _compute_mode(self.device, self.seed, self.task.grad):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -315,6 +316,64 @@ class Task:
         return {s.name: s.to_json(getattr(params, s.name)) for s in self.schema()}
 
 
+class Controls:
+    """A small thread-safe channel from the window to a running task: the panel that submitted
+    the job sets values (a slider's position, the keys held down) and sends commands (pause,
+    step once); the task reads them between its yields. A run owns one (``ctx.controls``; the
+    window hands the job's, ``job.controls``, to it). On the command line nobody writes to it,
+    so the task sees the defaults it passes to ``get``.
+
+        speed = ctx.controls.get("speed", p.speed)      # the newest value, or the default
+        for name, value in ctx.controls.take():          # commands sent since the last take
+            ...
+        ctx.controls.wait(0.05)                          # paused: sleep until something comes
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._values: dict[str, Any] = {}
+        self._commands: list[tuple[str, Any]] = []
+        self._version = 0
+
+    def set(self, **values: Any) -> None:
+        """Set named values (the newest wins); wakes a task waiting in ``wait``."""
+        with self._cond:
+            self._values.update(values)
+            self._version += 1
+            self._cond.notify_all()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        with self._cond:
+            return self._values.get(name, default)
+
+    def values(self) -> dict[str, Any]:
+        """A copy of every value set so far."""
+        with self._cond:
+            return dict(self._values)
+
+    def send(self, command: str, value: Any = None) -> None:
+        """Queue a command for the task (each is taken once, in order); wakes ``wait``."""
+        with self._cond:
+            self._commands.append((command, value))
+            self._version += 1
+            self._cond.notify_all()
+
+    def take(self) -> list[tuple[str, Any]]:
+        """The commands sent since the last ``take``, oldest first."""
+        with self._cond:
+            commands, self._commands = self._commands, []
+            return commands
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until a value is set or a command is waiting (sent and not taken yet), or
+        ``timeout`` seconds pass; True when something came. Keep the timeout short (0.05 s): a
+        stop is seen only after it."""
+        with self._cond:
+            seen = self._version
+            return bool(self._cond.wait_for(
+                lambda: self._commands or self._version != seen, timeout))
+
+
 @dataclass
 class Context:
     """What a running task gets from the host. Nothing in it is Qt."""
@@ -326,6 +385,7 @@ class Context:
     models: Any = None  # studio.models.ModelStore
     is_cancelled: Callable[[], bool] = lambda: False
     models_used: list[dict[str, str]] = field(default_factory=list)  # for the recipe
+    controls: Controls = field(default_factory=Controls)  # values and commands from the panel
 
     def rng(self) -> random.Random:
         return random.Random(self.seed)

@@ -325,3 +325,57 @@ def test_compute_threads_leave_a_core_to_the_window(monkeypatch, cores, interact
     monkeypatch.setattr(devices, "cpu_count", lambda: cores)
 
     assert devices.compute_threads(interactive=interactive) == threads
+
+
+# --- live controls ----------------------------------------------------------------------------
+
+
+def test_live_controls_reach_the_running_task():
+    from studio.tasks import Controls
+
+    seen: list[tuple] = []
+    controls = Controls()
+
+    def run(p, ctx: Context) -> Iterator[Event]:
+        assert ctx.controls is controls
+        yield Progress(0.0)  # the panel sets and sends meanwhile (the callback below)
+        seen.append((ctx.controls.get("speed", 1.0), ctx.controls.take(), ctx.controls.take()))
+        ctx.controls.wait(0.01)  # nothing came: it returns once the time is up
+        yield Progress(1.0)
+
+    def on_event(event, saved) -> None:
+        if event.fraction == 0.0:
+            controls.set(speed=2.5)
+            controls.send("pause")
+            controls.send("step", 3)
+
+    Execution(_tiny_task(run), NoParams(), CPU, seed=1, controls=controls).run(on_event)
+    assert seen == [(2.5, [("pause", None), ("step", 3)], [])]
+
+
+def test_without_a_panel_a_task_sees_its_defaults():
+    seen: list = []
+
+    def run(p, ctx: Context) -> Iterator[Event]:
+        seen.append((ctx.controls.get("speed", 1.0), ctx.controls.take(), ctx.controls.values()))
+        yield Progress(1.0)
+
+    _run(_tiny_task(run))
+    assert seen == [(1.0, [], {})]
+
+
+def test_controls_wait_wakes_on_a_value_or_a_waiting_command():
+    import threading
+    import time
+
+    from studio.tasks import Controls
+
+    c = Controls()
+    c.send("step")  # sent before the wait and not taken yet: no sleep
+    t0 = time.perf_counter()
+    assert c.wait(5.0) is True
+    assert time.perf_counter() - t0 < 1.0
+    c.take()
+    threading.Timer(0.05, lambda: c.set(tau=1.2)).start()
+    assert c.wait(5.0) is True and c.get("tau") == 1.2
+    assert c.wait(0.01) is False

@@ -384,3 +384,33 @@ def test_a_model_field_lists_the_stores_models_of_its_capability(qtbot):
     plain = ParamForm(Task("demo.tune2", "Tune", Tune, run))  # no store: a text box
     qtbot.addWidget(plain)
     assert not isinstance(plain.widgets["base"], ModelPicker)
+
+
+def test_a_panel_talks_to_its_running_job_through_its_controls(qtbot, window):
+    """What the panel sets on ``job.controls`` is what the task reads as ``ctx.controls``."""
+    from collections.abc import Iterator
+    from dataclasses import dataclass
+
+    from studio.tasks import Context, Event, Output, Progress, Task
+
+    @dataclass
+    class NoParams:
+        pass
+
+    def listen(p: NoParams, ctx: Context) -> Iterator[Event]:
+        while not ctx.is_cancelled():
+            for command, value in ctx.controls.take():
+                if command == "say":
+                    yield Output(f"{value} x{ctx.controls.get('times', 1)}", name="heard")
+                    return
+            ctx.controls.wait(0.05)
+            yield Progress(None)
+
+    task = Task("testkit.listen", "Listen", NoParams, listen)
+    job = window.host.submit(task, NoParams())
+    qtbot.waitUntil(lambda: job.state is JobState.RUNNING, timeout=5000)
+    job.controls.set(times=3)
+    job.controls.send("say", "hello")
+    wait_done(qtbot, job)
+    assert job.state is JobState.DONE
+    assert job.outputs[0].path.read_text() == "hello x3"

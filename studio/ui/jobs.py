@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from studio import device as devices
 from studio.execution import Execution, Saved, TaskFailed
-from studio.tasks import Cancelled, Event, Log, Output, Preview, Progress, Stream, Task
+from studio.tasks import Cancelled, Controls, Event, Log, Output, Preview, Progress, Stream, Task
 
 
 class JobState(Enum):
@@ -59,6 +59,8 @@ class Job:
     interrupted_at: float = 0.0
     manager: JobManager | None = field(default=None, repr=False)
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # the panel's values and commands for the running task (it reads them as ctx.controls)
+    controls: Controls = field(default_factory=Controls)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _preview: Any = None
     _preview_pending: bool = False
@@ -115,7 +117,8 @@ class _Worker(QRunnable):
             manager = self.manager
             execution = Execution(job.task, job.params, info, sink=manager.sink, seed=job.seed,
                                   models=manager.models,
-                                  plugin_version=manager.plugin_versions.get(job.task.plugin, ""))
+                                  plugin_version=manager.plugin_versions.get(job.task.plugin, ""),
+                                  controls=job.controls)
             job.seed = execution.seed
             execution.run(lambda e, s: self._on_event(e, s), job.cancel_event.is_set)
             state = JobState.DONE
