@@ -582,7 +582,7 @@ def train_judge(p: TrainJudgeParams, ctx: Context) -> Iterator[Event]:
     def register() -> None:
         """The best judge so far into the store, with its test accuracy."""
         chosen = MonetJudge(cfg).to(device, memory_format=torch.channels_last)
-        chosen.load_state_dict(best_weights)
+        chosen.load_state_dict(fp16_tensors(best_weights))  # measured as it is saved
         quality: dict[str, Any] = {
             "steps": step, "chosen_step": best["step"], "train_minutes": round(seconds / 60, 1),
             "held_out_accuracy": round(best["accuracy"], 4),
