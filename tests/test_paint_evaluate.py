@@ -195,7 +195,7 @@ def test_bad_input_gets_one_line(store, data, tmp_path):
     (empty / "testA").mkdir(parents=True)
     write_pictures(empty / "testB", 1, smooth=False, seed=4)
     (empty / "testA" / "notes.txt").write_text("not a picture")
-    refused({"data": empty}, r"testA holds no pictures \(Monet pictures")
+    refused({"data": empty}, r"testA holds no pictures: it should hold Monet pictures")
     refused({"data": data / "testA" / "000.jpg"}, "not a folder")
     refused({"data": data, "judge": "both"}, "not a Monet judge")
     refused({"data": data, "model": "judge"}, "not a CycleGAN paint model")

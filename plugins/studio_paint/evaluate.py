@@ -88,8 +88,7 @@ def image_files(folder: Path, what: str) -> list[Path]:
     files = sorted(p for p in folder.iterdir()
                    if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
-        raise UserError(f"{folder} holds no pictures ({what}; "
-                        f"{', '.join(IMAGE_SUFFIXES)})")
+        raise UserError(f"{folder} holds no pictures: it should hold {what}")
     return files
 
 
