@@ -31,10 +31,10 @@ class TranslateParams:
                                     "720; the result always has the photo's size")
     strength: float = param(1.0, min=0.0, max=1.0,
                             help="how much of the painting over the photo (0: the photo)")
-    tile: int = param(1024, min=128, max=8192, advanced=True,
+    tile: int = param(512, min=128, max=8192, advanced=True,
                       help="pictures up to this many pixels square go through whole; larger "
-                           "ones in tiles that share the whole picture's statistics (same "
-                           "result, less memory)")
+                           "ones in tiles that share the whole picture's statistics (the same "
+                           "result in less memory; smaller tiles also stop sooner on Stop)")
     precision: str = param("auto", choices=("auto", "bf16", "fp32"), advanced=True,
                            help="bf16: bfloat16 arithmetic (auto: where the device has it)")
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy as copying
 import math
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -327,6 +328,20 @@ def plan_tiles(h: int, w: int, tile: int, halo: int, multiple: int = 4) -> list[
     return tiles
 
 
+def channels_last(x: torch.Tensor, dtype: torch.dtype | None = None,
+                  device: str | None = None) -> torch.Tensor:
+    """``x`` channels-last with the canonical strides, in ``dtype`` on ``device`` (copied
+    unless it is so already). A one-image tensor's batch stride is free, and an odd one
+    makes some layers fall back to the slower channels-first kernels."""
+    dtype, device = dtype or x.dtype, device or x.device
+    n, c, h, w = x.shape
+    if (x.dtype == dtype and x.device == torch.device(device)
+            and x.stride() == (c * h * w, 1, w * c, c)):
+        return x
+    out = torch.empty(x.shape, dtype=dtype, device=device, memory_format=torch.channels_last)
+    return out.copy_(x)
+
+
 def _crop(x: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
     top, bottom, left, right = box
     return x[:, :, top:bottom, left:right]
@@ -344,7 +359,7 @@ class Translation:
     gen: Generator
     device: str = "cpu"
     bf16: bool = False
-    tile: int = 1024
+    tile: int = 512
     should_stop: Callable[[], bool] = lambda: False
     dtype: torch.dtype = field(init=False)
 
@@ -356,7 +371,7 @@ class Translation:
     # -- pieces of work --------------------------------------------------------------------
 
     def _on_device(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+        return channels_last(x, self.dtype, self.device)
 
     def _run(self, layers: Sequence[nn.Module], x: torch.Tensor, **kw) -> torch.Tensor:
         with torch.inference_mode():
@@ -369,11 +384,11 @@ class Translation:
 
     def steps(self, x: torch.Tensor, label: str = "") -> Iterator[Event]:
         """Translate (1, 3, H, W) in [-1, 1] (multiples of 4), yielding Progress and Preview
-        events; the result (float32 on the CPU) is the generator's return value."""
+        events; the result, uint8 (H, W, 3), is the generator's return value."""
         h, w = x.shape[2:]
         if h * w <= self.tile * self.tile:
             yield Progress(None, f"{label}painting {w}x{h}")
-            return self.whole(x)
+            return to_uint8(self.whole(x))
         return (yield from self._in_pieces(x, label))
 
     # -- in pieces -------------------------------------------------------------------------
@@ -459,7 +474,7 @@ class Translation:
         del spare
 
         # decoder: one pass per norm, the last writing the picture
-        out = torch.empty(1, 3, h, w)
+        out = np.empty((h, w, 3), np.uint8)
         dstats: list[Stats] = []
         for n in range(len(dec_norms) + 1):
             last = n == len(dec_norms)
@@ -471,7 +486,7 @@ class Translation:
                 if last:
                     ct, cb, cl, cr = (4 * c for c in t.core)
                     piece = _crop(y, t.local(4)).float().cpu()
-                    out[:, :, ct:cb, cl:cr] = piece
+                    out[ct:cb, cl:cr] = to_uint8(piece)
                     _paste_preview(canvas, piece, (ct, cb, cl, cr), (h, w))
                     yield Preview(to_uint8(canvas), label)
                 else:
@@ -502,7 +517,7 @@ class Translation:
         else:
             band = F.pad(band, (1, 1, top, bottom), mode="reflect")
         with torch.inference_mode():
-            y = conv(band.contiguous(memory_format=torch.channels_last))
+            y = conv(channels_last(band))
         if self.should_stop():
             raise Cancelled()
         return y
@@ -548,14 +563,17 @@ def _paste_preview(canvas: torch.Tensor, y: torch.Tensor, box: tuple[int, int, i
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float (1, 3, H, W) in [-1, 1]."""
-    t = torch.from_numpy(np.array(image, dtype=np.float32, copy=True))
-    return t.permute(2, 0, 1)[None].div_(127.5).sub_(1.0).contiguous()
+    """uint8 (H, W, 3) -> float (1, 3, H, W) in [-1, 1], channels-last (one copy)."""
+    with warnings.catch_warnings():  # a read-only array (Pillow's) is only read here
+        warnings.simplefilter("ignore", UserWarning)
+        t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+    return t.float().div_(127.5).sub_(1.0)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float (1, 3, H, W) in [-1, 1] -> uint8 (H, W, 3), rounded."""
-    return ((x[0].float().clamp(-1, 1) + 1) * 127.5).round_().byte().permute(1, 2, 0).numpy()
+    y = x[0].float().clamp(-1, 1).add_(1).mul_(127.5).round_()
+    return y.to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -594,6 +612,6 @@ def translate_image(image: np.ndarray, translation: Translation, work: tuple[int
     y = yield from translation.steps(x, label)
     del x
     top, _, left, _ = amounts
-    painted = to_uint8(y[:, :, top:top + work[0], left:left + work[1]])
+    painted = y[top:top + work[0], left:left + work[1]]
     del y
-    return blend(image, resize(painted, h, w), strength)
+    return blend(image, resize(np.ascontiguousarray(painted), h, w), strength)
