@@ -30,8 +30,8 @@ from studio_drive.env import make_env
 def env_figures(runs: int, steps: int) -> dict[str, object]:
     envs = {"stock": make_env("stock", seed=0), "fast": make_env("fast", seed=0),
             "physics only": make_env("stock", seed=0)}
-    blank = np.zeros((96, 96, 3), np.uint8)
-    envs["physics only"].unwrapped._render = lambda mode: blank  # no observation drawn
+    # no observation drawn (a fresh zero frame each step, as gymnasium's checker asks)
+    envs["physics only"].unwrapped._render = lambda mode: np.zeros((96, 96, 3), np.uint8)
     rng = np.random.default_rng(0)
     rates: dict[str, list[float]] = {name: [] for name in envs}
     cpu_rates: dict[str, list[float]] = {name: [] for name in envs}
@@ -76,6 +76,15 @@ def env_figures(runs: int, steps: int) -> dict[str, object]:
 CMA_POP, CMA_ROLLOUTS, CMA_STEPS = 8, 2, 200  # the generation timed by "controller"
 
 
+def _score_timed(chunk: object) -> tuple[np.ndarray, np.ndarray, float]:
+    """``agent.score_chunk`` and the CPU seconds the worker spent on it."""
+    from studio_drive.agent import score_chunk
+
+    cpu = time.process_time()
+    scores, steps = score_chunk(chunk)
+    return scores, steps, time.process_time() - cpu
+
+
 def controller_figures(runs: int, steps: int) -> dict[str, object]:
     """The agent (full-size V and M, random weights; fast renderer) driving 16 episodes in
     lockstep against one at a time, in this process on one thread (steps per second of wall
@@ -84,7 +93,9 @@ def controller_figures(runs: int, steps: int) -> dict[str, object]:
     one thread) and on a local Ray instance, against the same generation in this process on
     one thread (one worker: on a shared machine two threads for such small batches spin in
     each other's way).
-    Executors' start-up (processes, Ray) is timed apart; medians over ``runs`` generations."""
+    Executors' start-up (processes, Ray) is timed apart, and the CPU seconds the workers spent
+    are summed (on a shared machine more processes need not get more of it); medians over
+    ``runs`` generations."""
     import torch
 
     from studio_drive import agent as agents
@@ -135,7 +146,7 @@ def controller_figures(runs: int, steps: int) -> dict[str, object]:
             out["generation"][name] = f"skipped: {exc}"
             continue
         es, _ = new_es(n, 0.1, CMA_POP, 0)
-        times = []
+        times, cpus = [], []
         try:
             warm = [agents.make_chunk(np.zeros((1, n), np.float32), [(0, 1)])]
             executor.map(agents.score_chunk, warm * executor.workers)  # the workers are up
@@ -147,15 +158,20 @@ def controller_figures(runs: int, steps: int) -> dict[str, object]:
                 size = max(1, -(-len(pairs) // (2 * executor.workers)))
                 items = [agents.make_chunk(xs, pairs[i:i + size])
                          for i in range(0, len(pairs), size)]
-                scores = np.concatenate([s for s, _ in executor.map(agents.score_chunk, items)])
+                results = executor.map(_score_timed, items)
+                scores = np.concatenate([r[0] for r in results])
                 es.tell(list(xs.astype(np.float64)),
                         list(-scores.reshape(CMA_POP, CMA_ROLLOUTS).mean(1)))
                 times.append(time.perf_counter() - t)
+                cpus.append((sum(r[2] for r in results), sum(int(r[1].sum()) for r in results)))
         finally:
             executor.close()
-        out["generation"][name] = {"workers": executor.workers,
-                                   "start_s": round(start, 1),
-                                   "generation_s": round(statistics.median(times), 1)}
+        cpu_s = statistics.median(c for c, _ in cpus)
+        out["generation"][name] = {
+            "workers": executor.workers, "start_s": round(start, 1),
+            "generation_s": round(statistics.median(times), 1),
+            "workers' CPU s": round(cpu_s, 1),
+            "steps per worker CPU s": round(statistics.median(k / c for c, k in cpus))}
     torch.set_num_threads(threads)
     gen = out["generation"]
     base = gen["this process"]["generation_s"]

@@ -31,11 +31,11 @@ class _TileListener(FrictionDetector):
         super().__init__(env, lap_complete_percent)
         self.touched = touched
 
-    def _contact(self, contact: Any, begin: bool) -> None:
-        super()._contact(contact, begin)
-        for body in (contact.fixtureA.body, contact.fixtureB.body):
-            if body.userData is not None and "road_friction" in body.userData.__dict__:
-                self.touched.add(body.userData)
+    def BeginContact(self, contact: Any) -> None:  # noqa: N802 (Box2D's name)
+        super().BeginContact(contact)  # recolours a touched tile (ending a contact does again)
+        for data in (contact.fixtureA.body.userData, contact.fixtureB.body.userData):
+            if data is not None and "road_friction" in data.__dict__:
+                self.touched.add(data)
 
 
 class DriveCarRacing(CarRacing):

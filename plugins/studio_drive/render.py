@@ -342,11 +342,9 @@ class Renderer:
             mid, half = (c1 + c2) * HALF_R / 2, (c1 - c2) * HALF_R / 2
             stripes.append((xx * HALF_W, yx * HALF_W, xy * half, yy * half,
                             tx + xy * mid, ty + yy * mid))
-        b = car.hull
-        c, s = cos(b.angle), sin(b.angle)
-        p = b.position
-        hull = (m0 * c + m1 * s, m2 * c + m3 * s, m1 * c - m0 * s, m3 * c - m2 * s,
-                m0 * p.x + m1 * p.y + ox, m2 * p.x + m3 * p.y + oy)
+        # the hull: upright, its centre at (W/2, 3H/4)
+        hull = (k * math.hypot(m[0], m[1]), 0.0, 0.0, -k * math.hypot(m[2], m[3]),
+                k * (width / 2 - x0) - centre, k * (height * 0.75 - y0) - centre)
         # wheels, hull, stripes: one product with their templates
         maps = np.array([*wheels, hull, *stripes]).reshape(-1, 3, 2)
         polys = (CAR_TEMPLATES[:len(maps)] @ maps).astype(np.int32)
@@ -371,9 +369,9 @@ class Renderer:
             strip[0] = strip[0] * (top - r)
         else:
             strip[:] = 0
-        v = car.hull.linearVelocity
-        values = (math.hypot(v[0], v[1]), *(w.omega for w in car.wheels),
-                  car.wheels[0].joint.angle, car.hull.angularVelocity)
+        v, w = car.hull.linearVelocity, car.wheels
+        values = (math.hypot(v[0], v[1]), w[0].omega, w[1].omega, w[2].omega, w[3].omega,
+                  w[0].joint.angle, car.hull.angularVelocity)
         places, paints, tall = [], [], []  # on the strip, flattened: neighbours share pixels
         for k, value in enumerate(values):
             if -1e-4 <= value <= 1e-4:  # the stock leaves it out
