@@ -24,6 +24,9 @@ def _tasks() -> list[Task]:
     from studio_drive.evaluate import EVALUATE
 
     tasks.append(EVALUATE)
+    from studio_drive.watch import DREAM, WATCH
+
+    tasks[:0] = [WATCH, DREAM]  # the panel's live views first
     return tasks
 
 
