@@ -5,9 +5,16 @@ The judge (``classifier.py``) tells Monet paintings from photos. ``paint.evaluat
 test photos (testB) to Monet and reports the share the judge calls Monet, beside the share of the
 same photos untouched and of the real Monet paintings (testA); and the cycle error: each test
 picture translated there and back, against itself (mean absolute difference in pixel levels
-0-255). Every picture is first brought to the judge's pixel scale (its shorter side at the
-scale the judge learned at, 256 px for monet2photo, whose pictures are all 256 x 256), so the
-judge sees translations at the scale it knows; translations and cycles run at that size too.
+0-255).
+
+One scale for everything: every picture is first brought to the judge's pixel scale (its
+shorter side at the side the judge learned at), translated there and judged there, so that
+translated, untouched and painted pictures reach the judge alike (a photo halved and brought
+back up already looks more like a Monet to it). The judge should share the model's scale:
+paint.train cuts its crops from pictures of short side crop x 286/256, 143 px for
+paint.monet's 128 px crops, the scale paint.translate works at by default and the shipped
+judge's. A model of another scale is measured at the judge's, with a note saying so; without a
+judge (a model with no Monet side) the cycle runs at the model's own scale.
 
 Folders: ``--data`` holds ``testA`` and ``testB`` as monet2photo does (testA Monet paintings,
 testB photos); for a model without a Monet side, testA holds its domain A and testB its domain B.
@@ -183,6 +190,16 @@ def translate(gen: Any, image: np.ndarray, bf16: bool, device: str = "cpu") -> n
         return to_uint8(gen(_input(image, device)).cpu())
 
 
+def _model_scale(card: ModelCard) -> int | None:
+    """The short side of the pictures a paint model was trained on (None when unknown)."""
+    from studio_paint.translate import load_size
+
+    try:
+        return load_size(int(card.config["train_size"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def monet_side(domains: Any) -> str | None:
     """"a" or "b": the side of a model's ``domains`` named Monet (None when neither is)."""
     if not isinstance(domains, dict):
@@ -269,7 +286,12 @@ def paint_evaluate(p: EvaluateParams, ctx: Context) -> Iterator[Event]:
     if judge is None and not cycle:
         raise UserError(f"nothing to measure: {p.model} has no Monet side for the judge and "
                         "one direction only, so no cycle either")
-    scale = int(judge_card.config.get("scale", 256)) if judge_card is not None else 256
+    own = _model_scale(card)
+    scale = int(judge_card.config["scale"]) if judge_card is not None else own or 256
+    if own and abs(own - scale) > 0.1 * scale:
+        notes.append(f"{p.model} was trained at {own} px (short side) and is measured here at "
+                     f"{scale} px, {p.judge}'s scale; a judge trained at {own} px "
+                     f"(paint.train-judge --scale {own}) would measure it at its own")
     bf16 = use_bf16(ctx.device, p.precision)
 
     what = {"testA": f"{names[sides['testA']]} pictures (the model's domain "
@@ -432,10 +454,12 @@ class TrainJudgeParams:
     batch_size: int = param(32, min=2, max=1024, advanced=True,
                             help="crops per step, half Monet and half photo")
     width: int = param(16, min=2, max=128, advanced=True, help="channels of the first conv")
-    scale: int = param(256, min=16, max=2048, advanced=True,
+    scale: int = param(143, min=16, max=2048, advanced=True,
                        help="the pixel scale pictures are judged at: their shorter side is "
-                            "brought to it (monet2photo's pictures are 256 x 256)")
-    crop: int = param(128, min=16, max=2048, advanced=True,
+                            "brought to it. Match the models it will judge: paint.train cuts "
+                            "its crops from pictures of short side crop x 286/256 (143 px for "
+                            "128 px crops, paint.monet's; 286 for 256)")
+    crop: int = param(96, min=16, max=2048, advanced=True,
                       help="side of the random square crops it trains on (at most --scale)")
     lr: float = param(2e-3, min=0.0, max=1.0, advanced=True,
                       help="AdamW learning rate, falling linearly to 0 at the last step")
