@@ -389,7 +389,9 @@ class Translation:
         if h * w <= self.tile * self.tile:
             yield Progress(None, f"{label}painting {w}x{h}")
             return to_uint8(self.whole(x))
-        return (yield from self._in_pieces(x, label))
+        pieces = self._in_pieces(x, label)
+        del x  # the encoder lets go of the picture once it has its map
+        return (yield from pieces)
 
     # -- in pieces -------------------------------------------------------------------------
 
@@ -430,8 +432,7 @@ class Translation:
             last = n == len(enc_norms) - 1
             if last:
                 fmap = torch.empty(1, self.parts.channels, h // 4, w // 4, dtype=self.dtype,
-                                   device=self.device).contiguous(
-                                       memory_format=torch.channels_last)
+                                   device=self.device, memory_format=torch.channels_last)
             down = 2 ** sum(isinstance(m, nn.Conv2d) and m.stride[0] == 2 for m in enc[:upto])
             for i, t in enumerate(etiles):
                 y = self._run(enc[:upto], _crop(x, t.box), stats=stats)
@@ -445,6 +446,7 @@ class Translation:
                                f"tile {i + 1} of {len(etiles)}")
             assert found[0] is not None
             stats.append(found[0].stats())
+        del x  # the caller passed it on: the picture is in the map now
         self._apply_in_bands(fmap, stats[-1], relu=True)
 
         # residual blocks on the stored map, a band of rows at a time
@@ -457,7 +459,7 @@ class Translation:
                 spare[:, :, r:r + rows] = self._conv_band(conv_a, fmap, r, r + rows)
                 yield progress(_macs([conv_a]) / 16 * rows / (h // 4),
                                f"block {b + 1} of {len(blocks)}")
-            self._apply_in_bands(spare, moments(spare).stats(), relu=True, eps=eps)
+            self._apply_in_bands(spare, self._map_moments(spare).stats(), relu=True, eps=eps)
             # spare = conv_b(spare), band by band in place: the band below still needs the
             # last input row of the band above, kept aside before it is overwritten
             above = None
@@ -468,9 +470,9 @@ class Translation:
                 del out
                 yield progress(_macs([conv_b]) / 16 * rows / (h // 4),
                                f"block {b + 1} of {len(blocks)}")
-            stats_b = moments(spare).stats()
-            for r in range(0, h // 4, rows):
-                fmap[:, :, r:r + rows] += normalise(spare[:, :, r:r + rows], stats_b, eps)
+            stats_b = self._map_moments(spare).stats()
+            for r in self._bands(spare):
+                fmap[:, :, r] += normalise(spare[:, :, r], stats_b, eps)
         del spare
 
         # decoder: one pass per norm, the last writing the picture
@@ -522,13 +524,28 @@ class Translation:
             raise Cancelled()
         return y
 
+    def _bands(self, fmap: torch.Tensor) -> Iterator[slice]:
+        """Bands of about 4 million values of a map's rows, checking for Stop between them."""
+        rows = max(1, (1 << 22) // max(1, fmap.shape[1] * fmap.shape[3]))
+        for r in range(0, fmap.shape[2], rows):
+            if self.should_stop():
+                raise Cancelled()
+            yield slice(r, r + rows)
+
+    def _map_moments(self, fmap: torch.Tensor) -> Moments:
+        total: Moments | None = None
+        for r in self._bands(fmap):
+            part = moments(fmap[:, :, r])
+            total = part if total is None else total.merge(part)
+        assert total is not None
+        return total
+
     def _apply_in_bands(self, fmap: torch.Tensor, stats: Stats, relu: bool,
                         eps: float = 1e-5) -> None:
         """fmap = relu(norm(fmap)), in place, a band of rows at a time."""
-        rows = max(1, (1 << 22) // max(1, fmap.shape[1] * fmap.shape[3]))
-        for r in range(0, fmap.shape[2], rows):
-            band = normalise(fmap[:, :, r:r + rows], stats, eps)
-            fmap[:, :, r:r + rows] = band.clamp_min_(0) if relu else band
+        for r in self._bands(fmap):
+            band = normalise(fmap[:, :, r], stats, eps)
+            fmap[:, :, r] = band.clamp_min_(0) if relu else band
 
 
 def _tile_area(t: Tile) -> int:
@@ -605,12 +622,9 @@ def translate_image(image: np.ndarray, translation: Translation, work: tuple[int
     translated, cropped, scaled back and blended with the original. A generator of events
     whose return value is the result."""
     h, w = image.shape[:2]
-    small = resize(image, *work)
     amounts = pad_amounts(*work)
-    x = pad(to_tensor(small), amounts)
-    del small
-    y = yield from translation.steps(x, label)
-    del x
+    # passed on without a name here, so that the tiles can let go of it when done with it
+    y = yield from translation.steps(pad(to_tensor(resize(image, *work)), amounts), label)
     top, _, left, _ = amounts
     painted = y[top:top + work[0], left:left + work[1]]
     del y
