@@ -412,3 +412,35 @@ def test_train_style_bad_input(tmp_path, pics, photo_folder, store):
         run(TRAIN_STYLE, train_values(pics, tmp_path / "nowhere"), store)
     with pytest.raises(TaskFailed, match="--model-id 'a b'"):
         run(TRAIN_STYLE, train_values(pics, photo_folder, model_id="a b"), store)
+
+
+def test_get_vgg19_downloads_then_keeps_only_the_features(tmp_path, store, monkeypatch):
+    """The download path end to end against a local server holding a stand-in file."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from studio.models import sha256_file
+    from studio_paint import style_tasks
+
+    served = tmp_path / "served"
+    served.mkdir()
+    src = fake_vgg19_pth(served / "vgg19-dcbb9e9d.pth")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(style_tasks, "VGG19_URL",
+                        f"http://127.0.0.1:{httpd.server_address[1]}/vgg19-dcbb9e9d.pth")
+    monkeypatch.setattr(style_tasks, "VGG19_SHA256", sha256_file(src))
+    monkeypatch.setattr(style_tasks, "VGG19_SIZE", src.stat().st_size)
+    try:
+        events = run(GET_VGG19, {}, store)
+    finally:
+        httpd.shutdown()
+    assert any("installed paint.vgg19" in e.message for e in events if isinstance(e, Log))
+    card = store.get(VGG19_ID)
+    assert [f.name for f in card.files] == [f"{VGG19_ID}-{card.weights_sha256[:8]}.safetensors"]
+    assert not (tmp_path / "data" / "downloads" / "vgg19-dcbb9e9d.pth").exists()
+    assert feature_network(Context(models=store), "auto", 3).name == "vgg19"
