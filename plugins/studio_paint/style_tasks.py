@@ -225,16 +225,18 @@ class StyleParams:
                               "random weights with the softmax transform; random: without it")
     init: str = param("photo", choices=("photo", "noise"), advanced=True,
                       help="start from the photo or from noise")
-    optimizer: str = param("lbfgs", choices=("lbfgs", "adam"), advanced=True)
+    optimizer: str = param("lbfgs", choices=("lbfgs", "adam"), advanced=True,
+                           help="L-BFGS converges in fewer steps; Adam is steadier")
     lr: float | None = param(None, min=0.0, max=100.0, advanced=True,
                              help="step size (none: 1 for L-BFGS, 0.02 for Adam)")
     tv_weight: float = param(0.0, min=0.0, max=1e9, advanced=True,
                              help="total variation: smooths pixel noise")
     style_scale: float = param(1.0, min=0.1, max=4.0, advanced=True,
                                help="the painting's size relative to the picture's (larger: "
-                                    "finer brushwork)")
+                                    "bigger brush strokes)")
     content_layers: str = param("relu4_2", advanced=True, help="e.g. relu4_2 or conv4_2")
-    style_layers: str = param("relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", advanced=True)
+    style_layers: str = param("relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", advanced=True,
+                              help="layers whose Gram matrices are matched, comma-separated")
     temperature: float = param(3.0, min=0.01, max=1000.0, advanced=True,
                                help="the softmax transform's temperature (higher: milder)")
     pool: str = param("max", choices=("max", "avg"), advanced=True,

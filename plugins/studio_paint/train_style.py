@@ -71,11 +71,13 @@ class TrainStyleParams:
     style_weight: float = param(20.0, min=0.0, max=1e9)
     content_weight: float = param(1.0, min=0.0, max=1e9)
     tv_weight: float = param(0.0, min=0.0, max=1e9, advanced=True)
-    content_layers: str = param("relu2_2", advanced=True)
-    style_layers: str = param("relu1_1,relu2_1,relu3_1,relu4_1", advanced=True)
+    content_layers: str = param("relu2_2", advanced=True, help="as paint.style's")
+    style_layers: str = param("relu1_1,relu2_1,relu3_1,relu4_1", advanced=True,
+                              help="as paint.style's")
     network: str = param("auto", choices=("auto", "vgg19", "random-softmax", "random"),
                          help="the loss network (as paint.style's --network)")
-    temperature: float = param(3.0, min=0.01, max=1000.0, advanced=True)
+    temperature: float = param(3.0, min=0.01, max=1000.0, advanced=True,
+                               help="the softmax transform's (as paint.style's)")
     precision: str = param("auto", choices=("auto", "bf16", "fp32"), advanced=True)
     eval_interval: int = param(100, min=1, max=1_000_000, advanced=True,
                                help="steps between samples, checkpoints and model updates")
