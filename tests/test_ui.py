@@ -19,7 +19,7 @@ def registry(testkit):
     """Only the test plugin: the built-in capabilities have tests of their own."""
     from studio.plugins import load_plugins
 
-    return load_plugins(disable={"studio_write", "studio_compose"})
+    return load_plugins(disable={"studio_write", "studio_compose", "studio_paint", "studio_drive"})
 
 
 @pytest.fixture
@@ -182,6 +182,12 @@ def test_dropping_an_unaccepted_file_says_so(window, tmp_path):
     f.write_bytes(b"x")
     assert not window.drop_files([f])
     assert "does not open .xyz files" in window.notifications.history[-1][1]
+
+
+def test_a_dropped_folder_reaches_the_panel(window, tmp_path):
+    (tmp_path / "pictures").mkdir()
+    choose(window, "testkit.measure")
+    assert window.drop_files([tmp_path / "pictures"])  # the testkit form takes it as its path
 
 
 def test_again_reproduces_the_same_bytes(qtbot, window):

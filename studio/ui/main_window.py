@@ -281,13 +281,15 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def drop_files(self, paths: list[Path]) -> bool:
-        """Hand dropped files to the selected capability."""
+        """Hand dropped files (or folders: the panel decides what to do with them) to the
+        selected capability."""
         row = self.switcher.currentRow()
         if row < 0 or row >= len(self.registry.capabilities):
             self.notify("Choose a capability first, then drop files on it.", "error")
             return False
         cap = self.registry.capabilities[row]
-        if cap.accepts and not any(p.suffix.lower() in cap.accepts for p in paths):
+        if cap.accepts and not any(p.is_dir() or p.suffix.lower() in cap.accepts
+                                   for p in paths):
             self.notify(f"{cap.title} does not open {paths[0].suffix or 'such'} files "
                         f"(it opens {', '.join(cap.accepts)})", "error")
             return False
