@@ -7,6 +7,10 @@
   time, and per second of this process's CPU time (what the figures would be on an idle core:
   the machine may be shared), after one untimed run each. Resets (a new track, and for the fast
   renderer its texture) are timed apart.
+- world_model: V's frames per second, encoding and decoding a batch of 64 (bf16 autocast with
+  channels-last, the project's path, against plain eager fp32 in the same run); the dream's steps
+  per second, 64 dreams in lockstep against one at a time, with decoded-frame and latent
+  observations (random full-size V and M: the speed does not depend on the weights).
 - controller: the World Models agent's steps per second, 16 episodes in lockstep against one
   at a time; one CMA-ES generation's wall time on the local executor and on a local Ray
   instance against the same generation in this process (``controller_figures``).
@@ -183,9 +187,73 @@ def controller_figures(runs: int, steps: int) -> dict[str, object]:
     return out
 
 
+def _median_seconds(fn: Callable[[], object], runs: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def world_model_figures(runs: int, steps: int) -> dict[str, object]:
+    import torch
+
+    from studio_drive.dream import DreamVecEnv
+    from studio_drive.mdnrnn import MDNRNN
+    from studio_drive.vae import VAE
+
+    torch.manual_seed(0)
+    vae, mdnrnn = VAE(32).eval(), MDNRNN(32).eval()
+    frames = torch.rand(64, 3, 64, 64)
+    z = torch.randn(64, 32)
+    out: dict[str, object] = {"batch": 64}
+    with torch.inference_mode():
+        for name, bf16 in (("fp32", False), ("bf16_channels_last", True)):
+            x = frames.contiguous(memory_format=torch.channels_last) if bf16 else frames
+            net = vae.to(memory_format=torch.channels_last) if bf16 else VAE(32).eval()
+            if not bf16:
+                net.load_state_dict(vae.state_dict())
+            auto = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+            def encode(net=net, x=x, auto=auto):
+                with auto:
+                    return net.encode(x)
+
+            def decode(net=net, auto=auto):
+                with auto:
+                    return net.decode(z)
+
+            out[f"encode_frames_per_s_{name}"] = round(64 / _median_seconds(encode, runs))
+            out[f"decode_frames_per_s_{name}"] = round(64 / _median_seconds(decode, runs))
+    for key in ("encode", "decode"):
+        out[f"{key}_speed_up"] = round(out[f"{key}_frames_per_s_bf16_channels_last"]
+                                       / out[f"{key}_frames_per_s_fp32"], 2)
+    dream_steps = max(10, steps // 5)
+    for observation in ("frame", "latent"):
+        for n in (1, 64):
+            env = DreamVecEnv(vae, mdnrnn, num_envs=n, observation=observation)
+            env.reset(seed=0)
+            actions = np.zeros((n, 3), np.float32)
+            actions[:, 1] = 0.5
+
+            def dream(env=env, actions=actions):
+                for _ in range(dream_steps):
+                    env.step(actions)
+
+            seconds = _median_seconds(dream, runs)
+            out[f"dream_{observation}_steps_per_s_x{n}"] = round(n * dream_steps / seconds)
+        out[f"dream_{observation}_lockstep_speed_up"] = round(
+            out[f"dream_{observation}_steps_per_s_x64"]
+            / out[f"dream_{observation}_steps_per_s_x1"], 1)
+    return out
+
+
 # each section takes (runs, steps) and returns its figures
 SECTIONS: dict[str, Callable[[int, int], dict[str, object]]] = {
     "env": env_figures,
+    "world_model": world_model_figures,
     "controller": controller_figures,
 }
 
