@@ -9,6 +9,7 @@ recomputed in fp32 (does bf16 with coarse-to-fine cost quality?). Fast style (``
 seconds per 512 px picture with the shipped model, bf16 against fp32.
 
     python benchmarks/paint.py [--steps 20] [--sizes 256,512,1024] [--only style,fast]
+                               [--threads N]
 """
 
 from __future__ import annotations
@@ -154,8 +155,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--fast-model", default="paint.fast_starry_night")
     parser.add_argument("--only", default="style,fast")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: every core, as `studio run`)")
     args = parser.parse_args()
-    torch.set_num_threads(devices.compute_threads(interactive=False))
+    torch.set_num_threads(args.threads or devices.compute_threads(interactive=False))
     sections = set(args.only.split(","))
     results = {}
     if "fast" in sections:
