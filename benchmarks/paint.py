@@ -71,8 +71,9 @@ def run_task(task, values: dict, store: ModelStore) -> tuple[float, np.ndarray]:
             pictures.append(event.data)
 
     started = time.perf_counter()
-    Execution(task, task.make_params(values), devices.pick("cpu"), seed=1, models=store).run(
-        keep)
+    threads = torch.get_num_threads()  # what --threads set, not every core
+    cpu = devices.DeviceInfo("cpu", f"{threads} threads", threads)
+    Execution(task, task.make_params(values), cpu, seed=1, models=store).run(keep)
     return time.perf_counter() - started, pictures[-1]
 
 
