@@ -113,15 +113,19 @@ _copies: dict[tuple[int, torch.dtype], Generator] = {}
 
 
 def in_dtype(gen: Generator, dtype: torch.dtype) -> Generator:
-    """``gen`` with its weights in ``dtype``: a copy, made once per generator (the weights are
-    not converted again at every layer of every tile, as autocast would)."""
-    if dtype == torch.float32:
+    """``gen`` with its weights in ``dtype`` and channels-last: a copy, made once per generator
+    unless ``gen`` is so already. (Weights in another dtype would be converted again at every
+    layer of every tile, as autocast does; channels-first weights are cloned into
+    channels-last at every convolution of a channels-last map.)"""
+    weights = [m.weight for m in gen.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    if all(w.dtype == dtype and w.is_contiguous(memory_format=torch.channels_last)
+           for w in weights):
         return gen
     key = (id(gen), dtype)
     found = _copies.get(key)
     if found is None or getattr(found, "_source", None) is not gen:
         _copies.clear()  # one generator at a time, as loading.py keeps them
-        found = copying.deepcopy(gen).to(dtype)
+        found = copying.deepcopy(gen).to(dtype=dtype, memory_format=torch.channels_last)
         found._source = gen
         _copies[key] = found
     return found
