@@ -1,15 +1,19 @@
 """Speed of Paint, each figure beside a baseline measured in the same run. Prints JSON.
 
 Style (``paint.style``): seconds per optimisation step at 256, 512 and 1024 px (long side of
-tubingen.jpg, 20 steps each after one to warm up), the project's path (bfloat16 autocast and
-channels-last convolutions where the CPU has them, the default offline network) against plain
-eager fp32; and the default settings' wall time on a 700x460 photo (tubingen resized) against
-plain eager fp32 at one scale with the same number of steps, and the loss of both pictures
-recomputed in fp32 (does bf16 with coarse-to-fine cost quality?). Fast style (``paint.fast-style``):
-seconds per 512 px picture with the shipped model, bf16 against fp32.
+tubingen.jpg, median of ``--steps`` steps after one that also builds the targets), the
+project's path (bfloat16 autocast and channels-last convolutions where the CPU has them, the
+default offline network) against plain eager fp32; and the default settings on a 700x460 photo
+(tubingen resized) against plain eager fp32 at one scale with the same number of steps
+(``--baseline-steps`` runs fewer and projects them), with the loss of both pictures recomputed
+in fp32 (does bf16 with coarse-to-fine cost quality?). Fast style (``paint.fast-style``): a
+512 px picture with the shipped model, bf16 against fp32.
+
+Every time is given as wall and CPU seconds: on a machine others share, the CPU seconds of a
+one-thread run (``--threads 1``) are what it takes on a core of its own.
 
     python benchmarks/paint.py [--steps 20] [--sizes 256,512,1024] [--only style,fast]
-                               [--threads N]
+                               [--threads N] [--baseline-steps N]
 """
 
 from __future__ import annotations
@@ -45,36 +49,51 @@ def _picture(path: Path, long_side: int | None = None, size: tuple[int, int] | N
     return np.asarray(im.resize(size, Image.BICUBIC) if size else im)
 
 
-def seconds_per_step(long_side: int, steps: int, bf16: bool) -> float:
-    """Median seconds of a step of the optimisation (random weights, softmax transform)."""
+class Clock:
+    """Wall and CPU seconds (CPU: every thread of this process). On a machine others share,
+    the CPU seconds of a one-thread run are what it would take on a core of its own."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return out
+
+
+def seconds_per_step(long_side: int, steps: int, bf16: bool) -> dict[str, float]:
+    """Median wall and CPU seconds of a step of the optimisation (random weights, softmax
+    transform), after one step that also builds the targets."""
     photo = st.to_tensor(_picture(PHOTO, long_side))
     painting = st.to_tensor(_picture(PAINTING))
     settings = st.Settings(sizes=[long_side], steps=[steps + 1], bf16=bf16,
                            preview_every=10_000)
     net = st.random_weights(st.VGG19Features(depth=st.depth_for(settings.style_layers)))
     stylist = st.Stylist(net, photo, [painting], [1.0], settings)
-    times = []
-    last = time.perf_counter()
+    laps = []
+    clock = Clock()
     for _ in stylist.run():
-        now = time.perf_counter()
-        times.append(now - last)
-        last = now
-    return statistics.median(times[1:])  # the first builds the targets too
+        laps.append(clock.lap())
+    return {"wall_s": round(statistics.median(w for w, _ in laps[1:]), 3),
+            "cpu_s": round(statistics.median(c for _, c in laps[1:]), 3)}
 
 
-def run_task(task, values: dict, store: ModelStore) -> tuple[float, np.ndarray]:
-    """Wall seconds of a run, and its picture."""
+def run_task(task, values: dict, store: ModelStore) -> tuple[dict[str, float], np.ndarray]:
+    """Wall and CPU seconds of a run, and its picture."""
     pictures = []
 
     def keep(event, saved) -> None:
         if isinstance(event, Output):
             pictures.append(event.data)
 
-    started = time.perf_counter()
     threads = torch.get_num_threads()  # what --threads set, not every core
     cpu = devices.DeviceInfo("cpu", f"{threads} threads", threads)
+    clock = Clock()
     Execution(task, task.make_params(values), cpu, seed=1, models=store).run(keep)
-    return time.perf_counter() - started, pictures[-1]
+    wall, cpu_s = clock.lap()
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu_s, 1)}, pictures[-1]
 
 
 def fp32_loss(picture: np.ndarray, photo: np.ndarray, painting: np.ndarray, params
@@ -104,24 +123,33 @@ def style_section(args: argparse.Namespace) -> dict:
     for size in (int(s) for s in args.sizes.split(",")):
         ours = seconds_per_step(size, args.steps, bf16)
         base = seconds_per_step(size, args.steps, False)
-        per_step[f"{size}px"] = {"project_s": round(ours, 3), "fp32_eager_s": round(base, 3),
-                                 "speedup": round(base / ours, 2)}
+        per_step[f"{size}px"] = {"project": ours, "fp32_eager": base,
+                                 "speedup_cpu": round(base["cpu_s"] / ours["cpu_s"], 2),
+                                 "steps_timed": args.steps}
         print(json.dumps({f"step at {size}px": per_step[f"{size}px"]}), flush=True)
     store = ModelStore([Path(tempfile.mkdtemp()) / "models"])
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "tubingen_700x460.png"
         Image.fromarray(_picture(PHOTO, size=(700, 460))).save(photo)
         common = {"content": photo, "style": str(PAINTING)}
-        ours, ours_pic = run_task(STYLE, common, store)
         defaults = STYLE.make_params(common)
-        base, base_pic = run_task(STYLE, {**common, "scales": 1, "precision": "fp32"}, store)
+        ours, ours_pic = run_task(STYLE, common, store)
+        print(json.dumps({"default 700x460": ours}), flush=True)
+        steps = args.baseline_steps or defaults.steps
+        base, base_pic = run_task(STYLE, {**common, "scales": 1, "precision": "fp32",
+                                          "steps": steps}, store)
         pixels = _picture(photo)
         painting = _picture(PAINTING)
-        quality = {"project": fp32_loss(ours_pic, pixels, painting, defaults),
-                   "fp32_eager_one_scale": fp32_loss(base_pic, pixels, painting, defaults)}
+        quality = {"project": fp32_loss(ours_pic, pixels, painting, defaults)}
+        if steps == defaults.steps:
+            quality["fp32_eager_one_scale"] = fp32_loss(base_pic, pixels, painting, defaults)
+    scale = defaults.steps / steps  # a baseline run cut short is projected to the full run
+    base_cpu = base["cpu_s"] * scale
     default = {"photo": "700x460", "size": defaults.size, "steps": defaults.steps,
-               "scales": defaults.scales, "project_s": round(ours, 1),
-               "fp32_eager_one_scale_s": round(base, 1), "speedup": round(base / ours, 2),
+               "scales": defaults.scales, "project": ours,
+               "fp32_eager_one_scale": {**base, "steps_run": steps,
+                                        "cpu_s_for_all_steps": round(base_cpu, 1)},
+               "speedup_cpu": round(base_cpu / ours["cpu_s"], 2),
                "fp32_loss_of_the_result": quality}
     return {"bf16": bf16, "threads": torch.get_num_threads(), "seconds_per_step": per_step,
             "default_700x460": default}
@@ -140,12 +168,13 @@ def fast_section(args: argparse.Namespace) -> dict:
     out = {"model": card.id, "picture": f"{photo.shape[-1]}x{photo.shape[-2]}"}
     for name, bf16 in (("bf16", torch.ops.mkldnn._is_mkldnn_bf16_supported()), ("fp32", False)):
         stylise(net, photo, bf16)  # warm up
-        times = []
+        laps = []
         for _ in range(args.runs):
-            started = time.perf_counter()
+            clock = Clock()
             stylise(net, photo, bf16)
-            times.append(time.perf_counter() - started)
-        out[f"{name}_s"] = round(statistics.median(times), 3)
+            laps.append(clock.lap())
+        out[name] = {"wall_s": round(statistics.median(w for w, _ in laps), 3),
+                     "cpu_s": round(statistics.median(c for _, c in laps), 3)}
     return out
 
 
@@ -154,6 +183,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--sizes", default="256,512,1024")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline-steps", type=int, default=0,
+                        help="steps of the fp32 one-scale run (0: as many as the defaults); "
+                             "fewer are projected to the full run")
     parser.add_argument("--fast-model", default="paint.fast_starry_night")
     parser.add_argument("--only", default="style,fast")
     parser.add_argument("--threads", type=int, default=0,
