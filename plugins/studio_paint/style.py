@@ -5,12 +5,14 @@ The network is torchvision's VGG19 ``features`` in layout and keys (``features.{
 a ReLU; max-pools at 4, 9, 18, 27, 36), so the ImageNet weights load as they are. Without them
 a copy with random weights drawn from a fixed seed stands in, and the softmax transform of Wang,
 Li and Vasconcelos (CVPR 2021, "SWAG") is applied to its activations before the losses: a
-random network's responses are peaky (low entropy), and their Gram matrices then describe a
-painting poorly; the softmax spreads them out.
+softmax over all of a layer's activations, which spreads out the peaky responses whose Gram
+matrices describe a painting poorly. Its temperature matters on this network: at 1 (the
+paper's) the optimiser satisfies the transformed Gram matrices with changes too small to see,
+at 3 (the default here) the picture is repainted.
 
 Images are (B, 3, H, W) floats in [0, 1]; the network normalises them with the ImageNet mean
-and std itself. Losses are relative (each layer's squared error divided by the target's squared
-size), so the same content and style weights suit every network.
+and std itself. Losses are relative (see ``Targets``), so the same content and style weights
+suit every network and picture.
 
 ``Stylist`` runs the optimisation one step at a time: coarse-to-fine over several sizes, L-BFGS
 or Adam on the pixels, several style pictures blended by weight, a total-variation term, colour
@@ -114,8 +116,7 @@ class VGG19Features(nn.Module):
 
 def expected_shapes() -> dict[str, tuple[int, ...]]:
     """Every key of the full ``features`` state dict and its shape (what an import must give)."""
-    return {f"features.{k.split('.', 1)[1]}" if not k.startswith("features.") else k:
-            tuple(v.shape) for k, v in VGG19Features().state_dict().items()}
+    return {k: tuple(v.shape) for k, v in VGG19Features().state_dict().items()}
 
 
 def random_weights(net: VGG19Features, seed: int = RANDOM_SEED) -> VGG19Features:
@@ -249,15 +250,6 @@ def fit(height: int, width: int, long_side: int) -> tuple[int, int]:
     """(h, w) scaled so that the longer side is ``long_side`` (never below 1 px)."""
     scale = long_side / max(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def scale_sizes(long_side: int, first: int, ratio: float = 2.0) -> list[int]:
-    """Long sides from coarse to fine: ``long_side`` divided by ``ratio`` while it stays at
-    ``first`` or above (just ``[long_side]`` when ``first >= long_side``)."""
-    sizes = [long_side]
-    while sizes[0] / ratio >= first - 1e-6:
-        sizes.insert(0, round(sizes[0] / ratio))
-    return sizes
 
 
 # ---------------------------------------------------------------------------------------------
