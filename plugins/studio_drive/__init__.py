@@ -24,16 +24,23 @@ def _tasks() -> list[Task]:
     from studio_drive.evaluate import EVALUATE
 
     tasks.append(EVALUATE)
-    from studio_drive.watch import DREAM, WATCH
+    from studio_drive.watch import DREAM, EXPLORE, WATCH
 
-    tasks[:0] = [WATCH, DREAM]  # the panel's live views first
+    tasks[:0] = [WATCH, DREAM, EXPLORE]  # the panel's live views first
     return tasks
+
+
+def _panel(host: Any) -> Any:
+    from studio_drive.ui.panel import panel  # Qt only when the window asks
+
+    return panel(host)
 
 
 @hookimpl
 def studio_capabilities() -> list[Capability]:
     return [Capability("drive", "Drive", _tasks(),
-                       description="A World Models agent that drives CarRacing, and dreams.")]
+                       description="A World Models agent that drives CarRacing, and dreams.",
+                       panel=_panel, accepts=(".csv",))]
 
 
 @hookimpl

@@ -19,12 +19,17 @@ While it runs, the panel steers it through ``ctx.controls`` (docs/plugins.md, li
 
 values:   "speed" (times real time, 0: as fast as it goes), "human" ((steer, gas, brake) while
           the user drives, None when the agent does), "tau" (the dream's temperature), "view"
-          ((width, height) of the panel's view, drawn at that size by the fast renderer)
+          ((width, height) of the panel's view, drawn at that size by the fast renderer),
+          "panes" (what the next recording shows)
 commands: "pause" (True/False), "step" (one step while paused), "restart" (this track or
           dream again), "next" (the next track), "dream" (dream from here), "wake" (back to
           the track where the dream began), "record" ("mp4", "gif" or None to stop and save),
-          "decode" (a list of z values: V's decoding of it comes back as "explored"), "stop"
-          (end now, saving a recording in progress)
+          "decode" (a list of z values: V's decoding of it comes back as "explored"),
+          "redraw" (the view changed size), "stop" (end now, saving a recording in progress)
+
+``drive.explore`` decodes a z (``--latent``) with V; in the panel it lingers, decoding each z
+the latent explorer's sliders send, while no drive or dream runs (one that runs decodes them
+itself).
 
 A recording (``--record`` or the "record" command) is saved as an ``Output`` (.mp4 or .gif)
 when it is stopped, when its episode ends, or when the run ends by "stop" or by itself.
@@ -163,13 +168,13 @@ class Mind:
         self.state = self.out.state
 
     def decode(self, z: Any) -> np.ndarray:
-        """V's decoding of latents (n, z_size): uint8 (n, 64, 64, 3)."""
+        """V's decoding of latents (n, z_size): uint8 (n, 64, 64, 3). In float32: for a frame
+        or two bf16 gains nothing here (its casts cost more than its products save)."""
         from studio_drive.frames import to_image
 
         z = self.torch.as_tensor(np.asarray(z, np.float32) if not self.torch.is_tensor(z)
                                  else z).float().to(self.device)
-        with self._autocast():
-            return to_image(self.vae.decode(z.view(-1, self.vae.z_size)))
+        return to_image(self.vae.decode(z.view(-1, self.vae.z_size)))
 
     def pictures(self) -> tuple[np.ndarray, np.ndarray]:
         """V's reconstruction of the frame and M's likeliest next frame, decoded together."""
@@ -231,9 +236,11 @@ class Session:
         self.driver = "agent"
         self.redraw = False
         self.last_action = np.zeros(3, np.float32)
+        self.last_data: dict[str, Any] = {}  # the last frame shown with pictures
         self.outputs: list[Output] = []
         self.log = ""
         self.recording_ep: Episode | None = None
+        self.recording_panes = panes
 
     # -- the panel's controls ---------------------------------------------------------------
     def commands(self) -> None:
@@ -353,13 +360,15 @@ class Session:
             self.recorder = Recorder(path, fmt, FPS)
             self.recorded_from = ep.t
             self.recording_ep = ep
+            which = self.controls.get("panes", self.panes)
+            self.recording_panes = which if which in PANES else self.panes
         if self.recorder is None:
             return
         note = (f"track {ep.track}" if ep.mode == "track" else "dream") + \
             f"  step {ep.t}  score {ep.score:.0f}"
         if ep.mode == "dream":
             note += f"  tau {self.tau:.2f}"
-        self.recorder.add(compose(panes, self.panes, note=note))
+        self.recorder.add(compose(panes, self.recording_panes, note=note))
 
     def finish_recording(self, why: str) -> None:
         """Close the recording in progress; its Output waits in ``outputs``."""
@@ -400,7 +409,21 @@ class Session:
                 "recording": self.recorder.fmt if self.recorder else None,
                 "recorded_s": round(self.recorder.seconds, 1) if self.recorder else 0.0,
                 "explored": self.explored, **pictures, **extra}
+        if ep.mode != self.last_data.get("mode") or pictures:
+            self.last_data = data
         return Preview(data, label=f"{ep.mode} step {ep.t}")
+
+    def again(self) -> Preview:
+        """The frame on screen once more, with what changed since (paused, the explorer's
+        decoding, recording): while paused the picture stays the one shown, so that a single
+        step always moves it on."""
+        self.last_shown = time.perf_counter()
+        self.redraw = False
+        data = {**self.last_data, "paused": self.paused, "explored": self.explored,
+                "driver": self.driver, "speed_asked": self.speed_now(),
+                "recording": self.recorder.fmt if self.recorder else None,
+                "recorded_s": round(self.recorder.seconds, 1) if self.recorder else 0.0}
+        return Preview(data, label=f"{data.get('mode', '')} step {data.get('step', 0)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,6 +442,7 @@ def drive_track(s: Session, env: Any, track: int, steps: int) -> Iterator[Event]
     yield Log(f"{s.model} drives track {track}")
     while ep.t < steps and not s.ctx.is_cancelled():
         s.commands()
+        yield from s.flush()  # a recording stopped by the panel
         if s.jump == "dream":
             s.jump = ""
             frame64 = to_input(obs)
@@ -430,8 +454,8 @@ def drive_track(s: Session, env: Any, track: int, steps: int) -> Iterator[Event]
         if s.jump:
             break
         if s.paused and not s.step_once:
-            if s.redraw:  # show what changed (the explorer, a pause, the view's size)
-                yield s.preview(ep, {"view": car_env.render_view(*s.view_size())}, None, {})
+            if s.redraw:  # show what changed (a pause, the explorer's decoding)
+                yield s.again() if s.last_data else s.preview(ep, {}, None, {})
             if not s.wait_paused():
                 return
             continue
@@ -500,7 +524,7 @@ def dream_from(s: Session, z: Any, state: Any, steps: int, start: np.ndarray | N
     mind = s.mind
     dreams = DreamVecEnv(mind.vae, mind.mdnrnn, 1, observation="latent", tau=s.tau,
                          max_steps=steps, autoreset=False)
-    dreams.bf16 = mind.bf16
+    dreams.bf16 = False  # its frames are decoded one at a time (see Mind.decode)
     dreams.reset(seed=int(s.ctx.numpy_rng().integers(2**31)) + s.total_steps,
                  options={"z": z.float().cpu().numpy()})
     if state is not None:
@@ -511,13 +535,15 @@ def dream_from(s: Session, z: Any, state: Any, steps: int, start: np.ndarray | N
               + f" at temperature {s.tau:g}")
     while ep.t < steps and not s.ctx.is_cancelled():
         s.commands()
+        yield from s.flush()
         if s.jump:
             break
         s.tau = _tau(s.controls.get("tau", s.tau), s.tau)
         dreams.tau = s.tau
         if s.paused and not s.step_once:
             if s.redraw:
-                yield s.preview(ep, {"dream": dreams.frames()[0]}, None, {"tau": s.tau})
+                yield s.again() if s.last_data.get("mode") == "dream" else s.preview(
+                    ep, {}, None, {"tau": s.tau})
             if not s.wait_paused():
                 return
             continue
@@ -663,9 +689,90 @@ def _drive_to(s: Session, track: int, after: int) -> Iterator[Event]:
         env.close()
 
 
+@dataclass
+class ExploreParams:
+    model: str = param(DEFAULT_MODEL, model="drive", help="the drive model whose V decodes")
+    latent: str = param("", help="z's values, comma-separated (as many as the model's z "
+                                 "size; fewer are padded with zeros)")
+    linger: float = param(0.0, min=0.0, max=3600.0, advanced=True,
+                          help="seconds to go on decoding what the panel's sliders send "
+                               "after the last change (0: decode once)")
+    save: bool = param(True, help="save the decoded frame to the gallery (256x256, each of "
+                                  "its 64x64 pixels 4x4)")
+
+
+def parse_latent(text: str, z_size: int) -> np.ndarray:
+    """``"0.5, -1, 2"`` -> z (z_size,) float32, padded with zeros; too many or a word that is
+    not a number is a one-line error."""
+    words = text.replace(",", " ").split()
+    try:
+        values = [float(w) for w in words]
+    except ValueError:
+        bad = next(w for w in words if not _is_number(w))
+        raise UserError(f"--latent: {bad!r} is not a number") from None
+    if len(values) > z_size:
+        raise UserError(f"--latent: {len(values)} values for a z of {z_size}")
+    if not all(math.isfinite(v) for v in values):
+        raise UserError("--latent: the values must be finite numbers")
+    return np.array(values + [0.0] * (z_size - len(values)), np.float32)
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def explore(p: ExploreParams, ctx: Context) -> Iterator[Event]:
+    """V's decoding of a z; with ``linger``, of each z the panel's sliders send ("decode"
+    commands) until they rest that long, or "stop"."""
+    from studio_drive.agent import use_bf16
+    from studio_drive.loading import load_world_model
+
+    _, vae, mdnrnn, _ = load_world_model(ctx, p.model, require=())
+    mind = Mind(vae, mdnrnn, None, use_bf16("auto", str(ctx.device)))
+    z = parse_latent(p.latent, vae.z_size)
+    version = 0
+    rest = time.perf_counter() + p.linger
+    while True:
+        image = mind.decode(z[None])[0]
+        yield Preview({"mode": "explore", "explored": {"z": z.tolist(), "image": image,
+                                                      "version": version}},
+                      label="V's decoding")
+        if p.linger <= 0:
+            break
+        latest = None
+        while latest is None and not ctx.is_cancelled():
+            for name, value in ctx.controls.take():
+                if name == "decode":
+                    latest = value
+                elif name == "stop":
+                    rest = 0.0
+            if latest is None:
+                if time.perf_counter() >= rest:
+                    break
+                ctx.controls.wait(0.05)
+        if latest is None:
+            break
+        try:
+            z = np.asarray(latest, np.float32).reshape(vae.z_size)
+        except (TypeError, ValueError):
+            continue
+        version += 1
+        rest = time.perf_counter() + p.linger
+    if p.save and not ctx.is_cancelled():
+        big = np.repeat(np.repeat(image, 4, 0), 4, 1)
+        yield Output(big, name=f"{p.model} z " + " ".join(f"{v:.2f}" for v in z[:8])
+                     + (" ..." if len(z) > 8 else ""))
+
+
 WATCH = Task("drive.watch", "Watch the agent drive", WatchParams, watch,
              "The agent drives a track in real time beside what it sees, V's reconstruction and "
              "M's prediction; records it to MP4 or GIF.")
 DREAM = Task("drive.dream", "Dream", DreamParams, dream,
              "The agent drives in M's dream, from a real frame or from nothing, at a "
              "temperature; records it to MP4 or GIF.")
+EXPLORE = Task("drive.explore", "Decode a latent", ExploreParams, explore,
+               "V's decoding of a z: the latent explorer's frame.")

@@ -1,0 +1,292 @@
+"""The drive panel's pictures and gauges: a frame fitted to its box (sharp pixels for what the
+agent sees, smooth for the track and the dream), the stage that lays out the large view beside
+the column of 64x64 panes, a meter (steering, gas, brake, the dream's done probability), and a
+layout that wraps a toolbar's groups onto as many rows as the width needs."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QLayout, QLayoutItem, QSizePolicy, QWidget, QWidgetItem
+
+from studio.ui import theme
+from studio.ui.widgets import to_qimage
+
+CAPTION_H = 20  # px under each pane for its caption
+
+
+class FrameView(QWidget):
+    """A numpy frame drawn as large as fits its box at its aspect ratio (``aspect``:
+    width / height, or that of the frame), with a caption under it and a line of text when
+    there is no frame. ``sharp``: each pixel a block (what the agent sees), else smoothed."""
+
+    def __init__(self, caption: str = "", empty: str = "", sharp: bool = True,
+                 aspect: float | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.caption, self.empty, self.sharp, self.aspect = caption, empty, sharp, aspect
+        self.image: QImage | None = None
+        self.badge = ""  # a word at the top left (PAUSED, ● REC)
+        self.setMinimumSize(48, 48)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+
+    def set_frame(self, frame: np.ndarray | None) -> None:
+        self.image = None if frame is None else to_qimage(frame)
+        self.update()
+
+    def has_frame(self) -> bool:
+        return self.image is not None
+
+    def picture_rect(self) -> QRect:
+        """Where the frame is drawn: centred in the box above the caption."""
+        box = self.rect().adjusted(0, 0, 0, -(CAPTION_H if self.caption else 0))
+        aspect = self.aspect or (self.image.width() / self.image.height()
+                                 if self.image is not None else 1.0)
+        w = min(box.width(), int(box.height() * aspect))
+        h = min(box.height(), int(w / aspect))
+        return QRect(box.x() + (box.width() - w) // 2, box.y() + (box.height() - h) // 2, w, h)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        p = QPainter(self)
+        r = self.picture_rect()
+        p.fillRect(r, QColor(theme.SURFACE))
+        if self.image is not None:
+            p.setRenderHint(QPainter.SmoothPixmapTransform, not self.sharp)
+            p.drawImage(QRectF(r), self.image)
+        elif self.empty:
+            p.setPen(QColor(theme.MUTED))
+            p.drawText(r.adjusted(8, 8, -8, -8), Qt.AlignCenter | Qt.TextWordWrap, self.empty)
+        if self.badge:
+            font = QFont(p.font())
+            font.setBold(True)
+            p.setFont(font)
+            fm = p.fontMetrics()
+            b = QRect(r.x() + 8, r.y() + 8, fm.horizontalAdvance(self.badge) + 12, fm.height() + 4)
+            p.fillRect(b, QColor(0, 0, 0, 160))
+            p.setPen(QColor(theme.ERROR if "REC" in self.badge else theme.TEXT))
+            p.drawText(b, Qt.AlignCenter, self.badge)
+        if self.caption:
+            p.setFont(self.font())
+            p.setPen(QColor(theme.MUTED))
+            cap = QRect(0, r.bottom() + 2, self.width(), CAPTION_H - 2)
+            p.drawText(cap, Qt.AlignHCenter | Qt.AlignTop,
+                       p.fontMetrics().elidedText(self.caption, Qt.ElideRight, self.width()))
+
+
+class Stage(QWidget):
+    """The large view beside a column of small square panes, laid out to use the box: the
+    column is as wide as a third of the height allows (at most a third of the width) and the
+    view takes the rest. Keys pressed while it has focus are the user's driving (the tab
+    reads them); clicking it takes the focus."""
+
+    resized = Signal()
+
+    def __init__(self, view: FrameView, panes: list[FrameView], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.view, self.panes = view, panes
+        for w in (view, *panes):
+            w.setParent(self)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setMinimumSize(240, 180)
+
+    def visible_panes(self) -> list[FrameView]:
+        return [p for p in self.panes if not p.isHidden()]
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.arrange()
+        self.resized.emit()
+
+    def arrange(self) -> None:
+        """Place the view and the panes as large as the box allows: of the ways to put the
+        panes beside the view (a column, two columns) or below it (a row), and the view's
+        heights from full down to half, the one that shows the most picture."""
+        w, h = self.width(), self.height()
+        panes = self.visible_panes()
+        if not panes:
+            self.view.setGeometry(0, 0, w, h)
+            return
+        best = layout_stage(w, h, len(panes), self.view.aspect or 1.0)
+        (vx, vy, vw, vh), slots = best
+        self.view.setGeometry(vx, vy, vw, vh)
+        for p, (x, y, side) in zip(panes, slots, strict=True):
+            p.setGeometry(x, y, side, side + CAPTION_H)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(640, 420)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        self.setFocus(Qt.MouseFocusReason)
+        super().mousePressEvent(event)
+
+    def focusInEvent(self, event) -> None:  # noqa: N802
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802
+        super().focusOutEvent(event)
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        if self.hasFocus():  # the keys drive: say so with a thin frame around the view
+            p = QPainter(self)
+            p.setPen(QPen(QColor(theme.ACCENT), 2))
+            p.drawRect(self.view.geometry().adjusted(1, 1, -1, -1))
+
+
+def layout_stage(w: int, h: int, n: int, aspect: float, gap: int = 8
+                 ) -> tuple[tuple[int, int, int, int], list[tuple[int, int, int]]]:
+    """The view's box (x, y, width, height) and each pane's (x, y, side) in a w x h stage:
+    see ``Stage.arrange``."""
+    best: tuple[float, tuple, list] = (-1.0, (0, 0, w, h), [])
+    for vh in range(h, max(h // 2, 1) - 1, -max(h // 40, 1)):
+        vw = min(int(vh * aspect), w)
+        vh_fit = int(vw / aspect)
+        for cols in range(1, n + 1):  # beside the view: a grid of `cols` columns
+            rows = -(-n // cols)
+            side = min((h - gap * (rows - 1)) // rows - CAPTION_H,
+                       (w - vw - gap) // cols - (gap if cols > 1 else 0))
+            if side >= 24:
+                area = vw * vh_fit + n * side * side
+                if area > best[0]:
+                    x0 = vw + gap
+                    slots = [(x0 + (i % cols) * (side + gap),
+                              (i // cols) * (side + CAPTION_H + gap), side) for i in range(n)]
+                    best = (area, (0, 0, vw, h), slots)
+        side = min((w - gap * (n - 1)) // n, h - vh_fit - gap - CAPTION_H)  # below: a row
+        if side >= 24:
+            area = vw * vh_fit + n * side * side
+            if area > best[0]:
+                x0 = (w - (n * side + (n - 1) * gap)) // 2
+                slots = [(x0 + i * (side + gap), vh_fit + gap, side) for i in range(n)]
+                best = (area, (0, 0, w, vh_fit), slots)
+    if not best[2]:  # too small for any: the panes get what a column leaves
+        side = max((h - gap * (n - 1)) // n - CAPTION_H, 8)
+        return (0, 0, max(w - side - gap, 8), h), [
+            (w - side, i * (side + CAPTION_H + gap), side) for i in range(n)]
+    return best[1], best[2]
+
+
+class Meter(QWidget):
+    """A labelled bar: ``value`` in [lo, hi], drawn from zero (steering grows left or right
+    from the middle)."""
+
+    def __init__(self, label: str, lo: float = 0.0, hi: float = 1.0, colour: str = theme.ACCENT,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.label, self.lo, self.hi, self.colour = label, lo, hi, QColor(colour)
+        self.value = 0.0
+        self.text = ""
+        self.setMinimumSize(120, 18)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+
+    def set_value(self, value: float, text: str | None = None) -> None:
+        value = float(min(max(value, self.lo), self.hi))
+        text = f"{value:+.2f}" if text is None and self.lo < 0 else (
+            f"{value:.2f}" if text is None else text)
+        if value != self.value or text != self.text:
+            self.value, self.text = value, text
+            self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(200, 20)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        fm = p.fontMetrics()
+        lw = max(fm.horizontalAdvance("Brake"), fm.horizontalAdvance("Steer"),
+                 fm.horizontalAdvance(self.label)) + 8
+        tw = fm.horizontalAdvance("+0.00") + 6
+        h = self.height()
+        p.setPen(QColor(theme.MUTED))
+        p.drawText(QRect(0, 0, lw, h), Qt.AlignLeft | Qt.AlignVCenter, self.label)
+        bar = QRect(lw, h // 2 - 4, max(self.width() - lw - tw - 6, 8), 8)
+        p.fillRect(bar, QColor(theme.SURFACE))
+        span = self.hi - self.lo
+        zero = bar.x() + bar.width() * (0 - self.lo) / span
+        x = bar.x() + bar.width() * (self.value - self.lo) / span
+        p.fillRect(QRectF(min(zero, x), bar.y(), abs(x - zero), bar.height()), self.colour)
+        if self.lo < 0:
+            p.fillRect(QRectF(zero - 0.5, bar.y() - 2, 1, bar.height() + 4), QColor(theme.MUTED))
+        p.setPen(QColor(theme.TEXT))
+        p.drawText(QRect(self.width() - tw, 0, tw, h), Qt.AlignRight | Qt.AlignVCenter,
+                   self.text)
+
+
+class FlowLayout(QLayout):
+    """Lays its widgets out left to right and wraps onto a new row where the width ends (a
+    toolbar that holds at 1024 px and sits in one row at 1920)."""
+
+    def __init__(self, parent: QWidget | None = None, spacing: int = 8):
+        super().__init__(parent)
+        self._items: list[QLayoutItem] = []
+        self.setSpacing(spacing)
+        self.setContentsMargins(0, 0, 0, 0)
+
+    def addItem(self, item: QLayoutItem) -> None:  # noqa: N802
+        self._items.append(item)
+
+    def addWidget(self, widget: QWidget) -> None:  # noqa: N802
+        self.addChildWidget(widget)
+        self.addItem(QWidgetItem(widget))
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, i: int) -> QLayoutItem | None:  # noqa: N802
+        return self._items[i] if 0 <= i < len(self._items) else None
+
+    def takeAt(self, i: int) -> QLayoutItem | None:  # noqa: N802
+        return self._items.pop(i) if 0 <= i < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientations:  # noqa: N802
+        return Qt.Orientations(0)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return self._place(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:  # noqa: N802
+        super().setGeometry(rect)
+        self._place(rect, move=True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return self.minimumSize()
+
+    def minimumSize(self) -> QSize:  # noqa: N802
+        size = QSize()
+        for item in self._items:
+            size = size.expandedTo(item.minimumSize())
+        m = self.contentsMargins()
+        return size + QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _place(self, rect: QRect, move: bool) -> int:
+        """Rows of items, each item centred in its row's height; returns the height used."""
+        m = self.contentsMargins()
+        area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
+        gap = self.spacing()
+        rows: list[list[tuple[QLayoutItem, QSize]]] = [[]]
+        x = area.x()
+        for item in self._items:
+            if item.widget() is not None and item.widget().isHidden():
+                continue
+            hint = item.sizeHint()
+            if rows[-1] and x + hint.width() > area.right() + 1:
+                rows.append([])
+                x = area.x()
+            rows[-1].append((item, hint))
+            x += hint.width() + gap
+        y = area.y()
+        for row in rows:
+            if not row:
+                continue
+            row_h = max(h.height() for _, h in row)
+            x = area.x()
+            for item, hint in row:
+                if move:
+                    item.setGeometry(QRect(QPoint(x, y + (row_h - hint.height()) // 2), hint))
+                x += hint.width() + gap
+            y += row_h + gap
+        return max(y - gap - area.y(), 0) + m.top() + m.bottom()
