@@ -9,12 +9,13 @@ picture translated there and back, against itself (mean absolute difference in p
 
 One scale for everything: every picture is first brought to the judge's pixel scale (its
 shorter side at the side the judge learned at), translated there and judged there, so that
-translated, untouched and painted pictures reach the judge alike (a photo halved and brought
-back up already looks more like a Monet to it). The judge should share the model's scale:
-paint.train cuts its crops from pictures of short side crop x 286/256, 143 px for
-paint.monet's 128 px crops, the scale paint.translate works at by default and the shipped
-judge's. A model of another scale is measured at the judge's, with a note saying so; without a
-judge (a model with no Monet side) the cycle runs at the model's own scale.
+translated, untouched and painted pictures reach the judge alike (test photos halved and
+brought back up are called Monet 20 % of the time by the shipped judge, untouched ones 3 %).
+The shipped judge works at monet2photo's own 256 px, one yardstick for models of any training
+scale; paint.train cuts its crops from pictures of short side crop x 286/256 (143 px for
+paint.monet's 128 px crops), and a model trained at another scale than the judge's is measured
+at the judge's with a note saying so. Without a judge (a model with no Monet side) the cycle
+runs at the model's own scale.
 
 Folders: ``--data`` holds ``testA`` and ``testB`` as monet2photo does (testA Monet paintings,
 testB photos); for a model without a Monet side, testA holds its domain A and testB its domain B.
@@ -454,12 +455,12 @@ class TrainJudgeParams:
     batch_size: int = param(32, min=2, max=1024, advanced=True,
                             help="crops per step, half Monet and half photo")
     width: int = param(16, min=2, max=128, advanced=True, help="channels of the first conv")
-    scale: int = param(143, min=16, max=2048, advanced=True,
+    scale: int = param(256, min=16, max=2048, advanced=True,
                        help="the pixel scale pictures are judged at: their shorter side is "
-                            "brought to it. Match the models it will judge: paint.train cuts "
-                            "its crops from pictures of short side crop x 286/256 (143 px for "
-                            "128 px crops, paint.monet's; 286 for 256)")
-    crop: int = param(96, min=16, max=2048, advanced=True,
+                            "brought to it (monet2photo's pictures are 256 x 256; paint.train "
+                            "cuts its crops from pictures of short side crop x 286/256, 143 px "
+                            "for 128 px crops)")
+    crop: int = param(128, min=16, max=2048, advanced=True,
                       help="side of the random square crops it trains on (at most --scale)")
     lr: float = param(2e-3, min=0.0, max=1.0, advanced=True,
                       help="AdamW learning rate, falling linearly to 0 at the last step")
