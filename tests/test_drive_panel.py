@@ -138,7 +138,7 @@ def test_watching_shows_the_track_what_it_sees_and_what_it_expects(qtbot, panel)
     assert all(live.panes[k].has_frame() for k in ("input", "reconstruction", "prediction"))
     # the view is drawn at the size it is shown (not a blown-up 96x96)
     r = live.view.picture_rect()
-    shown = next(d for d in reversed(seen) if "view" in d)["view"]
+    shown = next(d for d in reversed(seen) if "screen" in d)["screen"]
     assert abs(shown.shape[1] - r.width()) <= 2 and abs(shown.shape[0] - r.height()) <= 2
     assert live.score.text().startswith("Score ")
     assert "track 7" in live.detail.text()

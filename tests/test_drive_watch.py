@@ -110,7 +110,9 @@ def test_each_frame_shows_the_track_what_it_sees_and_what_it_expects(store):
     shown = frames(events)
     first = shown[0]
     assert first["mode"] == "track" and first["track"] == 3 and first["step"] == 0
-    assert first["view"].shape == (160, 200, 3) and first["view"].dtype == np.uint8
+    # the track drawn at the panel's size, ready for the screen (B, G, R, 255)
+    assert first["screen"].shape == (160, 200, 4) and first["screen"].dtype == np.uint8
+    assert (first["screen"][..., 3] == 255).all()
     for pane in ("input", "reconstruction", "prediction"):
         assert first[pane].shape == (64, 64, 3) and first[pane].dtype == np.uint8
     assert len(first["z"]) == 4 and first["driver"] == "agent"
@@ -133,7 +135,7 @@ def test_the_same_seed_drives_the_same_track_the_same_way(store):
     c = frames(run(WATCH, {"model": "drive.tiny", "steps": 8}, store, seed=12))[-1]
     assert a["track"] == 11 and c["track"] == 12
     np.testing.assert_array_equal(a["scores"], b["scores"])
-    assert not np.array_equal(a["view"], c["view"])  # another track
+    assert not np.array_equal(a["screen"], c["screen"])  # another track
 
 
 @pytest.mark.parametrize("fmt, count", [("mp4", 20), ("gif", 10)])
@@ -370,3 +372,48 @@ def test_video_bytes_are_what_the_recorder_wrote(tmp_path):
     assert [int(round(f.mean() / 40)) for f in video] == [0, 1, 2, 3, 4, 0]
     with pytest.raises(ValueError, match="uint8"):
         Recorder(tmp_path / "b.gif", "gif").add(np.zeros((8, 8), np.float32))
+
+
+# --- the latent explorer's task -----------------------------------------------------------
+
+
+def test_explore_decodes_a_latent_and_saves_it_large(store):
+    from studio_drive.watch import EXPLORE
+
+    events = run(EXPLORE, {"model": "drive.tiny", "latent": "1.5, -2"}, store)
+    (shown,) = frames(events)
+    assert shown["explored"]["z"] == [1.5, -2.0, 0.0, 0.0]  # padded with zeros
+    (out,) = outputs(events)
+    assert out.data.shape == (256, 256, 3)  # each of the 64x64 pixels 4x4
+    np.testing.assert_array_equal(out.data[::4, ::4], shown["explored"]["image"])
+    assert out.name == "drive.tiny z 1.50 -2.00 0.00 0.00"
+
+
+def test_explore_lingers_decoding_what_the_sliders_send(store):
+    from studio_drive.watch import EXPLORE
+
+    controls = Controls()
+    sent = iter([[0.0, 1.0, 0.0, 0.0], [3.0, 0.0, 0.0, -1.0]])
+
+    def panel(e, events) -> None:
+        if isinstance(e, Preview):
+            nxt = next(sent, None)
+            if nxt is None:
+                controls.send("stop")
+            else:
+                controls.send("decode", nxt)
+
+    events = run(EXPLORE, {"model": "drive.tiny", "linger": 60, "save": False}, store,
+                 controls=controls, on_event=panel)
+    zs = [d["explored"]["z"] for d in frames(events)]
+    assert zs == [[0.0] * 4, [0.0, 1.0, 0.0, 0.0], [3.0, 0.0, 0.0, -1.0]]
+    assert not outputs(events)
+
+
+def test_explore_refuses_a_bad_latent_in_one_line(store):
+    from studio_drive.watch import EXPLORE
+
+    assert _refused(EXPLORE, {"model": "drive.tiny", "latent": "1, x"}, store) == \
+        "--latent: 'x' is not a number"
+    assert _refused(EXPLORE, {"model": "drive.tiny", "latent": "1 2 3 4 5"}, store) == \
+        "--latent: 5 values for a z of 4"

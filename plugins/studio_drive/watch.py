@@ -10,7 +10,9 @@ from N(0, I)), and the agent (or the user) drives in it; the temperature can cha
 runs; M's heads give each step's reward and the chance that the episode ends there.
 
 Each step yields a ``Preview`` whose data is a dict (``"mode"``: "track" or "dream", the
-pictures, score, action...), at most ``SHOW_FPS`` a second with pictures: at real time (50
+pictures, score, action...), at most ``SHOW_FPS`` a second with pictures ("screen": the track
+drawn at the panel's size, or the dream blown up to it, as the screen takes it (``screen``);
+"input", "reconstruction", "prediction", "dream": 64x64 RGB frames): at real time (50
 steps a second) every step is shown; faster, the steps between two shown frames are driven
 without being drawn. ``--speed`` paces the steps (1: real time; 0: as fast as they go, the
 default on the command line).
@@ -475,8 +477,8 @@ def drive_track(s: Session, env: Any, track: int, steps: int) -> Iterator[Event]
             if recording:
                 s.record(ep, {"view": car_env.render_view(*VIEW_SIZE), **small})
             if show:
-                yield s.preview(ep, {"view": car_env.render_view(*s.view_size()), **small},
-                                action, extra)
+                yield s.preview(ep, {"screen": screen(car_env.render_view(*s.view_size())),
+                                     **small}, action, extra)
         obs, reward, terminated, truncated, _ = env.step(action)
         s.mind.advance()
         ep.t += 1
@@ -491,12 +493,25 @@ def drive_track(s: Session, env: Any, track: int, steps: int) -> Iterator[Event]
     if ep.ended:
         yield Log(f"track {track}: score {ep.score:.1f} in {ep.t} steps ({ep.ended})")
         if not s.ctx.is_cancelled():
-            yield s.preview(ep, {"view": car_env.render_view(*s.view_size())}, None, {})
+            yield s.preview(ep, {"screen": screen(car_env.render_view(*s.view_size()))}, None,
+                            {})
             s.finish_recording(ep.ended)
             yield from s.flush()
             yield from s.hold()
     s.finish_recording("the run ended" if s.jump in ("stop", "") else s.jump)
     yield from s.flush()
+
+
+def screen(frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A picture as the screen takes it: uint8 (H, W, 4) in B, G, R, 255 order (Qt's RGB32,
+    drawn without a conversion on the window's thread). ``size``: a 64x64 frame is first
+    blown up (smoothly) to the largest square within it."""
+    import cv2
+
+    if size is not None:
+        side = max(min(size), 1)
+        frame = cv2.resize(frame, (side, side), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2BGRA)
 
 
 def _car_speed(car_env: Any) -> float:
@@ -558,6 +573,7 @@ def dream_from(s: Session, z: Any, state: Any, steps: int, start: np.ndarray | N
             if recording:
                 s.record(ep, panes)
             if show:
+                panes["screen"] = screen(frame, s.view_size())
                 extra = {"tau": s.tau, "reward": reward, "done": p_done,
                          "dones": np.asarray(ep.dones, np.float32),
                          "z": dreams.z[0].float().cpu().numpy().tolist()}
@@ -582,7 +598,8 @@ def dream_from(s: Session, z: Any, state: Any, steps: int, start: np.ndarray | N
     if ep.ended:
         yield Log(f"dream: {ep.ended}; dreamed score {ep.score:.1f} in {ep.t} steps")
         if not s.ctx.is_cancelled():
-            yield s.preview(ep, {"dream": dreams.frames()[0]}, None,
+            frame = dreams.frames()[0]
+            yield s.preview(ep, {"dream": frame, "screen": screen(frame, s.view_size())}, None,
                             {"tau": s.tau, "reward": reward, "done": p_done,
                              "dones": np.asarray(ep.dones, np.float32)})
             s.finish_recording(ep.ended)

@@ -190,7 +190,7 @@ class LiveTab(QWidget):
         self.explored_version = (None, -1)
         self.shown: collections.deque[float] = collections.deque(maxlen=240)
         self.fps = 0.0  # frames with pictures shown per second, over the last second
-        self._pending_explore: list[float] | None = None
+        self._charted = 0  # the score points the chart was drawn from
         self._build()
         self.host.jobs.job_preview.connect(self._on_preview)
         self.host.jobs.job_changed.connect(self._on_changed)
@@ -464,7 +464,7 @@ class LiveTab(QWidget):
                   "speed": self.speed_value(), "panes": self.record_button.panes(),
                   "record": self.record_button.fmt()
                   if self.record_button.isChecked() else "none"}
-        self.chart.clear()
+        self._clear_chart()
         job = self._submit(WATCH, values, seed=self.track.value())
         if job is not None:
             self.stage.setFocus(Qt.OtherFocusReason)
@@ -480,7 +480,7 @@ class LiveTab(QWidget):
                   "tau": self.tau_value(), "episodes": 100_000, "speed": self.speed_value(),
                   "record": self.record_button.fmt()
                   if self.record_button.isChecked() else "none"}
-        self.chart.clear()
+        self._clear_chart()
         job = self._submit(DREAM, values, seed=self.track.value())
         if job is not None:
             self.stage.setFocus(Qt.OtherFocusReason)
@@ -598,7 +598,7 @@ class LiveTab(QWidget):
         self.view.aspect = 1.0 if dream else 5 / 4
         self.view.sharp = False
         self.done.setVisible(dream)
-        self.chart.clear()
+        self._clear_chart()
         self.stage.arrange()
         self._send_view_size()
         self._sync()
@@ -623,14 +623,26 @@ class LiveTab(QWidget):
             self.view.badge = badge
             self.view.update()
         scores = d.get("scores")
-        if isinstance(scores, np.ndarray) and len(scores) != len(self.chart.steps):
+        if isinstance(scores, np.ndarray) and len(scores) != self._charted:
+            self._charted = len(scores)
             series = "dreamed score" if d.get("mode") == "dream" else "score"
-            step = max(1, len(scores) // 1000)
-            self.chart.steps = list(range(1, len(scores) + 1, step))
-            self.chart.values = {name: ([float(v) for v in scores[::step]] if name == series
-                                        else [float("nan")] * len(self.chart.steps))
+            # a point per 2 px of the chart is all it can show (and the window's time is dear)
+            step = max(1, -(-len(scores) // max(self.chart.width() // 2, 50)))
+            picked = scores[::step].tolist()
+            if len(scores) and (len(scores) - 1) % step:
+                picked.append(float(scores[-1]))  # the newest point always
+            steps = list(range(1, len(scores) + 1, step))[:len(picked)]
+            if len(steps) < len(picked):
+                steps.append(len(scores))
+            self.chart.steps = steps
+            nan = [float("nan")] * len(steps)
+            self.chart.values = {name: picked if name == series else nan
                                  for name in self.chart.values}
             self.chart.update()
+
+    def _clear_chart(self) -> None:
+        self.chart.clear()
+        self._charted = 0
 
     def _count_frame(self) -> None:
         now = time.perf_counter()
@@ -640,8 +652,8 @@ class LiveTab(QWidget):
 
     def _show_track(self, d: dict[str, Any]) -> None:
         self._set_mode("track")
-        if "view" in d:
-            self.view.set_frame(d["view"])
+        if "screen" in d:
+            self.view.set_frame(d["screen"])
             self._count_frame()
         for key, pane in self.panes.items():
             if key in d:
@@ -660,8 +672,8 @@ class LiveTab(QWidget):
 
     def _show_dream(self, d: dict[str, Any]) -> None:
         self._set_mode("dream")
-        if "dream" in d:
-            self.view.set_frame(d["dream"])
+        if "screen" in d or "dream" in d:
+            self.view.set_frame(d.get("screen", d.get("dream")))
             self._count_frame()
         start = d.get("start")
         if isinstance(start, np.ndarray):

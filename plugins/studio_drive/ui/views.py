@@ -26,12 +26,24 @@ class FrameView(QWidget):
         super().__init__(parent)
         self.caption, self.empty, self.sharp, self.aspect = caption, empty, sharp, aspect
         self.image: QImage | None = None
+        self._array: np.ndarray | None = None
         self.badge = ""  # a word at the top left (PAUSED, ● REC)
         self.setMinimumSize(48, 48)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
 
     def set_frame(self, frame: np.ndarray | None) -> None:
-        self.image = None if frame is None else to_qimage(frame)
+        """An RGB frame (H, W, 3), or (H, W, 4) in B, G, R, 255 order (Qt's RGB32: drawn as
+        it lies, without a copy or a conversion), or None."""
+        self._array = None
+        if frame is None:
+            self.image = None
+        elif frame.ndim == 3 and frame.shape[2] == 4 and frame.dtype == np.uint8:
+            a = np.ascontiguousarray(frame)
+            self._array = a  # the image reads this buffer: keep it alive
+            self.image = QImage(a.data, a.shape[1], a.shape[0], a.strides[0],
+                                QImage.Format_RGB32)
+        else:
+            self.image = to_qimage(frame)
         self.update()
 
     def has_frame(self) -> bool:
@@ -51,8 +63,11 @@ class FrameView(QWidget):
         r = self.picture_rect()
         p.fillRect(r, QColor(theme.SURFACE))
         if self.image is not None:
-            p.setRenderHint(QPainter.SmoothPixmapTransform, not self.sharp)
-            p.drawImage(QRectF(r), self.image)
+            if self.image.size() == r.size():
+                p.drawImage(r.topLeft(), self.image)  # drawn at its size: a plain copy
+            else:
+                p.setRenderHint(QPainter.SmoothPixmapTransform, not self.sharp)
+                p.drawImage(QRectF(r), self.image)
         elif self.empty:
             p.setPen(QColor(theme.MUTED))
             p.drawText(r.adjusted(8, 8, -8, -8), Qt.AlignCenter | Qt.TextWordWrap, self.empty)
