@@ -24,9 +24,10 @@ class TranslateParams:
     direction: str = param("auto", choices=("auto", "a2b", "b2a"),
                            help="a2b: domain A to B, b2a: B to A (see the model's card); auto: "
                                 "the model's own direction (photo to Monet for paint.monet)")
-    scale: str = param("auto", help="working resolution: auto (the scale the model was trained "
+    scale: str = param("2x", help="working resolution: auto (the scale the model was trained "
                                     "at, as its makers advise: short side = training crop x "
-                                    "286/256), 2x, 3x... (finer detail, lighter style), full "
+                                    "286/256), 2x, 3x... (finer detail, lighter style; 2x keeps "
+                                    "a large photo's detail where auto blurs it), full "
                                     "(the photo's own pixels) or a short side in pixels, e.g. "
                                     "720; the result always has the photo's size")
     strength: float = param(1.0, min=0.0, max=1.0,
