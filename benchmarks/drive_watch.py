@@ -68,7 +68,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0, help="per phase")
     ap.add_argument("--size", default="1024x700")
     ap.add_argument("--track", type=int, default=3)
+    ap.add_argument("--switch-interval", type=float, default=None,
+                    help="sys.setswitchinterval in ms for the run (Python's default: 5): how "
+                         "long the compute thread may hold the GIL while the window waits")
     args = ap.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval / 1000)
     load = os.getloadavg()[0]
     model = args.model or "drive.bench-random"
     if args.model is None:
@@ -163,7 +168,8 @@ def main() -> int:
         return cond()
 
     results: dict = {"window": args.size, "load average before": round(load, 2),
-                     "model": model, "cores": os.cpu_count()}
+                     "model": model, "cores": os.cpu_count(),
+                     "GIL switch interval ms": round(sys.getswitchinterval() * 1000, 2)}
     run_loop(1.0)
     results["idle (baseline)"] = phase(min(args.seconds, 4.0))
 
@@ -214,9 +220,6 @@ def main() -> int:
     live.stop()
     wait_until(lambda: not live.running(), 10.0)
 
-    import torch
-
-    results["torch threads in the lane"] = torch.get_num_threads()
     print(json.dumps(results, indent=2))
     window.close()
     return 0

@@ -50,9 +50,10 @@ def drive_tasks(replace: dict[str, Task] | None = None) -> list[Task]:
 
 
 class Host:
-    """A PanelHost on a real JobManager, model store and gallery; notifications recorded."""
+    """A PanelHost on a real JobManager, model store and gallery; notifications recorded.
+    ``shipped``: the store holds the models that ship with Studio too."""
 
-    def __init__(self, tasks: list[Task]):
+    def __init__(self, tasks: list[Task], shipped: bool = True):
         from studio.gallery import Gallery
         from studio.hookspecs import Capability
         from studio.models import ModelStore
@@ -63,15 +64,18 @@ class Host:
         self.notes: list[tuple[str, str]] = []
         self.gallery = Gallery()
         registry = Registry(capabilities=[Capability("drive", "Drive", tasks)])
-        self.jobs = JobManager(sink=self.gallery, models=ModelStore(), device="cpu")
-        self.host = PanelHost(self.jobs, registry, ModelStore(), self.gallery,
+        from studio import paths
+
+        store = ModelStore() if shipped else ModelStore([paths.models_dir()])
+        self.jobs = JobManager(sink=self.gallery, models=store, device="cpu")
+        self.host = PanelHost(self.jobs, registry, store, self.gallery,
                               lambda m, level, d: self.notes.append((level, m)))
 
 
-def make_panel(qtbot, tasks: list[Task], size=(1200, 800)):
+def make_panel(qtbot, tasks: list[Task], size=(1200, 800), shipped: bool = True):
     from studio_drive.ui.panel import DrivePanel
 
-    h = Host(tasks)
+    h = Host(tasks, shipped)
     p = DrivePanel(h.host)
     p.h = h
     qtbot.addWidget(p)
@@ -287,7 +291,7 @@ def test_without_a_model_to_drive_it_says_so_and_offers_training(qtbot, user_dat
     from studio import paths
 
     shutil.copytree(models / "drive.no-c", paths.models_dir() / "drive.no-c")
-    p = make_panel(qtbot, drive_tasks())
+    p = make_panel(qtbot, drive_tasks(), shipped=False)  # not even the starter agent
     live = p.live
     assert live.notice.isVisible()
     assert "No drive model with a controller" in live.notice_text.text()

@@ -302,7 +302,6 @@ class LiveTab(QWidget):
         self.score.setObjectName("title")
         self.detail = QLabel("")
         self.detail.setObjectName("muted")
-        self.detail.setWordWrap(True)
         self.steer = Meter("Steer", -1, 1)
         self.gas = Meter("Gas", 0, 1, theme.OK)
         self.brake = Meter("Brake", 0, 1, theme.ERROR)
@@ -314,7 +313,12 @@ class LiveTab(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
+        # the readouts change every frame: their sizes are fixed so that no new text moves
+        # anything (a layout that moved would repaint the whole tab, fifty times a second)
+        # (a label whose size is fixed asks for no layout when its text changes)
+        self._live_labels = (self.score, self.detail, self.driver, self.rate)
         readouts = QWidget()
+        self.readouts = readouts
         grid = QGridLayout(readouts)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setVerticalSpacing(4)
@@ -325,8 +329,7 @@ class LiveTab(QWidget):
         grid.addWidget(self.driver, 6, 0)
         grid.addWidget(self.rate, 7, 0)
         grid.setRowStretch(8, 1)
-        readouts.setMinimumWidth(220)
-        readouts.setMaximumWidth(320)
+        readouts.setFixedWidth(260)
         self.chart = LineChart({"score": theme.ACCENT, "dreamed score": "#61afef"},
                                "The score's curve appears as it drives")
         self.chart.setMinimumHeight(120)
@@ -346,6 +349,13 @@ class LiveTab(QWidget):
         lay.addLayout(bottom)
         lay.addWidget(self.status)
         self.status.hide()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        width = max(240, min(340, int(self.width() * 0.42)))
+        self.readouts.setFixedWidth(width)
+        for label in self._live_labels:
+            label.setFixedSize(width, label.fontMetrics().height() + 4)
 
     # -- models --------------------------------------------------------------------------------
     def refresh_models(self, select: str | None = None) -> None:
