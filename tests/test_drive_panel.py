@@ -478,3 +478,34 @@ def test_every_tab_lays_out_without_clipping(qtbot, panel, size):
     for pane in live.panes.values():  # the panes sit inside the stage, none on another
         assert live.stage.rect().contains(pane.geometry())
         assert not pane.geometry().intersects(live.view.geometry())
+
+
+def test_the_table_shows_the_models_own_evaluation_from_its_card(qtbot, panel):
+    import json
+
+    from studio import paths
+
+    card_file = paths.models_dir() / "drive.tiny" / "card.json"
+    card = json.loads(card_file.read_text())
+    card["quality"]["evaluation"] = {"tracks": 100, "mean": 676.5, "std": 233.9}
+    card_file.write_text(json.dumps(card))
+    tab = panel.evaluate_tab
+    panel.tabs.setCurrentWidget(tab)
+    qtbot.wait(20)
+    rows = [(tab.table.item(i, 0).text(), tab.table.item(i, 1).text())
+            for i in range(tab.table.rowCount())]
+    assert rows[0] == ("drive.tiny, as its card says (100 tracks)", "676 ± 234")
+    assert rows[1] == ("World Models (Ha and Schmidhuber 2018)", "906 ± 21")
+
+
+def test_a_drive_gives_the_lane_to_a_job_queued_behind_it(qtbot, panel):
+    """Watching holds the compute lane for as long as one watches: another job ends it."""
+    live = panel.live
+    seen = frames_of(panel)
+    job = live.watch()
+    until(qtbot, lambda: len(seen) > 2)
+    other = panel.h.host.submit("drive.explore", panel.h.host.task("drive.explore").make_params(
+        {"model": "drive.tiny", "save": False}))
+    until(qtbot, lambda: other.reported)
+    assert job.state.name == "DONE" and other.state.name == "DONE"
+    assert live.status.text() == "Watching stopped: Decode a latent needs the compute lane"

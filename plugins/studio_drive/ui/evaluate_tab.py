@@ -221,6 +221,8 @@ class EvaluateTab(QWidget):
         picker = self.form.widgets.get("model")
         if picker is not None and hasattr(picker, "model_id") and not picker.model_id():
             picker.refresh(self.default_model() or None)
+        if self.histogram.scores is None:
+            self._fill_table(None)  # the chosen model's card evaluation, if it has one
 
     def run(self):
         try:
@@ -261,11 +263,24 @@ class EvaluateTab(QWidget):
                              f"{scores.max():.1f}; {np.mean(scores >= 900):.0%} of the tracks "
                              "at 900 or more")
 
+    def _card_evaluation(self) -> tuple[str, str] | None:
+        """The chosen model's own evaluation, as its card records it (the starter's has one)."""
+        model = self.form.values().get("model") or ""
+        try:
+            q = self.host.models.get(model).quality.get("evaluation") or {}
+            return (f"{model}, as its card says ({int(q['tracks'])} tracks)",
+                    f"{float(q['mean']):.0f} ± {float(q['std']):.0f}")
+        except Exception:  # no such model, or a card without an evaluation
+            return None
+
     def _fill_table(self, scores: np.ndarray | None) -> None:
         rows: list[tuple[str, str, bool]] = []
         if scores is not None:
             rows.append((f"this agent ({len(scores)} tracks)",
                          f"{scores.mean():.0f} ± {scores.std():.0f}", True))
+        card = self._card_evaluation()
+        if card is not None:
+            rows.append((*card, False))
         rows += [(name, f"{mean} ± {std}", False) for name, mean, std in published()]
         self.table.setRowCount(len(rows))
         for i, (name, score, mine) in enumerate(rows):

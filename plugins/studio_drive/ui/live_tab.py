@@ -191,10 +191,13 @@ class LiveTab(QWidget):
         self.shown: collections.deque[float] = collections.deque(maxlen=240)
         self.fps = 0.0  # frames with pictures shown per second, over the last second
         self._charted = 0  # the score points the chart was drawn from
+        self._submitting = False
+        self._end_note = ""  # why the run ended, when the tab ended it for another job
         self._build()
         self.host.jobs.job_preview.connect(self._on_preview)
         self.host.jobs.job_changed.connect(self._on_changed)
         self.host.jobs.job_output.connect(self._on_output)
+        self.host.jobs.job_added.connect(self._on_added)
         self._clock = QTimer(self)
         self._clock.setInterval(500)
         self._clock.timeout.connect(self._tick)
@@ -205,7 +208,11 @@ class LiveTab(QWidget):
     # -- building ------------------------------------------------------------------------------
     def _build(self) -> None:
         self.model = ModelPicker(self.host.models, "drive", DEFAULT_MODEL)
-        self.model.setMinimumContentsLength(12)
+        self.model.setMinimumContentsLength(18)
+        # a long title shows its start, not its end (unless the user is typing in it)
+        self.model.editTextChanged.connect(
+            lambda text: self.model.lineEdit().setCursorPosition(0)
+            if not self.model.lineEdit().hasFocus() else None)
         self.model.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.model.currentTextChanged.connect(lambda _: self._check_models())
         self.track = QSpinBox()
@@ -441,8 +448,13 @@ class LiveTab(QWidget):
         except (KeyError, ValueError) as exc:
             self._say(str(exc), True)
             return None
-        self.job = self.host.submit(task_id, params, seed=seed)
+        self._submitting = True  # our own job being added is no reason to stop
+        try:
+            self.job = self.host.submit(task_id, params, seed=seed)
+        finally:
+            self._submitting = False
         self.kind = task_id
+        self._end_note = ""
         c = self.job.controls
         c.set(speed=self.speed_value(), tau=self.tau_value(),
               panes=self.record_button.panes(), human=None)
@@ -677,8 +689,11 @@ class LiveTab(QWidget):
             self.track.blockSignals(False)
         self.detail.setText(f"track {track} · step {d.get('step', 0)} · speed "
                             f"{d.get('car_speed', 0.0):.0f}")
-        self.rate.setText(f"{self.fps:.0f} frames/s shown · {d.get('steps_per_s', 0):.0f} "
-                          f"steps/s ({speed_text(d.get('speed_asked', 1.0))} asked)")
+        self._show_rate(d)
+
+    def _show_rate(self, d: dict[str, Any]) -> None:
+        self.rate.setText(f"{self.fps:.0f} frames/s shown, {d.get('steps_per_s', 0):.0f} "
+                          f"steps/s ({speed_text(d.get('speed_asked', 1.0))})")
 
     def _show_dream(self, d: dict[str, Any]) -> None:
         self._set_mode("dream")
@@ -695,13 +710,12 @@ class LiveTab(QWidget):
         self.done.set_value(d.get("done", 0.0), f"{d.get('done', 0.0):.0%}")
         self.score.setText(f"Dreamed score {d.get('score', 0.0):.0f}")
         self.detail.setText(f"dream step {d.get('step', 0)} · reward {d.get('reward', 0.0):+.2f}"
-                            f" · temperature {d.get('tau', self.tau_value()):.2f}")
-        self.rate.setText(f"{self.fps:.0f} frames/s shown · {d.get('steps_per_s', 0):.0f} "
-                          f"steps/s ({speed_text(d.get('speed_asked', 1.0))} asked)")
+                            f" · τ {d.get('tau', self.tau_value()):.2f}")
+        self._show_rate(d)
 
     def _show_driver(self, who: str) -> None:
-        text = ("You drive (Enter gives the wheel back)" if who == "you"
-                else "The agent drives (an arrow key takes the wheel)")
+        text = ("You drive (Enter: the agent)" if who == "you"
+                else "The agent drives (arrows: you)")
         if self.driver.text() != text:
             self.driver.setText(text)
 
@@ -716,7 +730,9 @@ class LiveTab(QWidget):
             return
         if job.state.finished:
             words = {"DONE": "Ended", "CANCELLED": "Stopped", "FAILED": f"Failed: {job.error}"}
-            if self.kind == EXPLORE and job.state.name != "FAILED":
+            if self._end_note and job.state.name != "FAILED":
+                self._say(self._end_note)
+            elif self.kind == EXPLORE and job.state.name != "FAILED":
                 self._say("")
             else:
                 self._say(words.get(job.state.name, job.state.value),
@@ -731,6 +747,16 @@ class LiveTab(QWidget):
         elif job.state.name == "RUNNING":
             self._say("")  # the readouts say what it does
         self._sync()
+
+    def _on_added(self, job) -> None:
+        """Another job wants the compute lane: a drive, a dream or the explorer would hold it
+        for as long as one watches, so it ends (saving a recording in progress) and lets the
+        other one run."""
+        if job is self.job or self._submitting or not self.running():
+            return
+        what = {WATCH: "Watching", DREAM: "Dreaming", EXPLORE: ""}[self.kind]
+        self._finish_current()
+        self._end_note = f"{what} stopped: {job.title} needs the compute lane" if what else ""
 
     def _on_output(self, job, saved) -> None:
         if job is not self.job:

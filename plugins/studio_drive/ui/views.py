@@ -123,9 +123,12 @@ class Stage(QWidget):
             return
         best = layout_stage(w, h, len(panes), self.view.aspect or 1.0)
         (vx, vy, vw, vh), slots = best
-        self.view.setGeometry(vx, vy, vw, vh)
+        # what is laid out sits in the middle of the stage, not against its left edge
+        used = max([vx + vw] + [x + side for x, _, side in slots])
+        dx = max((w - used) // 2, 0)
+        self.view.setGeometry(vx + dx, vy, vw, vh)
         for p, (x, y, side) in zip(panes, slots, strict=True):
-            p.setGeometry(x, y, side, side + CAPTION_H)
+            p.setGeometry(x + dx, y, side, side + CAPTION_H)
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(640, 420)
@@ -151,9 +154,27 @@ class Stage(QWidget):
 
 def layout_stage(w: int, h: int, n: int, aspect: float, gap: int = 8
                  ) -> tuple[tuple[int, int, int, int], list[tuple[int, int, int]]]:
-    """The view's box (x, y, width, height) and each pane's (x, y, side) in a w x h stage:
-    see ``Stage.arrange``."""
-    best: tuple[float, tuple, list] = (-1.0, (0, 0, w, h), [])
+    """The view's box (x, y, width, height) and each pane's (x, y, side) in a w x h stage.
+
+    The panes go beside the view (in one column or more) or below it (a row); the view may
+    give up to half its height for them. Of the ways that give every pane at least ``target``
+    pixels (twice the 64x64 frame's side where the stage is tall enough, a quarter of its
+    height where it is not), the one with the largest view wins; where none does, the one with
+    the largest panes."""
+    target = min(128, max(48, h // 4))
+    best_fit: tuple | None = None  # (view area, side, view box, slots) with side >= target
+    best_side: tuple | None = None  # (side, view area, view box, slots)
+
+    def consider(side: int, vw: int, vh: int, box: tuple, slots: list) -> None:
+        nonlocal best_fit, best_side
+        if side < 24:
+            return
+        area = vw * vh
+        if side >= target and (best_fit is None or (area, side) > best_fit[:2]):
+            best_fit = (area, side, box, slots)
+        if best_side is None or (side, area) > best_side[:2]:
+            best_side = (side, area, box, slots)
+
     for vh in range(h, max(h // 2, 1) - 1, -max(h // 40, 1)):
         vw = min(int(vh * aspect), w)
         vh_fit = int(vw / aspect)
@@ -161,25 +182,20 @@ def layout_stage(w: int, h: int, n: int, aspect: float, gap: int = 8
             rows = -(-n // cols)
             side = min((h - gap * (rows - 1)) // rows - CAPTION_H,
                        (w - vw - gap) // cols - (gap if cols > 1 else 0))
-            if side >= 24:
-                area = vw * vh_fit + n * side * side
-                if area > best[0]:
-                    x0 = vw + gap
-                    slots = [(x0 + (i % cols) * (side + gap),
-                              (i // cols) * (side + CAPTION_H + gap), side) for i in range(n)]
-                    best = (area, (0, 0, vw, h), slots)
+            x0 = vw + gap
+            consider(side, vw, vh_fit, (0, 0, vw, h),
+                     [(x0 + (i % cols) * (side + gap), (i // cols) * (side + CAPTION_H + gap),
+                       side) for i in range(n)])
         side = min((w - gap * (n - 1)) // n, h - vh_fit - gap - CAPTION_H)  # below: a row
-        if side >= 24:
-            area = vw * vh_fit + n * side * side
-            if area > best[0]:
-                x0 = (w - (n * side + (n - 1) * gap)) // 2
-                slots = [(x0 + i * (side + gap), vh_fit + gap, side) for i in range(n)]
-                best = (area, (0, 0, w, vh_fit), slots)
-    if not best[2]:  # too small for any: the panes get what a column leaves
+        x0 = (w - (n * side + (n - 1) * gap)) // 2
+        consider(side, vw, vh_fit, (0, 0, w, vh_fit),
+                 [(x0 + i * (side + gap), vh_fit + gap, side) for i in range(n)])
+    chosen = best_fit or best_side
+    if chosen is None:  # too small for any: the panes get what a column leaves
         side = max((h - gap * (n - 1)) // n - CAPTION_H, 8)
         return (0, 0, max(w - side - gap, 8), h), [
             (w - side, i * (side + CAPTION_H + gap), side) for i in range(n)]
-    return best[1], best[2]
+    return chosen[2], chosen[3]
 
 
 class Meter(QWidget):
