@@ -67,7 +67,7 @@ class Histogram(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.scores: np.ndarray | None = None
-        self.setMinimumSize(260, 180)
+        self.setMinimumSize(240, 120)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
 
     def set_scores(self, scores: np.ndarray | None) -> None:
@@ -209,8 +209,9 @@ class EvaluateTab(QWidget):
         want = Qt.Vertical if narrow else Qt.Horizontal
         if self.split.orientation() != want:
             self.split.setOrientation(want)
-        if narrow:
-            self.split.setSizes([int(self.height() * 0.45), int(self.height() * 0.55)])
+        if narrow:  # the form as tall as it needs (up to half), the results the rest
+            left = min(self.split.widget(0).sizeHint().height(), self.height() // 2)
+            self.split.setSizes([left, max(self.height() - left, 1)])
         else:
             left = min(380, max(250, int(self.width() * 0.42)))
             self.split.setSizes([left, self.width() - left])

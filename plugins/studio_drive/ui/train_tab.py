@@ -79,6 +79,12 @@ class StageTab(TrainTab):
         data = self.form.widgets.get("data")
         if isinstance(data, PathField):
             _pick_folders(data)
+        if task_id == "drive.collect":
+            self.train_button.setText("Collect")
+        self._dragged = False  # the user moved the splitter: their sizes stay
+        split = self.splitter()
+        if split is not None:
+            split.splitterMoved.connect(lambda *_: setattr(self, "_dragged", True))
         host.jobs.job_log.connect(self._on_log)
 
     def splitter(self) -> QSplitter | None:
@@ -91,8 +97,9 @@ class StageTab(TrainTab):
             return
         narrow = self.width() < NARROW
         want = Qt.Vertical if narrow else Qt.Horizontal
-        if split.orientation() != want:
-            split.setOrientation(want)
+        if split.orientation() != want or not self._dragged:
+            if split.orientation() != want:
+                split.setOrientation(want)
             total = self.height() if narrow else self.width()
             first = int(total * (0.55 if narrow else 0.4))
             split.setSizes([first, total - first])
