@@ -154,6 +154,21 @@ def test_watching_shows_the_track_what_it_sees_and_what_it_expects(qtbot, panel)
     assert job.state.name == "DONE"  # asked to stop, it ended by itself (nothing lost)
 
 
+def test_another_track_while_watching_drives_that_one(qtbot, panel):
+    live = panel.live
+    seen = frames_of(panel)
+    first = live.watch()
+    until(qtbot, lambda: any(d.get("track") == 3 for d in seen))
+    live.track.setValue(11)
+    live.track.editingFinished.emit()
+    second = live.job
+    assert second is not first and second.seed == 11
+    until(qtbot, lambda: any(d.get("track") == 11 for d in seen))
+    assert first.state.name == "DONE"  # asked to stop, it ended by itself
+    live.stop()
+    until(qtbot, lambda: second.reported, 10000)
+
+
 def test_pause_and_single_steps(qtbot, panel):
     live = panel.live
     seen = frames_of(panel)

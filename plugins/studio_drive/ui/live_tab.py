@@ -219,6 +219,8 @@ class LiveTab(QWidget):
         self.track.setRange(0, TRACK_MAX)
         self.track.setValue(3)
         self.track.setToolTip("The track's seed: the same seed, the same track")
+        self.track.editingFinished.connect(self._track_chosen)
+        self._track_shown: int | None = None  # the track the newest frame is on
         self.track.setFixedWidth(self.track.fontMetrics().horizontalAdvance("2147483647") + 40)
         self.dice = QPushButton("Random")
         self.dice.setToolTip("A random track")
@@ -411,6 +413,13 @@ class LiveTab(QWidget):
 
     def random_track(self) -> None:
         self.track.setValue(random.randrange(TRACK_MAX))
+        self._track_chosen()
+
+    def _track_chosen(self) -> None:
+        """Another track while the agent drives: it drives that one now."""
+        if self.live() and self.kind == WATCH and self.mode == "track" \
+                and self.track.value() != self._track_shown:
+            self.watch()
 
     def running(self) -> bool:
         return self.job is not None and not self.job.state.finished
@@ -683,6 +692,7 @@ class LiveTab(QWidget):
         self._common(d)
         self.score.setText(f"Score {d.get('score', 0.0):.0f}")
         track = d.get("track")
+        self._track_shown = track
         if track is not None and track <= TRACK_MAX and track != self.track.value():
             self.track.blockSignals(True)
             self.track.setValue(track)
