@@ -374,7 +374,8 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
                          "numpy_rng": rng.bit_generator.state, "history": history})
         desc = (f"Johnson et al.'s feed-forward network ({parameter_count(model) / 1e6:.2f}M "
                 f"parameters) painting in the style of {p.style.stem}, trained with "
-                f"paint.train-style for {step} steps ({seconds / 60:.0f} min on {device}) "
+                f"paint.train-style for {step} steps ({seconds / 60:.0f} min, "
+                f"{cpu_seconds / 60:.0f} CPU-minutes, on {device}) "
                 f"with {net_info.name} as the loss network.")
         config = {"style": p.style.stem, "train_size": p.crop, "style_size": p.style_size,
                   "loss_network": net_info.name, "temperature": p.temperature}
