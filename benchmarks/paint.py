@@ -9,10 +9,17 @@ default offline network) against plain eager fp32; and the default settings on a
 in fp32 (does bf16 with coarse-to-fine cost quality?). Fast style (``paint.fast-style``): a
 512 px picture with the shipped model, bf16 against fp32.
 
+CycleGAN (``paint.translate``): milliseconds per image at 256, 512 and 1024 px for the published
+9-block, 64-wide generator (random weights: speed does not depend on them), the project's path
+(``translate.Translation``: bfloat16, channels-last, whole picture) against plain eager fp32
+``Generator.forward`` in the same run; the peak memory (resident set) of a 4000x3000 photo
+translated at full size in tiles, in a fresh process; and one ``paint.train`` step (both
+generators and critics, batch 1) at 128 px for the starter's shape and the published one.
+
 Every time is given as wall and CPU seconds: on a machine others share, the CPU seconds of a
 one-thread run (``--threads 1``) are what it takes on a core of its own.
 
-    python benchmarks/paint.py [--steps 20] [--sizes 256,512,1024] [--only style,fast]
+    python benchmarks/paint.py [--steps 20] [--sizes 256,512,1024] [--only cyclegan,style,fast]
                                [--threads N] [--baseline-steps N]
 """
 
@@ -178,6 +185,79 @@ def fast_section(args: argparse.Namespace) -> dict:
     return out
 
 
+def _train_step_seconds(ngf: int, blocks: int, size: int = 128) -> float:
+    """Median seconds of one paint.train step (both generators and critics, batch 1, bf16)."""
+    import torch.nn.functional as F
+
+    from studio_paint.cyclegan import Discriminator, Generator, lsgan_loss
+
+    nets = [Generator(ngf, blocks), Generator(ngf, blocks), Discriminator(), Discriminator()]
+    ga, gb, da, db = [n.to(memory_format=torch.channels_last) for n in nets]
+    opt = torch.optim.Adam([p for n in nets for p in n.parameters()], lr=2e-4)
+    a = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+    b = torch.rand_like(a)
+    runs = []
+    for i in range(4):
+        started = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fb, fa = ga(a), gb(b)
+            loss = (lsgan_loss(db(fb), True) + lsgan_loss(da(fa), True)
+                    + 10 * (F.l1_loss(gb(fb).float(), a) + F.l1_loss(ga(fa).float(), b))
+                    + 5 * (F.l1_loss(ga(b).float(), b) + F.l1_loss(gb(a).float(), a))
+                    + lsgan_loss(db(fb.detach()), False) + lsgan_loss(da(fa.detach()), False))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i:  # the first builds the kernels
+            runs.append(time.perf_counter() - started)
+    return round(statistics.median(runs), 2)
+
+
+def cyclegan_section(args: argparse.Namespace) -> dict:
+    import subprocess
+    import sys
+
+    from studio_paint.cyclegan import Generator
+    from studio_paint.translate import Translation
+
+    torch.manual_seed(0)
+    gen = Generator(64, 9).eval()
+    out: dict[str, object] = {}
+    fast = Translation(gen, "cpu", bf16=True, tile=4096)
+    for size in [int(x) for x in args.sizes.split(",")]:
+        x = torch.rand(1, 3, size, size) * 2 - 1
+        times = {}
+        for name, fn in (("eager_fp32", lambda x=x: gen(x)),
+                         ("project", lambda x=x: fast.whole(x))):
+            with torch.inference_mode():
+                fn()
+                runs = []
+                for _ in range(max(1, args.runs // (1 if size <= 512 else 2))):
+                    started = time.perf_counter()
+                    fn()
+                    runs.append(time.perf_counter() - started)
+            times[name] = statistics.median(runs) * 1000
+        out[f"{size}px_ms"] = {k: round(v) for k, v in times.items()}
+        out[f"{size}px_speed_up"] = round(times["eager_fp32"] / times["project"], 2)
+    code = ("import numpy as np, resource; from studio_paint.cyclegan import Generator; "
+            "from studio_paint.translate import Translation, translate_image; "
+            "t = Translation(Generator(64, 9).eval(), 'cpu', bf16=True, tile=512); "
+            "img = np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), np.uint8); "
+            "g = translate_image(img, t, (3000, 4000)); "
+            "exec('try:\\n while True: next(g)\\nexcept StopIteration as e: r = e.value'); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, r.shape)")
+    if args.big:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if done.returncode == 0:
+            rss, *_ = done.stdout.split()
+            out["4000x3000_tiled_peak_rss_mb"] = round(int(rss) / 1024)
+        else:
+            out["4000x3000_tiled_error"] = done.stderr.strip().splitlines()[-1:]
+    for ngf, blocks in ((32, 6), (64, 9)):
+        out[f"train_step_128px_ngf{ngf}_{blocks}blocks_s"] = _train_step_seconds(ngf, blocks)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
@@ -187,13 +267,18 @@ def main() -> None:
                         help="steps of the fp32 one-scale run (0: as many as the defaults); "
                              "fewer are projected to the full run")
     parser.add_argument("--fast-model", default="paint.fast_starry_night")
-    parser.add_argument("--only", default="style,fast")
+    parser.add_argument("--only", default="cyclegan,style,fast")
+    parser.add_argument("--no-big", dest="big", action="store_false",
+                        help="skip the 4000x3000 photo's peak memory")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: every core, as `studio run`)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads or devices.compute_threads(interactive=False))
     sections = set(args.only.split(","))
     results = {}
+    if "cyclegan" in sections:
+        results["cyclegan"] = cyclegan_section(args)
+        print(json.dumps({"cyclegan": results["cyclegan"]}), flush=True)
     if "fast" in sections:
         results["fast_style"] = fast_section(args)
         print(json.dumps({"fast_style": results["fast_style"]}), flush=True)
