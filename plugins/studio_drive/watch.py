@@ -239,8 +239,9 @@ class Session:
         self.redraw = False
         self.last_action = np.zeros(3, np.float32)
         self.last_data: dict[str, Any] = {}  # the last frame shown with pictures
-        self.outputs: list[Output] = []
-        self.log = ""
+        self.outputs: list[tuple[Log, Output]] = []  # finished recordings, not yet yielded
+        self.recordings = 0
+        self.recorded_by_you = False  # the user drove during the recording in progress
         self.recording_ep: Episode | None = None
         self.recording_panes = panes
 
@@ -358,14 +359,17 @@ class Session:
         if self.recorder is None and self.record_next is not None:
             fmt = self.record_next
             self.record_next = None
-            path = self.ctx.scratch / f"recording-{len(self.outputs) + 1}.{fmt}"
+            self.recordings += 1
+            path = self.ctx.scratch / f"recording-{self.recordings}.{fmt}"
             self.recorder = Recorder(path, fmt, FPS)
+            self.recorded_by_you = False
             self.recorded_from = ep.t
             self.recording_ep = ep
             which = self.controls.get("panes", self.panes)
             self.recording_panes = which if which in PANES else self.panes
         if self.recorder is None:
             return
+        self.recorded_by_you |= self.driver == "you"
         note = (f"track {ep.track}" if ep.mode == "track" else "dream") + \
             f"  step {ep.t}  score {ep.score:.0f}"
         if ep.mode == "dream":
@@ -382,16 +386,15 @@ class Session:
             return
         ep = self.recording_ep
         where = f"track {ep.track}" if ep.mode == "track" else "dream"
-        drove = " (you drove)" if self.driver == "you" else ""
+        drove = " (you drove)" if self.recorded_by_you else ""
         name = f"{self.model} {where} steps {self.recorded_from}-{ep.t}{drove}"
-        self.outputs.append(Output(Path(path).read_bytes(), name=name, suffix=f".{rec.fmt}"))
-        self.log = f"recorded {rec.describe()}: {name} ({why})"
+        self.outputs.append((Log(f"recorded {rec.describe()}: {name} ({why})"),
+                             Output(Path(path).read_bytes(), name=name, suffix=f".{rec.fmt}")))
 
     def flush(self) -> Iterator[Event]:
+        """The recordings finished since the last flush, each with its log line."""
         while self.outputs:
-            out = self.outputs.pop(0)
-            yield Log(self.log)
-            yield out
+            yield from self.outputs.pop(0)
 
     # -- frames for the panel ----------------------------------------------------------------
     def preview(self, ep: Episode, pictures: dict[str, Any], action: np.ndarray | None,
