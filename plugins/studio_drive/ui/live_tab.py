@@ -373,6 +373,7 @@ class LiveTab(QWidget):
             ready = self._drivable()
             if ready:
                 self.model.select(ready[0])
+        self.model.lineEdit().setCursorPosition(0)  # (the picker's refresh sends no signal)
         self._check_models()
 
     def _cards(self) -> list:
@@ -800,7 +801,7 @@ class LiveTab(QWidget):
     def restore_values(self, v: dict[str, Any]) -> None:
         with contextlib.suppress(TypeError, ValueError):
             if isinstance(v.get("model"), str) and v["model"]:
-                self.model.refresh(v["model"])
+                self.refresh_models(v["model"])
                 if self.model.model_id() != v["model"]:
                     self.model.setEditText(v["model"])
             self.track.setValue(int(v.get("track", self.track.value())))
