@@ -414,8 +414,10 @@ def test_train_style_bad_input(tmp_path, pics, photo_folder, store):
         run(TRAIN_STYLE, train_values(pics, photo_folder, model_id="a b"), store)
 
 
-def test_get_vgg19_downloads_then_keeps_only_the_features(tmp_path, store, monkeypatch):
-    """The download path end to end against a local server holding a stand-in file."""
+def test_get_vgg19_downloads_checks_the_prefix_and_keeps_only_the_features(
+        tmp_path, store, monkeypatch):
+    """The download path end to end against a local server holding a stand-in file: trusted
+    on first use (no checksum is published), its sha256 prefix checked, converted."""
     import functools
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -433,14 +435,32 @@ def test_get_vgg19_downloads_then_keeps_only_the_features(tmp_path, store, monke
     monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(style_tasks, "VGG19_URL",
                         f"http://127.0.0.1:{httpd.server_address[1]}/vgg19-dcbb9e9d.pth")
-    monkeypatch.setattr(style_tasks, "VGG19_SHA256", sha256_file(src))
     monkeypatch.setattr(style_tasks, "VGG19_SIZE", src.stat().st_size)
     try:
+        with pytest.raises(TaskFailed, match="not dcbb9e9d: not the published file; removed"):
+            run(GET_VGG19, {}, store)
+        assert feature_network(Context(models=store), "auto", 3).name == "random-softmax"
+        monkeypatch.setattr(style_tasks, "VGG19_PREFIX", sha256_file(src)[:8])
         events = run(GET_VGG19, {}, store)
     finally:
         httpd.shutdown()
-    assert any("installed paint.vgg19" in e.message for e in events if isinstance(e, Log))
+    logs = [e.message for e in events if isinstance(e, Log)]
+    assert any("trust on first use" in m or "recorded at its first download" in m
+               for m in logs)
     card = store.get(VGG19_ID)
     assert [f.name for f in card.files] == [f"{VGG19_ID}-{card.weights_sha256[:8]}.safetensors"]
-    assert not (tmp_path / "data" / "downloads" / "vgg19-dcbb9e9d.pth").exists()
+    assert card.sources[0]["sha256"] == sha256_file(src)
     assert feature_network(Context(models=store), "auto", 3).name == "vgg19"
+
+
+def test_convert_vgg19_names_what_does_not_fit():
+    from studio_paint.style_tasks import convert_vgg19
+
+    state = {k: torch.zeros(shape) for k, shape in st.expected_shapes().items()}
+    assert set(convert_vgg19({**state, "classifier.0.weight": torch.zeros(2)})) == set(state)
+    del state["features.34.weight"]
+    state["features.0.weight"] = torch.zeros(64, 3, 5, 5)
+    with pytest.raises(UserError, match="not torchvision's VGG19: missing 1 key: "
+                                        "features.34.weight; 1 shape mismatch: "
+                                        "features.0.weight expected"):
+        convert_vgg19(state)

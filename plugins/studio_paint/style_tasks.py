@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from studio.models import ModelCard
     from studio_paint.fast_style import TransformerNet
     from studio_paint.style import Settings, VGG19Features
 
@@ -35,9 +36,6 @@ VGG19_ID = "paint.vgg19"
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG19_PREFIX = "dcbb9e9d"  # torchvision names its files after their sha256's first 8 digits
-# Not published by PyTorch; a third-party listing of the file, consistent with the name's
-# prefix and the size that downloads report. The prefix is checked on every import too.
-VGG19_SHA256 = "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44"
 VGG19_SIZE = 574_673_361
 NETWORKS = ("auto", "vgg19", "random-softmax", "random")
 COLOURS = ("painting", "luminance", "match")
@@ -46,26 +44,41 @@ PREVIEW_MAX = 2048  # px: previews at the photo's size up to this long side
 FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif)"
 
 
-def vgg19_card() -> dict[str, Any]:
-    """The catalogue entry: the published torchvision file, imported into ``features`` only
-    (fp16 safetensors, 40 MB) on first use by ``paint.get-vgg19``."""
-    return {
-        "id": VGG19_ID,
-        "capability": "paint",
-        "title": "VGG19 (ImageNet), for style transfer",
-        "architecture": "vgg19-features",
-        "config": {"layers": 37, "source": "torchvision vgg19 (IMAGENET1K_V1)"},
-        "files": [{"name": VGG19_FILE, "sha256": VGG19_SHA256, "size": VGG19_SIZE,
-                   "url": VGG19_URL}],
-        "licence": "BSD-3-Clause (torchvision); trained on ImageNet, whose images carry their "
-                   "own terms",
-        "training_data": "ImageNet ILSVRC-2012 (1.28M images, 1000 classes)",
-        "command": f"studio run paint.get-vgg19  (or: --file {VGG19_FILE})",
-        "quality": {"top1_imagenet": 72.376, "top5_imagenet": 90.876},
-        "description": "Simonyan and Zisserman's VGG19 trained on ImageNet; paint.style uses "
-                       "its convolutional part (20.0M of its 143.7M parameters) to compare "
-                       "pictures. 548 MB to download, 40 MB once imported.",
-    }
+def vgg19_card() -> ModelCard:
+    """The catalogue entry: the published torchvision file, which PyTorch gives no checksum
+    for (its name carries the first 8 hex digits of its sha256, checked by
+    ``paint.get-vgg19``): the first download is trusted and recorded. Downloading or importing
+    it keeps its convolutional layers only (``convert_vgg19``), as fp16 safetensors."""
+    from studio.models import ModelCard, ModelFile
+
+    card = ModelCard(
+        id=VGG19_ID, capability="paint", title="VGG19 (ImageNet), for style transfer",
+        architecture="vgg19-features",
+        config={"layers": 37, "source": "torchvision vgg19 (IMAGENET1K_V1)"},
+        files=[ModelFile(VGG19_FILE, "", VGG19_SIZE, VGG19_URL)],
+        licence="BSD-3-Clause (torchvision); trained on ImageNet, whose images carry their own "
+                "terms",
+        training_data="ImageNet ILSVRC-2012 (1.28M images, 1000 classes)",
+        command=f"studio run paint.get-vgg19  (or: --file {VGG19_FILE})",
+        quality={"imagenet_top1": 72.376, "imagenet_top5": 90.876},
+        description="Simonyan and Zisserman's VGG19 trained on ImageNet; paint.style uses its "
+                    "convolutional part (20.0M of its 143.7M parameters) to compare pictures. "
+                    "548 MB to download, 40 MB once converted.")
+    card.convert = convert_vgg19
+    return card
+
+
+def convert_vgg19(state: dict[str, Any], card: Any = None) -> dict[str, Any]:
+    """A torchvision VGG19 state dict as the store keeps it: ``features.*`` only, every key and
+    shape checked (the classifier's 123.6M parameters are dropped)."""
+    from studio.models import shape_problems
+    from studio_paint.style import expected_shapes
+
+    features = {k: v for k, v in state.items() if k.startswith("features.")}
+    problem = shape_problems(features, expected_shapes())
+    if problem:
+        raise UserError(f"not torchvision's VGG19: {problem}")
+    return features
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,8 +331,6 @@ def paint_style(p: StyleParams, ctx: Context) -> Iterator[Event]:
                       f"the deepest layer sees ({receptive} px): it is enlarged, so its "
                       "brushwork comes out blurred", "warning")
     bf16 = use_bf16(p.precision, ctx.device)
-    if p.network in ("auto", "vgg19"):
-        yield from import_downloaded_vgg19(ctx)
     net = feature_network(ctx, p.network, depth, p.pool, None, p.temperature)
     yield Log(f"network: {net.description}")
     if net.name != "vgg19":
@@ -489,83 +500,57 @@ class GetVGGParams:
 
 
 def get_vgg19(p: GetVGGParams, ctx: Context) -> Iterator[Event]:
-    from studio import paths
-    from studio.downloads import fetch
+    """Download (through the store: resumable, trusted on first use) or import the published
+    file, check its sha256 begins as its name says, and keep its convolutional layers."""
+    from studio.downloads import DownloadParams, download_model
     from studio.models import sha256_file
 
-    if vgg19_installed(ctx) and p.file is None:
-        yield Log(f"{VGG19_ID} is already installed")
-        yield Progress(1.0, "installed")
-        return
-    downloaded = downloaded_pth(ctx)
-    if p.file is None and downloaded is not None:  # `studio models download` fetched it
-        p = GetVGGParams(file=downloaded)
-    if p.file is not None:
-        source = p.file
-        yield Progress(None, f"checking {source.name}")
-        digest = sha256_file(source)
-        if not digest.startswith(VGG19_PREFIX):
-            raise UserError(f"{source.name}: its sha256 begins {digest[:8]}, not "
-                            f"{VGG19_PREFIX}: not the published {VGG19_FILE}")
-        if digest != VGG19_SHA256:
-            yield Log(f"{source.name}: sha256 {digest} (the name's prefix matches)", "warning")
-    else:
-        source = paths.downloads_dir() / VGG19_FILE
-        yield Log(f"downloading {VGG19_URL} (548 MB)")
-        last = 0.0
-        for have, total, note in fetch(VGG19_URL, source, VGG19_SHA256, VGG19_SIZE,
-                                       ctx.is_cancelled, paths.downloads_dir()):
-            if note:
-                yield Log(note)
-            now = time.monotonic()
-            if now - last >= 0.2:
-                last = now
-                yield Progress(have / (total or VGG19_SIZE),
-                               f"{have / 1e6:.0f} of {VGG19_SIZE / 1e6:.0f} MB")
-    yield Progress(None, "importing the convolutional layers")
-    card = import_vgg19(source, ctx)
+    store = ctx.models
+    if store is None:
+        raise UserError("no model store to install into")
     if p.file is None:
-        source.unlink(missing_ok=True)  # 548 MB no longer needed
+        if vgg19_installed(ctx):
+            yield Log(f"{VGG19_ID} is already installed")
+            yield Progress(1.0, "installed")
+            return
+        if store.declared(VGG19_ID) is None:  # a store without the plugin's cards
+            store.extra_cards.append(vgg19_card())
+        yield from download_model(DownloadParams(VGG19_ID), ctx)
+        card = store.get(VGG19_ID)
+        digest = next((s.get("sha256", "") for s in card.sources
+                       if s.get("name") == VGG19_FILE), "")
+        if not digest.startswith(VGG19_PREFIX):
+            store.remove(VGG19_ID)
+            raise UserError(f"the downloaded {VGG19_FILE} has a sha256 beginning "
+                            f"{digest[:8] or '?'}, not {VGG19_PREFIX}: not the published file; "
+                            "removed")
+        return
+    yield Progress(None, f"checking {p.file.name}")
+    digest = sha256_file(p.file)
+    if not digest.startswith(VGG19_PREFIX):
+        raise UserError(f"{p.file.name}: its sha256 begins {digest[:8]}, not "
+                        f"{VGG19_PREFIX}: not the published {VGG19_FILE}")
+    yield Progress(None, "keeping the convolutional layers")
+    card = import_vgg19(p.file, ctx)
     yield Log(f"installed {card.id} ({card.size / 1e6:.0f} MB) in {card.folder}")
     yield Progress(1.0, "installed")
 
 
-def downloaded_pth(ctx: Context) -> Path | None:
-    """The published file where `studio models download paint.vgg19` put it, if it did."""
-    if ctx.models is None:
-        return None
-    try:
-        card = ctx.models.get(VGG19_ID)
-    except UserError:
-        return None
-    path = card.folder / VGG19_FILE if card.folder is not None else None
-    return path if path is not None and path.is_file() else None
+def import_vgg19(source: Path, ctx: Context) -> ModelCard:
+    """``convert_vgg19`` of a local checkpoint, as fp16 safetensors in the user store."""
+    from datetime import UTC, datetime
 
+    from studio.models import install_converted, sha256_file
 
-def import_downloaded_vgg19(ctx: Context) -> Iterator[Event]:
-    """Import the published file once `studio models download paint.vgg19` has fetched it
-    (the import replaces it with the 40 MB of convolutional layers)."""
-    path = downloaded_pth(ctx)
-    if path is None or vgg19_installed(ctx):
-        return
-    yield Progress(None, f"importing {path.name}")
-    card = import_vgg19(path, ctx)
-    yield Log(f"imported the ImageNet VGG19's convolutional layers into {card.folder}")
-
-
-def import_vgg19(source: Path, ctx: Context) -> Any:
-    """The ``features`` of a torchvision VGG19 checkpoint, shape-checked, as fp16 safetensors
-    in the user store under ``VGG19_ID`` (the classifier is dropped)."""
-    from studio.models import import_checkpoint
-    from studio_paint.style import expected_shapes
-
+    record = {"name": source.name, "sha256": sha256_file(source),
+              "size": source.stat().st_size, "checksum": "imported",
+              "recorded": datetime.now(UTC).isoformat(timespec="seconds")}
     store_dir = ctx.models.user_dir if ctx.models is not None else None
-    card = vgg19_card()
-    fields = {k: card[k] for k in ("title", "architecture", "config", "licence",
-                                   "training_data", "command", "quality", "description")}
-    return import_checkpoint(source, VGG19_ID, "paint", expected=expected_shapes(),
-                             rename=lambda k: k if k.startswith("features.") else None,
-                             card_fields=fields, store_dir=store_dir)
+    if store_dir is None:
+        from studio import paths
+
+        store_dir = paths.models_dir()
+    return install_converted(source, vgg19_card(), store_dir, source=record)
 
 
 GET_VGG19 = Task("paint.get-vgg19", "Get the ImageNet VGG19", GetVGGParams, get_vgg19,

@@ -323,10 +323,6 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
     device = ctx.device
     bf16 = use_bf16(p.precision, device)
     network = saved["network"] if saved is not None else p.network
-    if network in ("auto", "vgg19"):
-        from studio_paint.style_tasks import import_downloaded_vgg19
-
-        yield from import_downloaded_vgg19(ctx)
     net_info = feature_network(ctx, network, depth, "max", None, p.temperature)
     yield Log(f"loss network: {net_info.description}")
     vgg = net_info.net.to(device).eval().requires_grad_(False)
