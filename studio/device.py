@@ -33,6 +33,20 @@ class DeviceError(RuntimeError):
     pass
 
 
+def use_bf16(precision: str, device: str) -> bool:
+    """Whether to run products in bfloat16: as ``precision`` says ("bf16" or "fp32"), or with
+    "auto" where the device computes bf16 natively (CUDA GPUs that support it, CPUs with AMX or
+    AVX512-BF16)."""
+    if precision != "auto":
+        return precision == "bf16"
+    import torch
+
+    device = str(device)
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    return device == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))

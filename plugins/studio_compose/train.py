@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.device import use_bf16
 from studio.tasks import Context, Event, Log, Preview, Progress, Task, param
 from studio.training import (
     base_licence,
@@ -358,16 +359,6 @@ def write_model_folder(folder: Path, gen: Generator, critic: Critic, cfg: MuseGA
                                        "training_data": "unknown", **card_fields})
     card.save(card_path(folder))
     return card
-
-
-def use_bf16(precision: str, device: str) -> bool:
-    import torch
-
-    if precision != "auto":
-        return precision == "bf16"
-    if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    return device == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def real_batch(phrases: np.ndarray, cfg: MuseGANConfig, batch: int, rng: np.random.Generator,

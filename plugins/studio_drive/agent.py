@@ -22,19 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from studio.device import use_bf16
 from studio_drive import frames
 from studio_drive.controller import Controller
 from studio_drive.mdnrnn import MDNRNN
 from studio_drive.vae import VAE
-
-
-def use_bf16(precision: str, device: str) -> bool:
-    """bf16 autocast for the VAE where the device computes it natively (auto), or as asked."""
-    if precision != "auto":
-        return precision == "bf16"
-    if str(device).startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    return str(device) == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 class ControllerBatch(Controller):

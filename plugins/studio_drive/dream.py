@@ -65,7 +65,7 @@ class DreamVecEnv(VectorEnv):
                  starts: np.ndarray | None = None, done_threshold: float = 0.5,
                  render_mode: str | None = None, autoreset: bool = True,
                  precision: str = "auto"):
-        from studio_drive.train_vae import use_bf16
+        from studio.device import use_bf16
 
         if observation not in OBSERVATIONS:
             raise ValueError(f"observation {observation!r}: one of {', '.join(OBSERVATIONS)}")

@@ -243,10 +243,10 @@ def drive_train_rnn(p: TrainRNNParams, ctx: Context) -> Iterator[Event]:
     import numpy as np
     import torch
 
+    from studio.device import use_bf16
     from studio_drive.loading import load_world_model, part_of, read_parts, save_part
     from studio_drive.mdnrnn import MDNRNN, parameter_count
     from studio_drive.rollouts import RolloutError, SequenceSampler, rollout_files
-    from studio_drive.train_vae import use_bf16
 
     check_model_id(p.model_id)
     device = ctx.device

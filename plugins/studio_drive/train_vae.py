@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.device import use_bf16
 from studio.errors import UserError
 from studio.tasks import Context, Event, Log, Preview, Progress, Task, param
 from studio.training import (
@@ -69,16 +70,6 @@ class TrainVAEParams:
     buffer_episodes: int = param(16, min=1, max=4096, advanced=True,
                                  help="episodes in memory at a time (about 12 MB each)")
     resume: bool = param(False, help="continue from this model's VAE checkpoint")
-
-
-def use_bf16(precision: str, device: str) -> bool:
-    import torch
-
-    if precision != "auto":
-        return precision == "bf16"
-    if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    return device == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def check_model_id(model_id: str) -> None:

@@ -214,7 +214,7 @@ class Session:
     def __init__(self, ctx: Context, model: str, vae: Any, mdnrnn: Any, controller: Any,
                  speed: float, record: str, panes: str, precision: str,
                  renderer: str = "fast", tau: float = 1.0):
-        from studio_drive.agent import use_bf16
+        from studio.device import use_bf16
 
         self.ctx, self.model = ctx, model
         self.controls = ctx.controls
@@ -748,7 +748,7 @@ def _is_number(word: str) -> bool:
 def explore(p: ExploreParams, ctx: Context) -> Iterator[Event]:
     """V's decoding of a z; with ``linger``, of each z the panel's sliders send ("decode"
     commands) until they rest that long, or "stop"."""
-    from studio_drive.agent import use_bf16
+    from studio.device import use_bf16
     from studio_drive.loading import load_world_model
 
     _, vae, mdnrnn, _ = load_world_model(ctx, p.model, require=())

@@ -257,9 +257,9 @@ def _mean(total: float, of: int, digits: int = 4) -> float | None:
 def paint_evaluate(p: EvaluateParams, ctx: Context) -> Iterator[Event]:
     import numpy as np
 
+    from studio.device import use_bf16
     from studio.imageio import read_image
     from studio_paint.loading import load_generators
-    from studio_paint.translate import use_bf16
 
     folder = data_folder(p.data)
     card, gens = load_generators(ctx, p.model)
@@ -293,7 +293,7 @@ def paint_evaluate(p: EvaluateParams, ctx: Context) -> Iterator[Event]:
         notes.append(f"{p.model} was trained at {own} px (short side) and is measured here at "
                      f"{scale} px, {p.judge}'s scale; a judge trained at {own} px "
                      f"(paint.train-judge --scale {own}) would measure it at its own")
-    bf16 = use_bf16(ctx.device, p.precision)
+    bf16 = use_bf16(p.precision, ctx.device)
 
     what = {"testA": f"{names[sides['testA']]} pictures (the model's domain "
                      f"{sides['testA'].upper()})",
@@ -529,8 +529,8 @@ def train_judge(p: TrainJudgeParams, ctx: Context) -> Iterator[Event]:
     import torch
     import torch.nn.functional as F
 
+    from studio.device import use_bf16
     from studio_paint.classifier import JudgeConfig, MonetJudge, parameter_count
-    from studio_paint.translate import use_bf16
 
     if not ID_RE.match(p.model_id):
         raise ValueError(f"--model-id {p.model_id!r}: use letters, digits, '.', '_' or '-'")
@@ -594,7 +594,7 @@ def train_judge(p: TrainJudgeParams, ctx: Context) -> Iterator[Event]:
         best_weights = saved.get("best_model")
         yield Log(f"resuming {p.model_id} at step {step}")
     yield Log(f"judge: {parameter_count(judge):,} parameters on {device}")
-    bf16 = use_bf16(device, p.precision)
+    bf16 = use_bf16(p.precision, device)
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
     command = command_line(TRAIN_JUDGE, replace(p, width=cfg.width, scale=scale, crop=crop),
                            seed)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.device import use_bf16
 from studio.errors import UserError
 from studio.tasks import Context, Event, Log, Output, Preview, Progress, Task, param
 
@@ -139,18 +140,6 @@ def preview_size(h: int, w: int) -> tuple[int, int]:
     from studio_paint.style import fit
 
     return (h, w) if max(h, w) <= PREVIEW_MAX else fit(h, w, PREVIEW_MAX)
-
-
-def use_bf16(precision: str, device: str) -> bool:
-    """bfloat16 autocast where the device computes it natively (CUDA, CPUs with AVX512-BF16
-    or AMX) unless told."""
-    import torch
-
-    if precision != "auto":
-        return precision == "bf16"
-    if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    return device == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 # ---------------------------------------------------------------------------------------------

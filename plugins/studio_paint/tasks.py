@@ -64,9 +64,10 @@ def picture_files(path: Path) -> tuple[list[Path], list[str]]:
 
 
 def paint_translate(p: TranslateParams, ctx: Context) -> Iterator[Event]:
+    from studio.device import use_bf16
     from studio.imageio import DEFAULT_MAX_PIXELS, open_image
     from studio_paint.loading import describe, domains, load_generators, pick_direction
-    from studio_paint.translate import Translation, translate_image, use_bf16, working_size
+    from studio_paint.translate import Translation, translate_image, working_size
 
     files, skipped = picture_files(p.image)
     batch = p.image.is_dir()
@@ -74,7 +75,7 @@ def paint_translate(p: TranslateParams, ctx: Context) -> Iterator[Event]:
     direction = pick_direction(card, gens, p.direction)
     train_size = int(card.config.get("train_size") or 256)
     working_size(256, 256, p.scale, train_size)  # a bad --scale fails before any work
-    bf16 = use_bf16(ctx.device, p.precision)
+    bf16 = use_bf16(p.precision, ctx.device)
     translation = Translation(gens[direction], ctx.device, bf16, p.tile, ctx.is_cancelled)
     target = domains(card)["b" if direction == "a2b" else "a"]
     yield Log(f"{card.id}: {describe(card, direction)}, in {'bfloat16' if bf16 else 'float32'}"

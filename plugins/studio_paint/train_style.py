@@ -285,14 +285,10 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
     import numpy as np
     import torch
 
+    from studio.device import use_bf16
     from studio_paint.fast_style import FastStyleConfig, TransformerNet, parameter_count
     from studio_paint.style import depth_for, fit, parse_layers, resize, to_image, to_tensor
-    from studio_paint.style_tasks import (
-        feature_network,
-        read_picture,
-        receptive_field,
-        use_bf16,
-    )
+    from studio_paint.style_tasks import feature_network, read_picture, receptive_field
 
     if not ID_RE.match(p.model_id):
         raise UserError(f"--model-id {p.model_id!r}: use letters, digits, '.', '_' or '-'")

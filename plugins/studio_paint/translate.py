@@ -99,16 +99,6 @@ def working_size(height: int, width: int, scale: str, train_size: int) -> tuple[
 # Precision.
 
 
-def use_bf16(device: str, precision: str = "auto") -> bool:
-    """bfloat16 where the device computes it natively (CPUs with AMX or AVX-512 BF16, recent
-    GPUs); float32 elsewhere or when asked."""
-    if precision != "auto":
-        return precision == "bf16"
-    if str(device).startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    return str(device) == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 _copies: dict[tuple[int, torch.dtype], Generator] = {}
 
 
