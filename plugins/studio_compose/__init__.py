@@ -3,6 +3,8 @@ Hook implementations only; the parts live in their own modules."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from studio.hookspecs import Capability, hookimpl
 from studio.tasks import Task
 from studio_compose.tasks import (
@@ -22,6 +24,8 @@ RENDER = Task("compose.render", "Play a score", RenderParams, compose_render,
 METRICS = Task("compose.metrics", "Measure the music", MetricsParams, compose_metrics,
                "The MuseGAN paper's metrics for real music and for a model, side by side.")
 
+ICON = Path(__file__).with_name("icon.svg")  # drawn in the studio's one style
+
 
 def _panel(host):
     from studio_compose.ui.panel import ComposePanel
@@ -33,4 +37,5 @@ def _panel(host):
 def studio_capabilities() -> list[Capability]:
     return [Capability("compose", "Compose", [GENERATE, RENDER, TRAIN, METRICS], panel=_panel,
                        accepts=(".mid", ".midi", ".xml", ".musicxml", ".mxl"),
-                       description="Four-voice music with MuseGAN.")]
+                       description="Four-voice music with MuseGAN.",
+                       icon=ICON)]

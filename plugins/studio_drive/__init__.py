@@ -4,10 +4,13 @@ parts live in their own modules."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from studio.hookspecs import Capability, hookimpl
 from studio.tasks import Task
+
+ICON = Path(__file__).with_name("icon.svg")  # drawn in the studio's one style
 
 
 def _tasks() -> list[Task]:
@@ -40,7 +43,8 @@ def _panel(host: Any) -> Any:
 def studio_capabilities() -> list[Capability]:
     return [Capability("drive", "Drive", _tasks(),
                        description="A World Models agent that drives CarRacing, and dreams.",
-                       panel=_panel, accepts=(".csv",))]
+                       panel=_panel, accepts=(".csv",),
+                       icon=ICON)]
 
 
 @hookimpl

@@ -4,12 +4,15 @@ implementations only; the parts live in their own modules."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from studio.hookspecs import Capability, hookimpl
 from studio.tasks import Task
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+ICON = Path(__file__).with_name("icon.svg")  # drawn in the studio's one style
 
 
 def _tasks() -> list[Task]:
@@ -36,7 +39,8 @@ def _panel(host):
 @hookimpl
 def studio_capabilities() -> list[Capability]:
     return [Capability("paint", "Paint", _tasks(), accepts=IMAGE_SUFFIXES, panel=_panel,
-                       description="Photos painted as Monet would, or in any painting's style.")]
+                       description="Photos painted as Monet would, or in any painting's style.",
+                       icon=ICON)]
 
 
 @hookimpl

@@ -3,6 +3,8 @@ learns from your own text. Hook implementations only; the parts live in their ow
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from studio.hookspecs import Capability, hookimpl
 from studio.tasks import Task
 from studio_write.import_gpt2 import IMPORT_GPT2
@@ -11,6 +13,8 @@ from studio_write.train import TRAIN
 
 GENERATE = Task("write.generate", "Continue a text", GenerateParams, write_generate,
                 "Streams a continuation of the prompt, token by token.")
+
+ICON = Path(__file__).with_name("icon.svg")  # drawn in the studio's one style
 
 
 def _panel(host):
@@ -22,4 +26,5 @@ def _panel(host):
 @hookimpl
 def studio_capabilities() -> list[Capability]:
     return [Capability("write", "Write", [GENERATE, TRAIN, IMPORT_GPT2], panel=_panel,
-                       accepts=(".txt", ".md", ".csv"), description="A GPT that writes with you.")]
+                       accepts=(".txt", ".md", ".csv"), description="A GPT that writes with you.",
+                       icon=ICON)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QGraphicsView,
     QHBoxLayout,
     QLabel,
+    QListView,
+    QListWidget,
     QScrollArea,
     QSplitter,
     QVBoxLayout,
@@ -50,6 +52,24 @@ def capability_icon(icon: object, title: str, key: str) -> QIcon:
         if not qicon.isNull():
             return qicon
     return tile_icon(title, key)
+
+
+def capability_switcher() -> QListWidget:
+    """The window's capability rail: a narrow column of icons, each titled underneath."""
+    rail = QListWidget()
+    rail.setObjectName("switcher")
+    rail.setViewMode(QListView.IconMode)
+    rail.setFlow(QListView.TopToBottom)
+    rail.setWrapping(False)
+    rail.setMovement(QListView.Static)
+    rail.setResizeMode(QListView.Adjust)
+    rail.setIconSize(QSize(32, 32))
+    rail.setGridSize(QSize(72 - 2 * theme.SPACE_S, 64))
+    rail.setSpacing(0)
+    rail.setFixedWidth(72)
+    rail.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    rail.setVerticalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+    return rail
 
 
 def to_qimage(array: np.ndarray) -> QImage:
