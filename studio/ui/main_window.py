@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QMainWindow,
     QStackedWidget,
@@ -34,7 +33,7 @@ from studio.ui.jobs import Job, JobManager, JobState
 from studio.ui.notifications import NotificationArea
 from studio.ui.panel_host import PanelHost
 from studio.ui.task_page import TaskPage
-from studio.ui.widgets import capability_icon
+from studio.ui.widgets import capability_icon, capability_switcher
 
 
 def _probe_device(choice: str) -> tuple[str, str]:
@@ -68,10 +67,7 @@ class MainWindow(QMainWindow):
         self.host = PanelHost(self.jobs, registry, models, gallery, self.notify)
 
         # capability switcher + pages
-        self.switcher = QListWidget()
-        self.switcher.setObjectName("switcher")
-        self.switcher.setIconSize(QSize(28, 28))
-        self.switcher.setFixedWidth(200)
+        self.switcher = capability_switcher()
         self.pages = QStackedWidget()
         self.panels: dict[str, QWidget] = {}
         for cap in registry.capabilities:
@@ -121,7 +117,8 @@ class MainWindow(QMainWindow):
     # -- building ------------------------------------------------------------------------
     def _add_capability(self, cap: Capability) -> None:
         item = QListWidgetItem(capability_icon(cap.icon, cap.title, cap.id), cap.title)
-        item.setToolTip(cap.description)
+        item.setToolTip(f"{cap.title}: {cap.description}" if cap.description else cap.title)
+        item.setTextAlignment(Qt.AlignHCenter | Qt.AlignBottom)
         self.switcher.addItem(item)
         page: QWidget
         try:
