@@ -330,3 +330,18 @@ def test_resume_refuses_a_model_whose_v_or_m_changed(tmp_path):
     assert "V or M changed" in _refused(
         TRAIN_CONTROLLER, {"model_id": "drive.tiny", "generations": 2, **TINY, "resume": True},
         store)
+
+
+def test_refine_starts_the_search_at_the_present_controller(tmp_path):
+    store = ModelStore([tmp_path])
+    write_model(store.user_dir, controller=True)
+    before = store.load("drive.tiny")[1]["controller.weight"].float()
+    events = run(TRAIN_CONTROLLER, {"model_id": "drive.tiny", "generations": 1, **TINY,
+                                    "refine": True, "sigma0": 1e-4}, store)
+    assert any(isinstance(e, Log) and "present controller" in e.message for e in events)
+    # generation 1's mean is the start, and it is what the first generation saves
+    after = store.load("drive.tiny")[1]["controller.weight"].float()
+    assert torch.allclose(after, before, atol=1e-2) and before.abs().mean() > 0.1
+    write_model(store.user_dir, "drive.bare")
+    assert "has no controller yet to start from" in _refused(
+        TRAIN_CONTROLLER, {"model_id": "drive.bare", **TINY, "refine": True}, store)

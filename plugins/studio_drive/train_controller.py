@@ -79,7 +79,10 @@ class TrainControllerParams:
                           help="tracks each candidate drives; its fitness is the mean score "
                                "(the paper: 16; fewer and CMA-ES stalls on the noise)")
     sigma0: float = param(0.1, min=1e-4, max=10.0, advanced=True,
-                          help="CMA-ES's initial step size (the mean starts at zero)")
+                          help="CMA-ES's initial step size")
+    refine: bool = param(False,
+                         help="start the search at the model's present controller instead of "
+                              "at zero, to improve a trained agent (a smaller --sigma0 suits)")
     max_steps: int = param(1000, min=10, max=1000, advanced=True,
                            help="steps per rollout at most (the game ends at 1000)")
     fitness: str = param("real", choices=("real", "dream"),
@@ -129,10 +132,11 @@ def _cma() -> Any:
     return cma
 
 
-def new_es(n: int, sigma0: float, popsize: int, seed: int) -> tuple[Any, Normal]:
-    """A fresh CMA-ES over ``n`` parameters from zero, with cumulative step-size adaptation
-    (CSA), no mirrored samples (whose bookkeeping is not plain state) and its own random
-    generator; quiet, writing no files."""
+def new_es(n: int, sigma0: float, popsize: int, seed: int, x0: np.ndarray | None = None
+           ) -> tuple[Any, Normal]:
+    """A fresh CMA-ES over ``n`` parameters from ``x0`` (zero when None), with cumulative
+    step-size adaptation (CSA), no mirrored samples (whose bookkeeping is not plain state)
+    and its own random generator; quiet, writing no files."""
     import warnings
 
     cma = _cma()
@@ -142,7 +146,8 @@ def new_es(n: int, sigma0: float, popsize: int, seed: int) -> tuple[Any, Normal]
             "verbose": -9, "verb_log": 0, "verb_disp": 0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        es = cma.CMAEvolutionStrategy(np.zeros(n), sigma0, opts)
+        start = np.zeros(n) if x0 is None else np.asarray(x0, np.float64)
+        es = cma.CMAEvolutionStrategy(start, sigma0, opts)
     return es, normal
 
 
@@ -293,7 +298,7 @@ def train_controller(p: TrainControllerParams, ctx: Context) -> Iterator[Event]:
     from studio_drive.executors import make_executor
     from studio_drive.loading import check_config, load_world_model, save_part
 
-    card, vae, mdnrnn, _ = load_world_model(ctx, p.model_id)
+    card, vae, mdnrnn, present = load_world_model(ctx, p.model_id)
     config = check_config(card.config, p.model_id)
     root = user_models_dir(ctx)
     folder = root / p.model_id
@@ -320,8 +325,15 @@ def train_controller(p: TrainControllerParams, ctx: Context) -> Iterator[Event]:
     if not 0 <= seed < 2**63:
         raise UserError(f"--seed {seed}: use a seed from 0 to 2**63 - 1")
 
+    x0 = None
+    if p.refine and saved is None:
+        if present is None:
+            raise UserError(f"--refine: {p.model_id} has no controller yet to start from; "
+                            "train without --refine")
+        x0 = present.to_flat()
+        yield Log(f"starting the search at {p.model_id}'s present controller")
     es, normal = new_es(3 * (config["z_size"] + config["hidden"]) + 3, p.sigma0, p.popsize,
-                        seed)
+                        seed, x0)
     history: list[dict[str, Any]] = []
     generation, seconds, env_steps = 0, 0.0, 0
     best_score, best_x = -math.inf, None
