@@ -181,7 +181,7 @@ def drums_only() -> bytes:
     (b"", ["empty file"]),
     (b"RIFF\x00\x00\x00\x00WAVEfmt ", ["not a MIDI file"]),
     (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x08\x90\xff\xff",
-     ["corrupt"]),
+     ["track 1 of 1 says it is 8 bytes long but only 3 bytes follow"]),
     (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x00\x00", ["0 ticks per beat"]),
     (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\xe7\x28", ["SMPTE"]),
     (drums_only(), ["only drums"]),
@@ -299,11 +299,14 @@ def test_compressed_mxl(tmp_path):
     check_upper_lower(read_music(path))
 
 
-def test_musicxml_without_tempo_plays_at_90(tmp_path):
+def test_musicxml_without_tempo_plays_at_120_like_midi(tmp_path):
     path = tmp_path / "plain.xml"
     path.write_text(musicxml(("Voice", LOWER)))
     score = read_music(path)
-    assert score.tempo == 90
+    assert score.tempo == 120
+    midi = tmp_path / "plain.mid"
+    midi.write_bytes(midi_file([notes_track([(60, 0, 1)], 480)]))
+    assert read_music(midi).tempo == score.tempo  # one default for both
     assert key(score) == [(43, 12, 12, 0), (48, 0, 12, 0)]
 
 

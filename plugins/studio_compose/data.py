@@ -39,20 +39,45 @@ class Corpus:
     valid: list[np.ndarray]
     description: str
     test: list[np.ndarray] = field(default_factory=list)  # held out from model choices too
+    skipped: list[str] = field(default_factory=list)  # "file: why", one per file left out
+
+    def skipped_note(self, limit: int = 50) -> str:
+        """The files left out and why, for a log or a card ("" when none)."""
+        if not self.skipped:
+            return ""
+        more = len(self.skipped) - limit
+        listed = "; ".join(self.skipped[:limit]) + (f"; and {more} more" if more > 0 else "")
+        return f"skipped {len(self.skipped)}: {listed}"
 
 
-def read_corpus(path: Path) -> Corpus:
+def read_corpus(path: Path, steps_per_bar: int | None = None) -> Corpus:
     """The chorales JSON (its train, valid and test splits), or a folder of MIDI / MusicXML
-    files (every tenth file kept for validation; no test split)."""
+    files (every tenth file kept for validation; no test split).
+
+    A file is read at four steps per beat. With ``steps_per_bar`` (the model's bar), a piece
+    whose bars are not a whole number of the model's bars (3/4 or 6/8 is 12 steps, 5/4 is 20,
+    7/8 is 14: none fits a 16-step bar) is skipped with that reason, since phrases are cut at
+    the model's bar lines: train with ``--steps-per-bar 12`` to learn waltzes."""
     path = Path(path).expanduser()
     if path.is_dir():
-        return _read_folder(path)
+        return _read_folder(path, steps_per_bar)
     if not path.is_file():
         raise UserError(f"no such file or folder: {path}")
     if path.suffix.lower() != ".json":
         raise UserError(f"{path.name}: give the chorales .json or a folder of MIDI/MusicXML")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise UserError(f"{path.name}: refused, its JSON is nested too deeply to be a chorales "
+                        "file (a piece is a list of [S, A, T, B] steps)") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path.name}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                        f"offset {exc.start:,})") from None
+    except ValueError as exc:
+        raise UserError(f"{path.name}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"{path.name}: cannot read it ({exc.strerror or exc})") from None
+    try:
         train = [_grid(p) for p in doc["train"]]
         valid = [_grid(p) for p in doc.get("valid", [])]
         test = [_grid(p) for p in doc.get("test", [])]
@@ -72,23 +97,32 @@ def _grid(piece: list) -> np.ndarray:
     return grid
 
 
-def _read_folder(folder: Path) -> Corpus:
-    from studio_compose.midi_io import read_music, to_voices
+def _read_folder(folder: Path, steps_per_bar: int | None) -> Corpus:
+    from studio_compose.midi_io import read_music, time_signature, to_voices
 
     files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in MUSIC_SUFFIXES)
     pieces, skipped = [], []
     for f in files:
         try:
-            pieces.append(to_voices(read_music(f), 4))
-        except UserError as exc:
-            skipped.append(f"{f.name}: {exc}")
+            score = read_music(f)
+        except UserError as exc:  # its message starts with the file's name
+            skipped.append(str(exc))
+            continue
+        bar = score.steps_per_bar
+        if steps_per_bar and bar % steps_per_bar:
+            meter = "/".join(map(str, time_signature(bar, score.steps_per_beat)))
+            skipped.append(f"{f.name}: in {meter}, its {bar}-step bars do not fit the model's "
+                           f"{steps_per_bar}-step bars (train with --steps-per-bar {bar} for "
+                           "this meter)")
+            continue
+        pieces.append(to_voices(score, 4))
     if not pieces:
         reason = f" ({skipped[0]})" if skipped else ""
-        raise UserError(f"no readable MIDI or MusicXML file in {folder}{reason}")
+        raise UserError(f"no usable MIDI or MusicXML file in {folder}{reason}")
     valid = pieces[::10] if len(pieces) >= 10 else []
     train = [p for i, p in enumerate(pieces) if i % 10 or len(pieces) < 10]
     note = f"; {len(skipped)} skipped" if skipped else ""
-    return Corpus(train, valid, f"{folder.name}: {len(pieces)} pieces{note}")
+    return Corpus(train, valid, f"{folder.name}: {len(pieces)} pieces{note}", skipped=skipped)
 
 
 def phrases(pieces: list[np.ndarray], length: int, hop: int) -> np.ndarray:

@@ -5,14 +5,16 @@ that names the file and the reason; no other exception escapes for bad input.
 
 Reading quantizes every note to the step grid (``steps_per_beat`` steps per quarter note). MIDI
 positions come from the file's own ticks (a beat is ``resolution`` ticks), so tempo changes do
-not move notes off the grid; the score keeps the first tempo and the first time signature.
+not move notes off the grid; the score keeps the first tempo and the first time signature. MIDI
+files are read event by event (``smf``), so a long piece at a fine resolution reads as it is,
+and a broken file is refused with what is broken. A file without a tempo plays at 120 bpm,
+MIDI or MusicXML alike.
 """
 
 from __future__ import annotations
 
 import io
 import math
-import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import replace
@@ -26,6 +28,7 @@ import pretty_midi
 from studio.errors import UserError
 
 from .score import DEFAULT_PROGRAM, REST, Note, Score
+from .smf import MidiFile, SmfError, read_smf
 
 MAX_BYTES = 20 * 1024 * 1024  # a MIDI or MusicXML file (compressed .mxl: the archive)
 MAX_XML_BYTES = 100 * 1024 * 1024  # the score inside an .mxl, uncompressed
@@ -34,7 +37,9 @@ MAX_STEPS = 500_000  # about a day of music at 90 bpm in sixteenths
 MAX_STEPS_PER_BEAT = 96
 MIDI_SUFFIXES = (".mid", ".midi")
 XML_SUFFIXES = (".xml", ".musicxml", ".mxl")
-XML_TEMPO = 90.0  # a MusicXML score without <sound tempo=...>
+# A file that sets no tempo plays at 120 quarter notes per minute: the MIDI standard's default,
+# used for MusicXML too, so one piece plays alike from either file.
+DEFAULT_TEMPO = 120.0
 
 
 class MusicError(UserError):
@@ -106,23 +111,6 @@ def _read_bytes(path: Path) -> bytes:
         raise _fail(path.name, f"cannot read it ({e.strerror or e})") from None
 
 
-def _check_midi_header(data: bytes, name: str) -> None:
-    if not data:
-        raise _fail(name, "empty file")
-    if len(data) > MAX_BYTES:
-        raise _fail(name, f"too large ({len(data) / 2**20:.1f} MB, at most "
-                          f"{MAX_BYTES / 2**20:.0f} MB)")
-    if data[:4] != b"MThd":
-        raise _fail(name, "not a MIDI file (no MThd header)")
-    if len(data) < 14:
-        raise _fail(name, "corrupt MIDI file (truncated header)")
-    division = int.from_bytes(data[12:14], "big")
-    if division & 0x8000:
-        raise _fail(name, "SMPTE time code MIDI files are not supported (no ticks per beat)")
-    if division == 0:
-        raise _fail(name, "corrupt MIDI file (0 ticks per beat)")
-
-
 def _check_steps_per_beat(steps_per_beat: int, name: str) -> None:
     if not 1 <= steps_per_beat <= MAX_STEPS_PER_BEAT:
         raise _fail(name, f"steps per beat must be 1 to {MAX_STEPS_PER_BEAT}, "
@@ -134,59 +122,108 @@ def _steps(ticks: np.ndarray, resolution: int, steps_per_beat: int) -> np.ndarra
 
 
 def read_midi(source: Path | bytes, steps_per_beat: int = 4) -> Score:
-    """Every non-drum note of a MIDI file (type 0 or 1), one voice per instrument track that has
-    notes (its name, or "track N"; its program kept), quantized to ``steps_per_beat`` steps per
-    quarter note from the file's ticks. Notes shorter than a step last one step; of notes of
-    one pitch in one voice that overlap, the earlier is cut where the later starts."""
+    """Every non-drum note of a MIDI file (type 0 or 1), one voice per instrument (track,
+    channel and program; its name is the track's, or "track N" for the Nth voice), quantized to
+    ``steps_per_beat`` steps per quarter note from the file's ticks, however many there are per
+    beat and however long the piece (up to ``MAX_STEPS``). Notes shorter than a step last one
+    step; of notes of one pitch in one voice that overlap, the earlier is cut where the later
+    starts; a note that is never switched off lasts to the end of its track (``Score.remarks``
+    says how many). The tempo is the first the file sets, else MIDI's default of 120."""
     if isinstance(source, bytes | bytearray):
         name, data = "MIDI data", bytes(source)
     else:
         path = Path(source)
         name, data = path.name, _read_bytes(path)
     _check_steps_per_beat(steps_per_beat, name)
-    _check_midi_header(data, name)
+    if len(data) > MAX_BYTES:
+        raise _fail(name, f"too large ({len(data) / 2**20:.1f} MB, at most "
+                          f"{MAX_BYTES / 2**20:.0f} MB)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
-    except Exception as e:  # mido and pretty_midi raise many kinds on corrupt data
-        raise _fail(name, f"corrupt MIDI file ({type(e).__name__}: {e})") from None
+        smf = read_smf(data)
+    except SmfError as e:
+        raise _fail(name, str(e)) from None
 
-    played = [ins for ins in pm.instruments if ins.notes]
-    if not played:
+    voices, drums, unclosed = _midi_voices(smf)
+    if not voices and not drums:
         raise _fail(name, "no notes")
-    tracks = [ins for ins in played if not ins.is_drum]
-    if not tracks:
+    if not voices:
         raise _fail(name, "only drums (no pitched notes)")
-    n_notes = sum(len(ins.notes) for ins in tracks)
+    n_notes = sum(len(v[2]) for v in voices)
     if n_notes > MAX_NOTES:
-        raise _fail(name, f"too many notes ({n_notes}, at most {MAX_NOTES})")
+        raise _fail(name, f"too many notes ({n_notes:,}, at most {MAX_NOTES:,})")
+    last_tick = max(end for v in voices for _, end, _, _ in v[2])
+    beats = last_tick / smf.division
+    if beats * steps_per_beat > MAX_STEPS:
+        raise _fail(name, f"too long: {beats:,.0f} beats (at most "
+                          f"{MAX_STEPS // steps_per_beat:,} beats, about a day of music)")
 
     notes: list[Note] = []
-    for voice, ins in enumerate(tracks):
-        times = np.array([(n.start, n.end) for n in ins.notes], dtype=np.float64)
-        ticks = np.array([pm.time_to_tick(t) for t in times.ravel()]).reshape(-1, 2)
-        starts = _steps(ticks[:, 0], pm.resolution, steps_per_beat)
-        ends = np.maximum(_steps(ticks[:, 1], pm.resolution, steps_per_beat), starts + 1)
-        for n, s, e in zip(ins.notes, starts, ends, strict=True):
-            notes.append(Note(int(n.pitch), int(s), int(e - s), voice, int(n.velocity)))
+    for voice, (_, _, played) in enumerate(voices):
+        ticks = np.array([(s, e) for s, e, _, _ in played], dtype=np.int64)
+        starts = _steps(ticks[:, 0], smf.division, steps_per_beat)
+        ends = np.maximum(_steps(ticks[:, 1], smf.division, steps_per_beat), starts + 1)
+        for (_, _, pitch, velocity), s, e in zip(played, starts, ends, strict=True):
+            notes.append(Note(pitch, int(s), int(e - s), voice, velocity))
     notes = _untangle(notes)
     n_steps = max(n.end for n in notes)
-    if n_steps > MAX_STEPS:
-        raise _fail(name, f"too long ({n_steps} steps, at most {MAX_STEPS})")
 
-    _, tempi = pm.get_tempo_changes()
-    tempo = float(tempi[0]) if len(tempi) and tempi[0] > 0 else 120.0
+    tempos = sorted((t for track in smf.tracks for t in track.tempos), key=lambda t: t[0])
+    tempo = 60_000_000 / tempos[0][1] if tempos and tempos[0][1] > 0 else DEFAULT_TEMPO
+    meters = sorted((m for track in smf.tracks for m in track.meters), key=lambda m: m[0])
     steps_per_bar = 4 * steps_per_beat
-    if pm.time_signature_changes:
-        ts = pm.time_signature_changes[0]
-        steps_per_bar = _bar_steps(ts.numerator, ts.denominator, steps_per_beat)
+    if meters:
+        steps_per_bar = _bar_steps(meters[0][1], meters[0][2], steps_per_beat)
+    remarks = []
+    if unclosed:
+        remarks.append(f"{unclosed} note{'' if unclosed == 1 else 's'} never switched off: "
+                       "held to the end of the track")
     return Score(
-        notes,
-        voices=[ins.name.strip() or f"track {i + 1}" for i, ins in enumerate(tracks)],
-        programs=[int(ins.program) for ins in tracks],
+        notes, voices=[v[0] for v in voices], programs=[v[1] for v in voices],
         steps_per_beat=steps_per_beat, steps_per_bar=steps_per_bar, tempo=tempo,
-        n_steps=n_steps)
+        n_steps=n_steps, remarks=remarks)
+
+
+Played = list[tuple[int, int, int, int]]  # (start tick, end tick, pitch, velocity)
+
+
+def _midi_voices(smf: MidiFile) -> tuple[list[tuple[str, int, Played]], int, int]:
+    """The pitched voices [(name, program, notes)] in order of their first note, how many
+    drum notes there are (channel 10), and how many notes were never switched off.
+
+    A note-off (or a note-on at velocity 0) ends the earliest sounding note of its key and
+    channel; a voice is a track's channel in one program."""
+    voices: dict[tuple[int, int, int], Played] = {}
+    unclosed = 0
+    for t, track in enumerate(smf.tracks):
+        program = [0] * 16
+        sounding: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        for tick, status, a, b in track.events:
+            kind, channel = status >> 4, status & 0x0F
+            if kind == 0xC:
+                program[channel] = a
+            elif kind == 0x9 and b > 0:
+                sounding.setdefault((channel, a), []).append((tick, b, program[channel]))
+            else:
+                started = sounding.get((channel, a))
+                if started:
+                    _close(voices, t, channel, a, started.pop(0), tick)
+        for (channel, pitch), started in sounding.items():
+            for note in started:
+                _close(voices, t, channel, pitch, note, max(track.end, note[0]))
+                unclosed += channel != 9
+    names = [track.name for track in smf.tracks]
+    order = sorted(voices, key=lambda k: (k[0], min(n[0] for n in voices[k])))
+    keys = [k for k in order if k[1] != 9]
+    pitched = [(names[t] or f"track {i + 1}", program, voices[(t, channel, program)])
+               for i, (t, channel, program) in enumerate(keys)]
+    drums = sum(len(p) for (_, channel, _), p in voices.items() if channel == 9)
+    return pitched, drums, unclosed
+
+
+def _close(voices: dict[tuple[int, int, int], Played], track: int, channel: int, pitch: int,
+           note: tuple[int, int, int], end: int) -> None:
+    start, velocity, program = note
+    voices.setdefault((track, channel, program), []).append((start, end, pitch, velocity))
 
 
 def _untangle(notes: list[Note]) -> list[Note]:
@@ -315,8 +352,10 @@ class _Part:
     def add(self, start: Fraction, end: Fraction, pitch: int, velocity: int,
             tie_types: set[str]) -> None:
         i = self._open_ties.pop(pitch, None)
-        if "stop" in tie_types and i is not None and self.notes[i][1] == start:
-            self.notes[i][1] = end  # the tie goes on: one held note
+        # A tie that starts goes on into the next note of its pitch that starts where it ends,
+        # whether or not that note says "stop" (exporters forget): one held note, not two.
+        if i is not None and self.notes[i][1] == start:
+            self.notes[i][1] = end
         else:
             i = len(self.notes)
             self.notes.append([start, end, pitch, velocity])
@@ -328,7 +367,7 @@ def read_musicxml(path: Path, steps_per_beat: int = 4) -> Score:
     """A partwise MusicXML score (.musicxml, .xml, or compressed .mxl): one voice per part that
     has notes (its part-name, its MIDI program when given), chords, rests, ties (a tied chain is
     one held note), <backup>/<forward>, transposing parts at sounding pitch, the first <time>
-    for the bar and the first <sound tempo> (else 90). Grace and cue notes are skipped."""
+    for the bar and the first <sound tempo> (else 120, as MIDI). Grace and cue notes are skipped."""
     path = Path(path)
     name = path.name
     _check_steps_per_beat(steps_per_beat, name)
@@ -424,7 +463,7 @@ def read_musicxml(path: Path, steps_per_beat: int = 4) -> Score:
     steps_per_bar = 4 * steps_per_beat if bar is None else _bar_steps(*bar, steps_per_beat)
     return Score(notes, voices=[p.name for p, _ in played],
                  programs=[program for _, program in played], steps_per_beat=steps_per_beat,
-                 steps_per_bar=steps_per_bar, tempo=tempo or XML_TEMPO, n_steps=n_steps)
+                 steps_per_bar=steps_per_bar, tempo=tempo or DEFAULT_TEMPO, n_steps=n_steps)
 
 
 def _time_signature(time: ET.Element, name: str) -> tuple[float, float]:

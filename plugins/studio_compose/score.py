@@ -45,6 +45,7 @@ class Score:
     steps_per_bar: int = 16
     tempo: float = 90.0  # quarter notes per minute
     n_steps: int = 0  # the length, rests at the end included
+    remarks: list[str] = field(default_factory=list)  # what reading the file had to mend
 
     def __post_init__(self) -> None:
         if not self.programs:

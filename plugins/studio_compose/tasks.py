@@ -244,6 +244,8 @@ def compose_render(p: RenderParams, ctx: Context) -> Iterator[Event]:
     yield Preview({"score": score}, label=p.file.name)
     yield Log(f"{p.file.name}: {n} voice{'' if n == 1 else 's'}, {len(score.notes)} notes, "
               f"{score.duration:.1f} s")
+    for remark in score.remarks:
+        yield Log(f"{p.file.name}: {remark}", "warning")
     wav = render_wav(score, voices=sorted(sounding))
     if p.keep:
         yield Output(wav, name=p.file.stem, suffix=".wav")
@@ -275,7 +277,9 @@ def compose_metrics(p: MetricsParams, ctx: Context) -> Iterator[Event]:
 
     gen, _, card = loading.load(ctx, p.model)
     cfg = gen.cfg
-    corpus = read_corpus(p.data)
+    corpus = read_corpus(p.data, cfg.n_steps)
+    for line in corpus.skipped:
+        yield Log(f"skipped {line}", "warning")
     length = cfg.n_bars * cfg.n_steps
     if p.split == "test" and not corpus.test:
         raise UserError(f"{Path(p.data).name} has no test split; use --split valid")

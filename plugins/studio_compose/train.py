@@ -422,7 +422,9 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                             critic_chroma=p.critic_chroma, critic_contour=p.critic_contour)
 
     yield Progress(None, "reading the music")
-    corpus = read_corpus(p.data)
+    corpus = read_corpus(p.data, cfg.n_steps)
+    for line in corpus.skipped:
+        yield Log(f"skipped {line}", "warning")
     length = cfg.n_bars * cfg.n_steps
     pieces = corpus.train if keys == "all" else in_one_key(corpus.train, cfg.lowest_pitch,
                                                             cfg.n_pitches)
@@ -488,7 +490,8 @@ def compose_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     names = str(p.data)
     licence = p.licence or f"the licence of the training music applies ({names})"
     licence += base_licence(ctx, start_from)
-    training_data = p.training_data or corpus.description
+    training_data = "; ".join(filter(None, (p.training_data or corpus.description,
+                                            corpus.skipped_note())))
 
     def save_all(quality: dict[str, Any]) -> ModelCard:
         og, groups_g = optimizer_tensors(opt_g)
