@@ -5,8 +5,10 @@ cancelling closes the task's generator at its next yield."""
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import random
+import reprlib
 import shutil
 import sys
 import tempfile
@@ -20,7 +22,18 @@ from typing import Any, Protocol
 import studio
 from studio import device as devices
 from studio.errors import UserError
-from studio.tasks import Cancelled, Context, Controls, Event, Output, Task
+from studio.tasks import (
+    Cancelled,
+    Context,
+    Controls,
+    Event,
+    Log,
+    Output,
+    Preview,
+    Progress,
+    Stream,
+    Task,
+)
 
 
 class OutputSink(Protocol):
@@ -30,14 +43,20 @@ class OutputSink(Protocol):
 
 
 class TaskFailed(Exception):
-    """The task raised. ``message`` is one line for the user, ``details`` the traceback."""
+    """The task raised. ``message`` is one line for the user, ``details`` the traceback.
+
+    The error contract: ``bad_input`` (the CLI exits 2) when the task refused its input, that is
+    it raised ``UserError`` or ``ValueError``, or an ``OSError`` about one of its input files
+    (a ``Path`` parameter, or a file in a folder one names); anything else failed (exit 1), as
+    does a task that breaks the contract (``plugin_error``: it yielded what is not an event)."""
 
     def __init__(self, message: str, details: str = "", out_of_memory: bool = False,
-                 bad_input: bool = False):
+                 bad_input: bool = False, plugin_error: bool = False):
         super().__init__(message)
         self.details = details
         self.out_of_memory = out_of_memory
-        self.bad_input = bad_input  # the task refused its input (UserError or ValueError)
+        self.bad_input = bad_input  # the task refused its input
+        self.plugin_error = plugin_error  # the task broke the plugin contract
 
 
 @dataclass
@@ -82,18 +101,19 @@ class Execution:
                 for event in gen:
                     if is_cancelled():
                         raise Cancelled()
+                    self._check(event)
                     saved = self._save(event, ctx) if isinstance(event, Output) else None
                     on_event(event, saved)
                     if is_cancelled():
                         raise Cancelled()
                 if is_cancelled():  # the task saw ctx.is_cancelled() and returned early
                     raise Cancelled()
-        except Cancelled:
+        except (Cancelled, TaskFailed):
             raise
         except (KeyboardInterrupt, GeneratorExit):
             raise Cancelled() from None
         except Exception as exc:
-            raise _failure(exc) from exc
+            raise _failure(exc, self.task, self.params) from exc
         finally:
             if gen is not None:
                 with contextlib.suppress(Exception):
@@ -103,6 +123,13 @@ class Execution:
                 with contextlib.suppress(Exception):
                     devices.free_memory()
         return self.saved
+
+    def _check(self, event: Any) -> None:
+        """Refuse what the task may not yield, naming the plugin and the task."""
+        problem = event_problem(event)
+        if problem:
+            who = f"plugin {self.task.plugin}, " if self.task.plugin else ""
+            raise TaskFailed(f"{who}task {self.task.id}: {problem}", plugin_error=True)
 
     def recipe(self, output: Output, ctx: Context) -> dict[str, Any]:
         """Everything needed to make ``output`` again."""
@@ -126,7 +153,12 @@ class Execution:
     def _save(self, output: Output, ctx: Context) -> Saved | None:
         if self.sink is None:
             return None
-        path = self.sink.save(output, self.recipe(output, ctx))
+        try:
+            path = self.sink.save(output, self.recipe(output, ctx))
+        except ValueError as exc:  # data the writer refuses (a float image outside 0..1)
+            who = f"plugin {self.task.plugin}, " if self.task.plugin else ""
+            raise TaskFailed(f"{who}task {self.task.id}: output {output.name!r} cannot be "
+                             f"saved: {exc}", plugin_error=True) from exc
         saved = Saved(output, path)
         self.saved.append(saved)
         return saved
@@ -153,7 +185,38 @@ def _compute_mode(info: devices.DeviceInfo, seed: int, grad: bool):
         yield
 
 
-def _failure(exc: BaseException) -> TaskFailed:
+EVENT_TYPES = (Progress, Preview, Stream, Log, Output)
+
+
+def event_problem(event: Any) -> str:
+    """Why ``event`` is not something a task may yield ("" when it is fine)."""
+    if not isinstance(event, EVENT_TYPES):
+        shown = reprlib.repr(event)
+        return (f"yielded {shown} ({type(event).__name__}), which is not an event "
+                "(Progress, Preview, Stream, Log or Output from studio.tasks)")
+    if isinstance(event, Progress) and event.fraction is not None:
+        f = event.fraction
+        if not isinstance(f, int | float) or isinstance(f, bool) or not 0 <= f <= 1:
+            return f"yielded Progress({f!r}): the fraction must be from 0 to 1, or None"
+    if isinstance(event, Stream) and not isinstance(event.text, str):
+        return f"yielded a Stream of {type(event.text).__name__}, not of text (str)"
+    if isinstance(event, Log) and event.level not in ("info", "warning", "error"):
+        return f"yielded a Log of level {event.level!r}, not 'info', 'warning' or 'error'"
+    if isinstance(event, Output):
+        data = event.data
+        dtype = str(getattr(data, "dtype", ""))
+        ok = isinstance(data, str | bytes | bytearray) or (
+            (dtype == "uint8" or dtype.startswith("float")) and getattr(data, "ndim", 0) in (2, 3))
+        if not ok:
+            kind = type(data).__name__
+            if dtype:
+                kind += f" of {dtype}, shape {tuple(getattr(data, 'shape', ()))}"
+            return (f"yielded Output {event.name!r} of {kind}: an output is a str, bytes or a "
+                    "uint8 image (H, W) or (H, W, C)")
+    return ""
+
+
+def _failure(exc: BaseException, task: Task | None = None, params: Any = None) -> TaskFailed:
     import traceback
 
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -161,4 +224,28 @@ def _failure(exc: BaseException) -> TaskFailed:
         return TaskFailed("the GPU ran out of memory; run it on the CPU, or with a smaller size",
                           details, out_of_memory=True)
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, OSError) and not isinstance(exc, UserError):
+        flag = _input_flag(exc, task, params)
+        if flag:
+            name = exc.filename
+            reason = exc.strerror or message
+            return TaskFailed(f"{flag}: cannot read {name}: {reason}", details, bad_input=True)
     return TaskFailed(message, details, bad_input=isinstance(exc, UserError | ValueError))
+
+
+def _input_flag(exc: OSError, task: Task | None, params: Any) -> str:
+    """The flag of the input file (or of the folder holding it) that ``exc`` is about, or ""."""
+    if task is None or params is None or not exc.filename:
+        return ""
+    try:
+        failed = Path(os.fsdecode(exc.filename)).resolve()
+        for spec in task.schema():
+            value = getattr(params, spec.name, None)
+            if spec.type is not Path or spec.save or value is None:
+                continue
+            given = Path(value).resolve()
+            if failed == given or given in failed.parents:
+                return spec.flag
+    except (OSError, TypeError, ValueError):
+        return ""
+    return ""

@@ -16,6 +16,12 @@ import pluggy
 
 from studio.tasks import Task
 
+# The plugin API's version, "major.minor". A plugin that needs something added in a later minor
+# version sets ``STUDIO_API = "1.1"`` in its module; Studio refuses to load it (a failure of that
+# plugin) when its own version is older or of another major version. docs/plugins.md says since
+# which version each hook, field and helper exists.
+API_VERSION = "1.1"
+
 hookspec = pluggy.HookspecMarker("studio")
 hookimpl = pluggy.HookimplMarker("studio")
 
@@ -26,8 +32,8 @@ class Capability:
 
     ``panel(host)`` builds the capability's Qt widget; ``host`` is a
     ``studio.ui.panel_host.PanelHost`` (run tasks, follow their events). Without a panel the
-    window builds a form from the first task's schema. ``accepts`` lists the file suffixes a drop
-    on the window hands to this capability.
+    window shows a drop-down of the capability's tasks, each with a form built from its schema.
+    ``accepts`` lists the file suffixes a drop on the window hands to this capability.
     """
 
     id: str
@@ -54,4 +60,4 @@ def studio_models() -> list[Any]:
 
 
 HOOKS = ("studio_capabilities", "studio_models")
-__all__ = ["HOOKS", "Capability", "hookimpl", "hookspec"]
+__all__ = ["API_VERSION", "HOOKS", "Capability", "hookimpl", "hookspec"]
