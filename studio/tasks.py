@@ -125,6 +125,7 @@ def param(
     label: str = "",
     advanced: bool = False,
     model: str = "",
+    architecture: str | typing.Sequence[str] = "",
 ) -> Any:
     """A dataclass field with the metadata the forms and the CLI flags are built from.
 
@@ -133,10 +134,13 @@ def param(
     ``advanced``: an expert knob most runs leave alone; the form keeps it in a collapsed
     "More settings" section (the command line lists it like any other flag).
     ``model``: a ``str`` that names a model of this capability; the form lists the store's.
+    ``architecture``: with ``model``, the card architecture(s) the task takes (a capability may
+    have several kinds of model); only those are offered and accepted.
     """
     meta = dict(help=help, min=min, max=max, choices=tuple(choices) if choices else None,
                 filter=filter, save=save, multiline=multiline, label=label, advanced=advanced,
-                model=model)
+                model=model, architecture=(architecture,) if isinstance(architecture, str)
+                and architecture else tuple(architecture or ()))
     if isinstance(default, list | dict | set):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -161,6 +165,26 @@ class ParamSpec:
     multiline: bool = False
     advanced: bool = False  # shown in the form's collapsed "More settings" section
     model: str = ""  # the capability whose models the value names (a list in the form)
+    architecture: tuple[str, ...] = ()  # with ``model``: the card architectures it takes
+
+    def takes_model(self, card: Any) -> bool:
+        """Whether this ``model`` parameter may name ``card`` (its capability, and one of its
+        architectures when the parameter names some)."""
+        return (bool(self.model) and card.capability == self.model
+                and (not self.architecture or card.architecture in self.architecture))
+
+    def model_problem(self, model_id: str, cards: typing.Iterable[Any]) -> str:
+        """Why ``model_id`` is no model for this parameter ("" when it is one)."""
+        cards = list(cards)
+        card = next((c for c in cards if c.id == model_id), None)
+        kind = self.model + (f" ({', '.join(self.architecture)})" if self.architecture else "")
+        if card is None:
+            fits = ", ".join(c.id for c in cards if self.takes_model(c)) or "none installed"
+            return f"{self.flag}: unknown model {model_id!r} ({kind} models: {fits})"
+        if not self.takes_model(card):
+            what = card.capability + (f" ({card.architecture})" if card.architecture else "")
+            return f"{self.flag}: {model_id} is a {what} model, not a {kind} model"
+        return ""
 
     @property
     def flag(self) -> str:
@@ -253,7 +277,7 @@ def schema_of(params_cls: type) -> list[ParamSpec]:
             help=m.get("help", ""), label=m.get("label", ""), min=m.get("min"), max=m.get("max"),
             choices=m.get("choices"), filter=m.get("filter", ""), save=m.get("save", False),
             multiline=m.get("multiline", False), advanced=m.get("advanced", False),
-            model=m.get("model", ""),
+            model=m.get("model", ""), architecture=m.get("architecture", ()),
         ))
     return specs
 
@@ -311,6 +335,18 @@ class Task:
             elif spec.type is Path and spec.default is not None and not spec.save:
                 kwargs[name] = spec.convert(spec.default)
         return self.params(**kwargs)
+
+    def check_models(self, params: Any, models: Any) -> None:
+        """Refuse a ``model`` parameter naming a model the store does not know, or one of
+        another capability or architecture (ParamError naming the flag)."""
+        specs = [s for s in self.schema() if s.model and getattr(params, s.name, None)]
+        if not specs:
+            return
+        cards = models.cards()
+        for spec in specs:
+            problem = spec.model_problem(str(getattr(params, spec.name)), cards)
+            if problem:
+                raise ParamError(problem)
 
     def params_to_json(self, params: Any) -> dict[str, Any]:
         return {s.name: s.to_json(getattr(params, s.name)) for s in self.schema()}

@@ -15,11 +15,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from studio import device as devices
 from studio.errors import UserError
-from studio.execution import Execution, TaskFailed
+from studio.execution import TaskFailed
 from studio.models import ModelStore
 from studio.tasks import Log, Output, Preview
+from studio.testing import run_task
 from studio.training import read_checkpoint
 from studio_compose import GENERATE, METRICS, RENDER, loading, train
 from studio_compose.data import decode, encode, phrases, read_corpus, transpose
@@ -41,15 +41,12 @@ from studio_compose.musegan import (
 from studio_compose.score import REST, Score
 from studio_compose.train import TRAIN, write_model_folder
 
-CPU = devices.pick("cpu")
 SMALL = MuseGANConfig(n_bars=2, n_steps=8, n_pitches=36, lowest_pitch=48)
 
 
 def run(task, values: dict, store: ModelStore | None = None, seed: int = 0) -> list:
-    events: list = []
-    Execution(task, task.make_params(values), CPU, seed=seed, models=store).run(
-        lambda e, s: events.append(e), lambda: False)
-    return events
+    """Run a task as Studio does (studio.testing); the events it yielded."""
+    return run_task(task, values, models=store, seed=seed).events
 
 
 def chorale(n_steps: int, shift: int = 0) -> list[list[int]]:

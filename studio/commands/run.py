@@ -36,6 +36,14 @@ def run(args: argparse.Namespace) -> int:
         task_parser(task).print_help()
         return 0
     params, opts = parse_task_args(task, args.args)
+    from studio.models import ModelStore
+    from studio.tasks import ParamError
+
+    store = ModelStore.from_registry(registry)
+    try:
+        task.check_models(params, store)  # a model id of another capability is refused here
+    except ParamError as exc:
+        raise UserError(str(exc)) from None
     try:
         info = devices.pick(opts.device or args.device or "auto")
     except devices.DeviceError as exc:
@@ -49,10 +57,9 @@ def run(args: argparse.Namespace) -> int:
         from studio.gallery import Gallery
 
         sink = Gallery()
-    from studio.models import ModelStore
 
     plugin = next((p for p in registry.plugins if p.name == task.plugin), None)
     execution = Execution(task, params, info, sink=sink, seed=opts.seed,
-                          models=ModelStore.from_registry(registry),
+                          models=store,
                           plugin_version=plugin.version if plugin else "")
     return run_in_terminal(execution.run, args.debug, task.id)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QValidator
+from PySide6.QtGui import QAction, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
+    QStyle,
     QWidget,
 )
 
@@ -86,6 +87,70 @@ class PathField(QWidget):
 
     def set_value(self, value: Any) -> None:
         self.edit.setText("" if value is None else str(value))
+
+
+class ModelField(ModelPicker):
+    """A ``model`` parameter's list: the store's models that the parameter takes (its capability,
+    and its architectures when it names some). A model whose files are not installed says so,
+    and the arrow inside the field downloads it as a job of the window's queue."""
+
+    def __init__(self, models: object, spec: ParamSpec, parent=None):
+        super().__init__(models, spec.model, str(spec.default or ""), parent,
+                         blank="none" if not spec.default else "")
+        self.spec = spec
+        self.download = QAction(self.style().standardIcon(QStyle.SP_ArrowDown), "Download", self)
+        self.download.triggered.connect(self._download)
+        self.lineEdit().addAction(self.download, QLineEdit.TrailingPosition)
+        self._waiting: object = None  # the job queue a download was submitted to
+        self.currentIndexChanged.connect(self._sync)
+        self.editTextChanged.connect(self._sync)
+        self.refresh()
+
+    def cards(self) -> list:
+        spec = getattr(self, "spec", None)  # None while the base class builds the list
+        return [c for c in super().cards() if spec is None or spec.takes_model(c)]
+
+    def refresh(self, select: str | None = None) -> None:
+        super().refresh(select)
+        if getattr(self, "spec", None) is None:
+            return
+        self.blockSignals(True)
+        for i in range(self.count()):
+            card = self.card(self.itemData(i))
+            if card is not None and not self.models.is_installed(card):
+                self.setItemText(i, f"{self.itemText(i)} (not installed)")
+                self.setItemData(i, f"{card.id} is not installed: the arrow in the field "
+                                    "downloads it", Qt.ToolTipRole)
+        self.blockSignals(False)
+        self._sync()
+
+    def card(self, model_id: object) -> Any:
+        return next((c for c in self.cards() if c.id == model_id), None) if model_id else None
+
+    def missing(self) -> Any:
+        """The chosen card when its files are not installed, else None."""
+        card = self.card(self.model_id())
+        return card if card is not None and not self.models.is_installed(card) else None
+
+    def _sync(self) -> None:
+        card = self.missing()
+        downloadable = card is not None and bool(card.files) and all(f.url for f in card.files)
+        self.download.setVisible(downloadable)
+        if downloadable:
+            size = sum(f.size for f in card.files)
+            self.download.setToolTip(f"Download {card.id}" + (f" ({size / 1e6:.1f} MB)"
+                                                              if size else ""))
+
+    def _download(self) -> None:
+        card, jobs = self.missing(), getattr(self.window(), "jobs", None)
+        if card is None or jobs is None:
+            return
+        from studio.downloads import DOWNLOAD_TASK
+
+        jobs.submit(DOWNLOAD_TASK, DOWNLOAD_TASK.make_params({"model_id": card.id}))
+        if self._waiting is not jobs:
+            self._waiting = jobs
+            jobs.job_finished.connect(lambda job: self.refresh())
 
 
 class ParamForm(QWidget):
@@ -175,8 +240,7 @@ class ParamForm(QWidget):
             w = PathField(spec)
             w.changed.connect(self.changed)
         elif spec.model and self.models is not None:
-            w = ModelPicker(self.models, spec.model, str(spec.default or ""),
-                            blank="none" if not spec.default else "")
+            w = ModelField(self.models, spec)
             w.currentIndexChanged.connect(self.changed)
             w.editTextChanged.connect(self.changed)
         elif spec.choices:
@@ -283,6 +347,8 @@ class ParamForm(QWidget):
         """The checked parameters; shows the error and returns None when one is wrong."""
         try:
             p = self.task.make_params(self.values())
+            if self.models is not None:
+                self.task.check_models(p, self.models)  # a model this task cannot take
         except ParamError as exc:
             self.show_error(str(exc))
             return None
