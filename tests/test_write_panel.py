@@ -154,3 +154,94 @@ def test_training_draws_the_losses_and_a_sample_and_offers_the_new_model(qtbot, 
     assert not tab.form.widgets["n_layer"].isEnabled()
     assert tab.form.values()["n_layer"] == 1 and tab.form.values()["n_embd"] == 16  # the model's
     assert tab.form.widgets["max_iters"].isEnabled()
+
+
+def run(qtbot, job):
+    qtbot.waitUntil(lambda: job.reported, timeout=30000)
+    assert job.state is JobState.DONE, job.error
+    return job
+
+
+def test_generate_again_starts_from_the_prompt_continue_and_regenerate(qtbot, panel):
+    panel.editor.setPlainText("the cat")
+    panel.max_tokens.setValue(6)
+    panel.seed.setValue(SEED)
+    first = run(qtbot, panel.generate())
+    after_first = panel.editor.toPlainText()
+    assert panel.status.text() == f"Done: {panel.run_tokens} tokens" and panel.run_tokens == 6
+
+    panel.seed.setValue(SEED + 1)
+    again = run(qtbot, panel.generate())  # a new take from the prompt, not a continuation
+    assert again.params.prompt == first.params.prompt == "the cat"
+    text = panel.editor.toPlainText()
+    assert text.startswith("the cat") and text != after_first
+    assert text == panel.host.gallery.entries()[0].path.read_text()  # prompt + this take only
+    assert panel.status.text() == "Done: 6 tokens"  # the counter is this run's, not the sum
+
+    cont = run(qtbot, panel.continue_text())  # goes on from the whole text
+    assert cont.params.prompt == text
+    continued = panel.editor.toPlainText()
+    assert continued.startswith(text) and len(continued) > len(text)
+
+    panel.seed.setValue(SEED + 2)
+    redo = run(qtbot, panel.regenerate())  # replaces the continuation only
+    assert redo.params.prompt == text
+    assert panel.editor.toPlainText() == panel.host.gallery.entries()[0].path.read_text()
+
+    panel.seed.setValue(SEED)
+    back = run(qtbot, panel.generate())  # from the first prompt again: the first take
+    assert back.params.prompt == "the cat"
+    assert panel.editor.toPlainText() == after_first
+
+
+def test_text_typed_after_a_take_is_kept_and_becomes_the_prompt(qtbot, panel):
+    panel.editor.setPlainText("the cat")
+    panel.max_tokens.setValue(4)
+    panel.seed.setValue(SEED)
+    run(qtbot, panel.generate())
+    panel.editor.moveCursor(QTextCursor.End)
+    panel.editor.insertPlainText(" and then")
+    typed = panel.editor.toPlainText()
+    job = run(qtbot, panel.generate())
+    assert job.params.prompt == typed  # the user's words are never taken away
+    assert panel.editor.toPlainText().startswith(typed)
+
+
+def test_clearing_the_text_resets_the_token_counter(qtbot, panel):
+    panel.editor.setPlainText("the cat")
+    panel.max_tokens.setValue(5)
+    panel.seed.setValue(SEED)
+    run(qtbot, panel.generate())
+    run(qtbot, panel.continue_text())
+    assert len(panel.odds) == 10
+    panel.editor.clear()
+    assert panel.odds == [] and panel.status.text() == "Ready"
+    assert not panel.regenerate_button.isEnabled()
+    panel.editor.setPlainText("a dog")
+    run(qtbot, panel.generate())
+    assert panel.status.text() == "Done: 5 tokens" and len(panel.odds) == 5
+
+
+def test_save_and_export_write_the_text(qtbot, panel, tmp_path):
+    panel.editor.setPlainText("the cat")
+    panel.max_tokens.setValue(4)
+    panel.seed.setValue(SEED)
+    run(qtbot, panel.generate())
+    text = panel.editor.toPlainText()
+    story = tmp_path / "story.txt"
+    assert panel.save(story) == story
+    assert story.read_text(encoding="utf-8") == text
+    assert panel.status.text() == f"Saved {story}"
+    panel.editor.moveCursor(QTextCursor.End)
+    panel.editor.insertPlainText(" The end.")
+    assert panel.save() == story  # Save again writes the same file
+    assert story.read_text(encoding="utf-8") == text + " The end."
+
+    page = panel.export(tmp_path / "story.html")
+    html = page.read_text(encoding="utf-8")
+    assert "the cat" in html and "#e0a458" in html  # the model's words in their colour
+    assert panel.export(tmp_path / "story.md").read_text(encoding="utf-8") == text + " The end."
+
+    assert panel.save(tmp_path / "no such folder" / "x.txt") is None
+    assert panel.status.text().startswith("Cannot write x.txt: ")
+    assert story.read_text(encoding="utf-8") == text + " The end."  # nothing lost

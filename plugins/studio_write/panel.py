@@ -1,6 +1,10 @@
 """The Write panel: an editor where the continuation streams in (in its own colour), the sampling
 knobs, a live chart of the next-token odds (and, on clicking a generated token, the odds it was
-drawn from), and a Train tab with a loss curve and samples."""
+drawn from), and a Train tab with a loss curve and samples.
+
+The buttons mean what a writer expects: Generate writes from the prompt (pressed again, it
+replaces what it wrote with a new take), Continue goes on from the end of the whole text,
+Regenerate replaces the last continuation only. Save and Export write the text to a file."""
 
 from __future__ import annotations
 
@@ -8,10 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QTextCharFormat, QTextCursor, QTextFormat
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QKeySequence,
+    QPainter,
+    QShortcut,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFormat,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -26,11 +40,24 @@ from PySide6.QtWidgets import (
 
 from studio.ui import theme
 from studio.ui.train_tab import TrainTab
-from studio.ui.widgets import ModelPicker, side_by_side
+from studio.ui.widgets import ModelPicker, show_status, side_by_side
 from studio_write.train import BASE_FLAGS
 
-ODDS = QTextFormat.UserProperty + 1
+ODDS = QTextFormat.UserProperty + 1  # a generated character's index into the odds
+BY_MODEL = QTextFormat.UserProperty + 2  # True on every character the model wrote
 GENERATED = QColor(theme.ACCENT)
+# what Export writes: (file dialog filter, suffix)
+EXPORTS = (("Text (*.txt)", ".txt"), ("Markdown (*.md)", ".md"),
+           ("Web page, the model's words in their colour (*.html)", ".html"))
+
+
+def typed_format() -> QTextCharFormat:
+    """The user's own text: the editor's colour, not the model's (an empty format would take the
+    format of the character before, a generated one)."""
+    fmt = QTextCharFormat()
+    fmt.setForeground(QColor(theme.TEXT))
+    fmt.setProperty(BY_MODEL, False)
+    return fmt
 
 
 def shown_token(text: str) -> str:
@@ -86,8 +113,13 @@ class WritePanel(QWidget):
         super().__init__(parent)
         self.host = host
         self.job = None
-        self.odds: list[dict] = []
-        self.insert_at: QTextCursor | None = None
+        self.odds: list[dict] = []  # every generated token's odds (its text points here)
+        self.run_tokens = 0  # tokens of the run on screen
+        self.insert_at: QTextCursor | None = None  # where the running job's text goes
+        self.written = ""  # what the model wrote at the end of the text since Generate
+        # the last run: where its text starts, the text, whether it wrote at the end
+        self.last_run: tuple[int, str, bool] | None = None
+        self.path: Path | None = None  # the file Save writes
 
         self.tabs = tabs = QTabWidget()
         tabs.addTab(self._write_tab(), "Write")
@@ -96,8 +128,7 @@ class WritePanel(QWidget):
             self.train_tab = WriteTrainTab(host)
             self.train_tab.model_trained.connect(self.model.refresh)
             tabs.addTab(self.train_tab, "Train")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 8, 8, 8)
+        lay = theme.pad(QVBoxLayout(self))
         lay.addWidget(tabs)
         host.jobs.job_stream.connect(self._on_stream)
         host.jobs.job_changed.connect(self._on_changed)
@@ -111,6 +142,7 @@ class WritePanel(QWidget):
         font.setPointSize(12)
         self.editor.setFont(font)
         self.editor.cursorPositionChanged.connect(self._cursor_moved)
+        self.editor.textChanged.connect(self._text_changed)
 
         self.model = ModelPicker(self.host.models, "write", "write.classics")
         self.max_tokens = QSpinBox()
@@ -131,7 +163,7 @@ class WritePanel(QWidget):
         self.seed.setValue(-1)
         self.seed.setSpecialValueText("random")
         self.seed.setToolTip("The same seed and settings give the same text")
-        knobs = QFormLayout()
+        knobs = theme.pad(QFormLayout(), 0)
         knobs.addRow("Model", self.model)
         knobs.addRow("Max tokens", self.max_tokens)
         knobs.addRow("Temperature", self.temperature)
@@ -143,10 +175,27 @@ class WritePanel(QWidget):
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("primary")
-        self.generate_button.setToolTip("Continue from the end of the text (Ctrl+Enter)")
+        self.generate_button.setToolTip("Write from the prompt; pressed again, a new take replaces "
+                                        "what it wrote (Ctrl+Enter)")
         self.generate_button.clicked.connect(self.run_default)
-        self.continue_button = QPushButton("Continue from cursor")
-        self.continue_button.clicked.connect(lambda: self.generate(from_cursor=True))
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setToolTip("Go on from the end of the whole text (Ctrl+Shift+Enter "
+                                        "in the text: from the cursor)")
+        self.continue_button.clicked.connect(self.continue_text)
+        QShortcut(QKeySequence("Ctrl+Shift+Return"), self.editor,
+                  lambda: self.generate(from_cursor=True), context=Qt.WidgetShortcut)
+        self.regenerate_button = QPushButton("Regenerate")
+        self.regenerate_button.setToolTip("Replace the last continuation with a new one")
+        self.regenerate_button.clicked.connect(self.regenerate)
+        self.save_button = QPushButton("Save")
+        self.save_button.setToolTip("Save the text (Ctrl+S)")
+        self.save_button.clicked.connect(lambda: self.save())
+        QShortcut(QKeySequence.Save, self, lambda: self.save(),
+                  context=Qt.WidgetWithChildrenShortcut)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Write the text to a new file: text, Markdown, or a web "
+                                      "page with the model's words in their colour")
+        self.export_button.clicked.connect(lambda: self.export())
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop_job)
@@ -154,19 +203,26 @@ class WritePanel(QWidget):
         self.status = QLabel("Ready")
         self.status.setObjectName("muted")
 
+        self.status.setWordWrap(True)
+
         side = QWidget()
-        sv = QVBoxLayout(side)
-        sv.setContentsMargins(8, 0, 0, 0)
+        sv = theme.pad(QVBoxLayout(side), (theme.SPACE, 0, 0, 0))
         sv.addLayout(knobs)
         sv.addWidget(self.generate_button)
-        row = QHBoxLayout()
+        row = theme.pad(QHBoxLayout(), 0)
         row.addWidget(self.continue_button, 1)
+        row.addWidget(self.regenerate_button, 1)
         row.addWidget(self.stop_button)
         sv.addLayout(row)
-        sv.addWidget(self.chart)
-        sv.addStretch(1)
+        sv.addWidget(self.chart, 1)
         sv.addWidget(self.status)
-        return side_by_side(self.editor, side, (640, 380), stretch=(3, 2))
+        files = theme.pad(QHBoxLayout(), 0)
+        files.addWidget(self.save_button, 1)
+        files.addWidget(self.export_button, 1)
+        sv.addLayout(files)
+        split = side_by_side(self.editor, side, (620, 360), stretch=(3, 2))
+        split.setChildrenCollapsible(False)
+        return split
 
     @staticmethod
     def _spin(lo: float, hi: float, value: float, step: float) -> QDoubleSpinBox:
@@ -186,15 +242,60 @@ class WritePanel(QWidget):
         return self.model.model_id()
 
     def run_default(self):
-        return self.generate(from_cursor=False)
+        return self.generate()
+
+    def _remove(self, start: int, end: int) -> None:
+        cursor = QTextCursor(self.editor.document())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.KeepAnchor)
+        cursor.removeSelectedText()
 
     def generate(self, from_cursor: bool = False):
-        cursor = self.editor.textCursor()
-        if not from_cursor:
-            cursor.movePosition(QTextCursor.End)
-        cursor.clearSelection()
+        """Write from the prompt: the text up to the cursor with ``from_cursor``, else the whole
+        text less what the model wrote at its end since the last Generate (a new take replaces
+        that; text the user typed after it is kept and joins the prompt)."""
         text = self.editor.toPlainText()
-        prompt = text[: cursor.position()]
+        if from_cursor:
+            cursor = self.editor.textCursor()
+            cursor.clearSelection()
+        else:
+            if self.written and text.endswith(self.written):
+                self._remove(len(text) - len(self.written), len(text))  # the last take
+            cursor = QTextCursor(self.editor.document())
+            cursor.movePosition(QTextCursor.End)
+        self.written = ""
+        return self._submit(cursor, at_end=not from_cursor)
+
+    def continue_text(self):
+        """Go on from the end of the whole text, whatever wrote it."""
+        if not self.editor.toPlainText().endswith(self.written):
+            self.written = ""  # the user wrote after the model: their text is the prompt now
+        cursor = QTextCursor(self.editor.document())
+        cursor.movePosition(QTextCursor.End)
+        return self._submit(cursor, at_end=True)
+
+    def regenerate(self):
+        """Replace the last continuation, where it still stands as the model wrote it, with a
+        new one from the same place."""
+        if self.last_run is None:
+            return self.generate()
+        start, inserted, at_end = self.last_run
+        text = self.editor.toPlainText()
+        if text[start:start + len(inserted)] != inserted:
+            if not (at_end and inserted and text.endswith(inserted)):
+                show_status(self.status, "The last continuation was edited: Generate or "
+                            "Continue instead", error=True)
+                return None
+            start = len(text) - len(inserted)  # the prompt before it was edited
+        self._remove(start, start + len(inserted))
+        if at_end and self.written.endswith(inserted):
+            self.written = self.written[: len(self.written) - len(inserted)]
+        cursor = QTextCursor(self.editor.document())
+        cursor.setPosition(start)
+        return self._submit(cursor, at_end=at_end and start == len(self.editor.toPlainText()))
+
+    def _submit(self, cursor: QTextCursor, at_end: bool):
+        prompt = self.editor.toPlainText()[: cursor.position()]
         values = {
             "prompt": prompt, "model": self._model_id(),
             "max_tokens": self.max_tokens.value(), "temperature": self.temperature.value(),
@@ -208,11 +309,54 @@ class WritePanel(QWidget):
             self.status.setText(str(exc))
             return None
         self.insert_at = QTextCursor(cursor)
+        self.last_run = (len(prompt), "", at_end)
+        self.run_tokens = 0
         seed = self.seed.value() if self.seed.value() >= 0 else None
         self.job = self.host.submit(task, params, seed=seed)
-        self.status.setText("Queued")
+        show_status(self.status, "Queued")
         self._sync()
         return self.job
+
+    def save(self, path: Path | None = None) -> Path | None:
+        """Write the text to ``path``, or to the file it was last saved to or opened from
+        (asking for one the first time); the file written, or None."""
+        path = path or self.path
+        if path is None:
+            name, _ = QFileDialog.getSaveFileName(self, "Save the text", str(Path.home()),
+                                                  "Text (*.txt);;Markdown (*.md)")
+            if not name:
+                return None
+            path = Path(name)
+        return self._write(path, self.editor.toPlainText(), remember=True)
+
+    def export(self, path: Path | None = None) -> Path | None:
+        """Write the text to a new file: .txt and .md as plain text, .html with the model's
+        words in their colour."""
+        if path is None:
+            filters = ";;".join(f for f, _ in EXPORTS)
+            name, chosen = QFileDialog.getSaveFileName(self, "Export the text", str(Path.home()),
+                                                       filters)
+            if not name:
+                return None
+            path = Path(name)
+            suffix = dict(EXPORTS).get(chosen, ".txt")
+            if not path.suffix:
+                path = path.with_suffix(suffix)
+        if path.suffix.lower() in (".html", ".htm"):
+            return self._write(path, self.editor.document().toHtml(), remember=False)
+        return self._write(path, self.editor.toPlainText(), remember=False)
+
+    def _write(self, path: Path, text: str, remember: bool) -> Path | None:
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            show_status(self.status, f"Cannot write {path.name}: {exc.strerror or exc}",
+                        error=True)
+            return None
+        if remember:
+            self.path = path
+        show_status(self.status, f"Saved {path}")
+        return path
 
     def stop_job(self) -> None:
         if self.job is not None:
@@ -233,6 +377,7 @@ class WritePanel(QWidget):
             return True
         self.editor.setPlainText(text[-200_000:])
         self.editor.moveCursor(QTextCursor.End)
+        self.path = path if len(text) <= 200_000 else None  # Save writes back what it opened
         return True
 
     def current_values(self) -> dict[str, Any]:
@@ -262,31 +407,54 @@ class WritePanel(QWidget):
                 continue
             fmt = QTextCharFormat()
             fmt.setForeground(GENERATED)
+            fmt.setProperty(BY_MODEL, True)
             if chunk.data is not None:
                 self.odds.append(chunk.data)
+                self.run_tokens += 1
                 fmt.setProperty(ODDS, len(self.odds) - 1)
                 self.chart.show_odds(chunk.data, "Next-token odds (live)")
             if chunk.text:
                 self.insert_at.insertText(chunk.text, fmt)
+                start, inserted, at_end = self.last_run
+                self.last_run = (start, inserted + chunk.text, at_end)
+                if at_end:
+                    self.written += chunk.text
         self.editor.setTextCursor(self.insert_at)
+        self.editor.setCurrentCharFormat(typed_format())  # what the user types is theirs
         self.editor.ensureCursorVisible()
 
     def _on_changed(self, job) -> None:
         if job is not self.job:
             return
         if job.state.finished:
-            words = {"DONE": f"Done: {len(self.odds)} tokens", "CANCELLED": "Stopped",
+            self.editor.setCurrentCharFormat(typed_format())  # what the user types is theirs
+            words = {"DONE": f"Done: {self.run_tokens} tokens",
+                     "CANCELLED": f"Stopped after {self.run_tokens} tokens",
                      "FAILED": f"Failed: {job.error}"}
-            self.status.setText(words.get(job.state.name, job.state.value))
+            show_status(self.status, words.get(job.state.name, job.state.value),
+                        job.state.name == "FAILED")
         else:
-            self.status.setText(job.message or job.state.value)
+            show_status(self.status, job.message or job.state.value)
         self._sync()
+
+    def _text_changed(self) -> None:
+        """Cleared text starts afresh: no odds, no prompt, no run to regenerate."""
+        if self.editor.document().isEmpty() and (self.job is None or self.job.state.finished):
+            self.odds.clear()
+            self.run_tokens = 0
+            self.written, self.last_run = "", None
+            self._sync()
+            self.chart.show_odds(None, "Next-token odds")
+            if not self.status.text().startswith("Failed"):
+                show_status(self.status, "Ready")
 
     def _cursor_moved(self) -> None:
         """Clicking a generated token shows the distribution it was drawn from."""
         if self.job is not None and not self.job.state.finished:
             return
         index = self.editor.textCursor().charFormat().property(ODDS)
+        if self.editor.currentCharFormat().property(BY_MODEL):
+            self.editor.setCurrentCharFormat(typed_format())  # typing here is the user's
         if isinstance(index, int) and 0 <= index < len(self.odds):
             odds = self.odds[index]
             self.chart.show_odds(odds, f"Odds when “{shown_token(odds['token'])}” was drawn")
@@ -295,6 +463,7 @@ class WritePanel(QWidget):
         busy = self.job is not None and not self.job.state.finished
         self.generate_button.setEnabled(not busy)
         self.continue_button.setEnabled(not busy)
+        self.regenerate_button.setEnabled(not busy and self.last_run is not None)
         self.stop_button.setEnabled(busy)
 
 
