@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QGraphicsView,
     QHBoxLayout,
     QLabel,
+    QLayout,
+    QLayoutItem,
     QListView,
     QListWidget,
     QScrollArea,
@@ -54,6 +56,82 @@ def capability_icon(icon: object, title: str, key: str) -> QIcon:
     return tile_icon(title, key)
 
 
+RAIL_WIDTH = 80  # the capability rail: room for "Compose" under its icon
+
+
+class FlowLayout(QLayout):
+    """Items left to right, wrapping onto the next line where the width ends (a row of buttons
+    that a narrow window folds rather than cuts). An item wider than a line gets the line."""
+
+    def __init__(self, parent: QWidget | None = None, spacing: int = theme.SPACE):
+        super().__init__(parent)
+        self._items: list[QLayoutItem] = []
+        self.setContentsMargins(0, 0, 0, 0)
+        self.setSpacing(spacing)
+
+    def addItem(self, item: QLayoutItem) -> None:  # noqa: N802 (Qt's names)
+        self._items.append(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int) -> QLayoutItem | None:  # noqa: N802
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int) -> QLayoutItem | None:  # noqa: N802
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientations:  # noqa: N802
+        return Qt.Orientations(0)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return self._place(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:  # noqa: N802
+        super().setGeometry(rect)
+        self._place(rect, move=True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        """All on one line."""
+        widths = [i.sizeHint().width() for i in self._shown()]
+        m = self.contentsMargins()
+        height = max((i.sizeHint().height() for i in self._shown()), default=0)
+        return QSize(sum(widths) + self.spacing() * max(0, len(widths) - 1)
+                     + m.left() + m.right(), height + m.top() + m.bottom())
+
+    def minimumSize(self) -> QSize:  # noqa: N802
+        """The widest item's minimum: everything else can wrap."""
+        size = QSize()
+        for item in self._shown():
+            size = size.expandedTo(item.minimumSize())
+        m = self.contentsMargins()
+        return size + QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _shown(self) -> list[QLayoutItem]:
+        return [i for i in self._items if not (i.widget() and i.widget().isHidden())]
+
+    def _place(self, rect: QRect, move: bool) -> int:
+        """Lay the items out in ``rect`` (only measuring unless ``move``); the height used."""
+        m = self.contentsMargins()
+        left, right = rect.x() + m.left(), rect.right() - m.right()
+        x, y, line = left, rect.y() + m.top(), 0
+        gap = self.spacing()
+        for item in self._shown():
+            width = min(item.sizeHint().width(), right - left + 1)
+            if x > left and x + width - 1 > right:  # next line
+                x, y, line = left, y + line + gap, 0
+            height = (item.heightForWidth(width) if item.hasHeightForWidth()
+                      else item.sizeHint().height())
+            if move:
+                item.setGeometry(QRect(QPoint(x, y), QSize(width, height)))
+            x += width + gap
+            line = max(line, height)
+        return y + line + m.bottom() - rect.y()
+
+
 def capability_switcher() -> QListWidget:
     """The window's capability rail: a narrow column of icons, each titled underneath."""
     rail = QListWidget()
@@ -64,9 +142,9 @@ def capability_switcher() -> QListWidget:
     rail.setMovement(QListView.Static)
     rail.setResizeMode(QListView.Adjust)
     rail.setIconSize(QSize(32, 32))
-    rail.setGridSize(QSize(72 - 2 * theme.SPACE_S, 64))
+    rail.setGridSize(QSize(RAIL_WIDTH - 2 * theme.SPACE_S, 64))
     rail.setSpacing(0)
-    rail.setFixedWidth(72)
+    rail.setFixedWidth(RAIL_WIDTH)
     rail.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
     rail.setVerticalScrollBarPolicy(Qt.ScrollBarAsNeeded)
     return rail
@@ -147,6 +225,9 @@ class ModelPicker(QComboBox):
         super().__init__(parent)
         self.models, self.capability, self.default, self.blank = models, capability, default, blank
         self.setEditable(True)
+        # a long model title shows its start rather than widening the form around it
+        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(16)
         self.refresh()
 
     def cards(self) -> list:
@@ -191,23 +272,35 @@ def training_split(form: QWidget, buttons: list[QWidget], below: list[QWidget],
                    right: list[tuple[QWidget, int]], sizes: tuple[int, int]) -> QSplitter:
     """A training tab: the parameter form (scrolling) over a row of buttons (the first one
     stretching) and ``below``, on the left; ``right``'s (widget, stretch) stacked on the right."""
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setWidget(form)
     left = QWidget()
-    lv = QVBoxLayout(left)
-    lv.addWidget(scroll, 1)
-    row = QHBoxLayout()
+    lv = theme.pad(QVBoxLayout(left))
+    lv.addWidget(form_scroll(form), 1)
+    row = theme.pad(QHBoxLayout(), 0)
     for i, button in enumerate(buttons):
         row.addWidget(button, 1 if i == 0 else 0)
     lv.addLayout(row)
     for widget in below:
         lv.addWidget(widget)
     side = QWidget()
-    rv = QVBoxLayout(side)
+    rv = theme.pad(QVBoxLayout(side), (0, theme.SPACE, theme.SPACE, theme.SPACE))
     for widget, stretch in right:
         rv.addWidget(widget, stretch)
-    return side_by_side(left, side, sizes)
+    split = side_by_side(left, side, sizes, stretch=(2, 3))
+    split.setChildrenCollapsible(False)
+    return split
+
+
+def form_scroll(form: QWidget) -> QScrollArea:
+    """``form`` in a scroll area as wide as the form needs: it scrolls up and down, never
+    sideways (a Browse button is never out of sight)."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(form)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    scroll.setMinimumWidth(form.minimumSizeHint().width()
+                           + scroll.verticalScrollBar().sizeHint().width() + theme.SPACE_S)
+    form.setContentsMargins(0, 0, theme.SPACE_S, 0)
+    return scroll
 
 
 def side_by_side(left: QWidget, right: QWidget, sizes: tuple[int, int],

@@ -37,7 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.ui.widgets import show_status, side_by_side
+from studio.ui import theme
+from studio.ui.widgets import FlowLayout, show_status, side_by_side
 from studio_compose.keys import Key, estimate_key, shift_to, tonic_number
 from studio_compose.score import SATB, Score
 from studio_compose.ui.drag import DragHandle
@@ -90,8 +91,7 @@ class ComposePanel(QWidget):
             self.train_tab.model_trained.connect(self.refresh_models)
             tabs.addTab(self.train_tab, "Train")
         self.tabs = tabs
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 8, 8, 8)
+        lay = theme.pad(QVBoxLayout(self))
         lay.addWidget(tabs)
         host.jobs.job_changed.connect(self._on_changed)
         host.jobs.job_preview.connect(self._on_preview)
@@ -151,8 +151,7 @@ class ComposePanel(QWidget):
         self.autoplay.setChecked(True)
 
         side = QWidget()
-        sv = QVBoxLayout(side)
-        sv.setContentsMargins(0, 0, 8, 0)
+        sv = theme.pad(QVBoxLayout(side), (theme.SPACE, theme.SPACE, theme.SPACE, 0))
         sv.addWidget(self.settings)
         row = QHBoxLayout()
         row.addWidget(self.generate_button, 1)
@@ -208,25 +207,29 @@ class ComposePanel(QWidget):
         self.hover_label = QLabel("")
         self.hover_label.setObjectName("muted")
         self.roll.hovered.connect(self.hover_label.setText)
-        top = QHBoxLayout()  # transport and voices above the roll
-        top.addWidget(self.play_button)
-        top.addWidget(self.time_label)
-        top.addWidget(self.loop_button)
+        # transport and voices above the roll, the files below it: each row folds onto a
+        # second line in a narrow window rather than cutting a button
+        transport = QWidget()
+        tl = theme.pad(QHBoxLayout(transport), 0)
+        tl.addWidget(self.play_button)
+        tl.addWidget(self.time_label)
+        tl.addWidget(self.loop_button)
+        top = FlowLayout(spacing=theme.SPACE_L)
+        top.addWidget(transport)
         top.addWidget(self.voice_strip)
-        top.addStretch(1)
-        top.addWidget(self.hover_label)
-        files = QHBoxLayout()  # files below it
-        files.addWidget(self.open_button)
-        files.addWidget(self.export_midi_button)
-        files.addWidget(self.export_wav_button)
-        files.addWidget(self.drag)
-        files.addWidget(self.status, 1)
+        files = FlowLayout()
+        for widget in (self.open_button, self.export_midi_button, self.export_wav_button,
+                       self.drag):
+            files.addWidget(widget)
+        status = theme.pad(QHBoxLayout(), 0)
+        status.addWidget(self.status, 1)
+        status.addWidget(self.hover_label)
         main = QWidget()
-        mv = QVBoxLayout(main)
-        mv.setContentsMargins(8, 0, 0, 0)
+        mv = theme.pad(QVBoxLayout(main), (theme.SPACE, 0, 0, 0))
         mv.addLayout(top)
         mv.addWidget(self.roll, 1)
         mv.addLayout(files)
+        mv.addLayout(status)
 
         return side_by_side(scroll, main, (320, 900), stretch=(0, 1))
 

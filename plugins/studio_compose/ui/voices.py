@@ -1,18 +1,18 @@
 """The voices above the roll: for each voice of the shown piece a tag in its colour with Mute
-and Solo buttons. A piece with other voices (an opened file with six parts) gets its own set,
-four voices to a line."""
+and Solo buttons. A piece with other voices (an opened file with six parts) gets its own set;
+the voices wrap onto another line where the width ends."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
+from studio.ui import theme
+from studio.ui.widgets import FlowLayout
 from studio_compose.score import SATB
 from studio_compose.ui.pianoroll import voice_colour
-
-PER_LINE = 4  # voices side by side before the next line
 
 
 def _initials(names: Sequence[str]) -> list[str]:
@@ -29,9 +29,8 @@ class VoiceStrip(QWidget):
         self.names: list[str] = []
         self.mute_buttons: list[QToolButton] = []
         self.solo_buttons: list[QToolButton] = []
-        self._grid = QGridLayout(self)
-        self._grid.setContentsMargins(0, 0, 0, 0)
-        self._grid.setSpacing(2)
+        self._grid = FlowLayout(self, spacing=theme.SPACE)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
         self.set_voices(names)
 
     def set_voices(self, names: Sequence[str]) -> None:
@@ -49,11 +48,11 @@ class VoiceStrip(QWidget):
             colour = voice_colour(v).name()
             cell = QWidget()
             row = QHBoxLayout(cell)
-            row.setContentsMargins(0, 0, 0, 0)
-            row.setSpacing(2)
+            theme.pad(row, 0, 2)
             tag = QLabel(f"■ {initial}")
-            tag.setStyleSheet(f"color: {colour}; font-weight: 600; padding-left: 6px;")
+            tag.setStyleSheet(f"color: {colour}; font-weight: 600;")
             tag.setToolTip(name)
+            tag.setMinimumWidth(tag.sizeHint().width())  # never under its buttons
             row.addWidget(tag)
             for letter, group, tip in (("M", self.mute_buttons, "Mute"),
                                        ("S", self.solo_buttons, "Solo")):
@@ -67,7 +66,7 @@ class VoiceStrip(QWidget):
                 b.toggled.connect(self.changed)
                 group.append(b)
                 row.addWidget(b)
-            self._grid.addWidget(cell, v // PER_LINE, v % PER_LINE)
+            self._grid.addWidget(cell)
 
     def sounding(self) -> set[int]:
         """The voices that play: the soloed ones if any, else all but the muted."""
