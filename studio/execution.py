@@ -79,6 +79,7 @@ class Execution:
     controls: Controls = field(default_factory=Controls)  # the run's channel from its panel
     saved: list[Saved] = field(default_factory=list)
     started: float = 0.0
+    _inputs: dict[str, dict[str, str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.seed is None:
@@ -144,11 +145,19 @@ class Execution:
             "seed": self.seed,
             "device": self.device.kind,
             "models": list(ctx.models_used),
+            **({"inputs": inputs} if (inputs := self.inputs()) else {}),
             "versions": versions,
             "duration_s": round(time.perf_counter() - self.started, 3),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "output": {"name": output.name, "kind": output.kind, "suffix": output.file_suffix},
         }
+
+    def inputs(self) -> dict[str, dict[str, str]]:
+        """The input files the run read, for its recipe: ``{param: {"path", "sha256"}}`` for
+        each ``Path`` parameter (not ``save``) that names a file. Hashed once per run."""
+        if self._inputs is None:
+            self._inputs = input_files(self.task, self.params)
+        return self._inputs
 
     def _save(self, output: Output, ctx: Context) -> Saved | None:
         if self.sink is None:
@@ -231,6 +240,22 @@ def _failure(exc: BaseException, task: Task | None = None, params: Any = None) -
             reason = exc.strerror or message
             return TaskFailed(f"{flag}: cannot read {name}: {reason}", details, bad_input=True)
     return TaskFailed(message, details, bad_input=isinstance(exc, UserError | ValueError))
+
+
+def input_files(task: Task, params: Any) -> dict[str, dict[str, str]]:
+    """``{param: {"path", "sha256"}}`` of the files the task's ``Path`` parameters name (those
+    it reads; folders and missing files are left out)."""
+    from studio.models import sha256_file
+
+    found = {}
+    for spec in task.schema():
+        value = getattr(params, spec.name, None)
+        if spec.type is not Path or spec.save or value is None:
+            continue
+        with contextlib.suppress(OSError):
+            if Path(value).is_file():
+                found[spec.name] = {"path": str(value), "sha256": sha256_file(Path(value))}
+    return found
 
 
 def _input_flag(exc: OSError, task: Task | None, params: Any) -> str:

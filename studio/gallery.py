@@ -571,6 +571,12 @@ def again(recipe: dict[str, Any], registry: Any, sink: Any, models: Any = None,
     plugin = next((p for p in getattr(registry, "plugins", []) if p.name == task.plugin), None)
     execution = Execution(task, params, info, sink=sink, seed=recipe.get("seed"), models=models,
                           plugin_version=plugin.version if plugin else "")
+    changed = input_changes(recipe, task)
+    if on_event is not None:
+        from studio.tasks import Log
+
+        for line in changed:  # said first: the output will not be the original's
+            on_event(Log(line, "warning"), None)
     saved = execution.run(on_event) if on_event is not None else execution.run()
     name = (recipe.get("output") or {}).get("name")
     twin = next((s for s in saved if s.output.name == name), None)
@@ -578,12 +584,40 @@ def again(recipe: dict[str, Any], registry: Any, sink: Any, models: Any = None,
         if original is None:
             original = find_original(recipe, sink)
         message = compare_with_original(recipe, twin.path, original)
+        if changed and not message.startswith("identical"):
+            message += f" ({len(changed)} input file{'s' if len(changed) > 1 else ''} changed)"
         log.info("again: %s", message)
         if on_event is not None:
             from studio.tasks import Log
 
             on_event(Log(message), None)
     return saved
+
+
+def input_changes(recipe: dict[str, Any], task: Any = None) -> list[str]:
+    """A line for each input file of the recipe (its ``inputs``: parameter, path and sha256)
+    that is missing or no longer has the sha256 it had when the original was made; the flag is
+    named after ``task``'s parameter. Empty for recipes without ``inputs``."""
+    from studio.models import sha256_file
+
+    specs = {s.name: s for s in task.schema()} if task is not None else {}
+    lines = []
+    for name, known in (recipe.get("inputs") or {}).items():
+        if not isinstance(known, dict) or not known.get("path"):
+            continue
+        flag = specs[name].flag if name in specs else "--" + str(name).replace("_", "-")
+        path = Path(known["path"])
+        try:
+            now = sha256_file(path)
+        except OSError:
+            lines.append(f"{flag}: the input {path} is missing; the original was made from a "
+                         f"file with sha256 {str(known.get('sha256'))[:12]}")
+            continue
+        if now != known.get("sha256"):
+            lines.append(f"{flag}: the input {path} has changed since the original was made "
+                         f"(sha256 {str(known.get('sha256'))[:12]} then, {now[:12]} now), so "
+                         "the output will differ")
+    return lines
 
 
 def find_original(recipe: dict[str, Any], sink: Any = None) -> Path | None:
