@@ -245,6 +245,7 @@ class ModelPicker(QComboBox):
         i = self.findData(model_id) if model_id is not None else -1
         if i >= 0:
             self.setCurrentIndex(i)
+            self.lineEdit().setCursorPosition(0)
 
     def refresh(self, select: str | None = None) -> None:
         """List the models (again), keeping the current one, or making ``select`` current when
@@ -265,6 +266,7 @@ class ModelPicker(QComboBox):
             self.setCurrentIndex(i)
         elif current:
             self.setEditText(current)
+        self.lineEdit().setCursorPosition(0)  # a long title shows its start
         self.blockSignals(False)
 
 
