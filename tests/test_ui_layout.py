@@ -1,0 +1,76 @@
+"""The window's layout and finish: capability icons, job timings, and every panel and tab of the
+real window at 1024x700 without a cut button or a sideways scrollbar."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QAbstractButton, QScrollArea, QTabWidget
+
+from studio.ui.job_view import span, timing
+from studio.ui.jobs import Job, JobState
+
+
+def test_durations_read_as_a_person_says_them():
+    assert [span(s) for s in (8.4, 65, 3725)] == ["8 s", "1 min 05 s", "1 h 02 min"]
+
+
+def test_a_running_job_shows_its_time_and_the_time_it_has_left(qtbot):
+    job = Job(task=None, params=None)
+    job.state, job.started, job.progress = JobState.RUNNING, 100.0, 0.25
+    assert timing(job, now=110.0) == "10 s · about 30 s left"
+    job.progress = 0.01  # too early to guess
+    assert timing(job, now=110.0) == "10 s"
+    job.state, job.ended = JobState.DONE, 190.0
+    assert timing(job, now=500.0) == "1 min 30 s"
+    job.state = JobState.QUEUED
+    assert timing(job, now=500.0) == ""
+
+
+@pytest.fixture
+def window(qtbot, user_data):
+    from studio.gallery import Gallery
+    from studio.models import ModelStore
+    from studio.plugins import load_plugins
+    from studio.ui.main_window import MainWindow
+
+    registry = load_plugins(disable=set())
+    w = MainWindow(registry, Gallery(), ModelStore.from_registry(registry), device="cpu")
+    qtbot.addWidget(w)
+    yield w
+    w.jobs.cancel_all()
+    w.jobs.wait(5000)
+
+
+def test_each_capability_has_its_own_svg_icon(window):
+    caps = {c.id: c for c in window.registry.capabilities}
+    assert {"write", "compose", "paint", "drive"} <= set(caps)
+    for cap_id in ("write", "compose", "paint", "drive"):
+        icon = caps[cap_id].icon
+        assert str(icon).endswith(".svg") and not QIcon(str(icon)).isNull(), cap_id
+    assert window.switcher.width() <= 80  # a rail, not a column of wide rows
+
+
+def test_every_panel_and_tab_fits_1024x700(qtbot, window):
+    window.resize(1024, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    problems = []
+    for row, cap in enumerate(window.registry.capabilities):
+        window.switcher.setCurrentRow(row)
+        page = window.current_panel()
+        tabs = page.findChild(QTabWidget)
+        for i in range(tabs.count() if tabs else 1):
+            if tabs:
+                tabs.setCurrentIndex(i)
+            qtbot.wait(30)
+            where = f"{cap.id}/{tabs.tabText(i) if tabs else ''}"
+            for button in page.findChildren(QAbstractButton):
+                text = button.text().replace("&", "")
+                need = button.fontMetrics().horizontalAdvance(text) + 8  # the label, a margin
+                if button.isVisibleTo(window) and text and button.width() < need:
+                    problems.append(f"{where}: {text!r} cut ({button.width()} < {need} px)")
+            for area in page.findChildren(QScrollArea):
+                if area.isVisibleTo(window) and area.horizontalScrollBar().isVisible():
+                    problems.append(f"{where}: a sideways scrollbar")
+    assert not problems, "\n".join(problems)
