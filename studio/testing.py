@@ -212,7 +212,7 @@ def load_plugin(module: ModuleType | Any, name: str | None = None) -> Any:
 
     name = name or getattr(module, "__name__", "plugin").rsplit(".", 1)[-1]
     installed = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    registry = load_plugins(disable=installed, extra={name: module}, folders=[])
+    registry = load_plugins(disable=installed - {name}, extra={name: module}, folders=[])
     registry.plugins = [p for p in registry.plugins if p.name == name]
     return registry
 
