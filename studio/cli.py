@@ -15,14 +15,16 @@ Nothing heavy is imported at module level: ``studio --version`` loads neither to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
 
 import studio
-from studio.errors import EXIT_CANCELLED, EXIT_USAGE, UserError
+from studio.errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, UserError
 
 COMMANDS = ("run", "plugins", "models", "gallery")
+EXIT_CLOSED_PIPE = 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command is None:
-            from studio.ui.app import run_app
-
-            return run_app(device=args.device)
+            return open_window(args.device)
         return int(args.func(args) or 0)
     except UserError as exc:
         if args.debug:
@@ -62,6 +62,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("studio: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:  # `studio gallery show ID | head`: the reader has all it wants
+        end_quietly_on_closed_pipe()
+        return EXIT_CLOSED_PIPE
+
+
+def open_window(device: str | None) -> int:
+    """The window, or one line saying why it cannot open here (before Qt aborts the process)."""
+    from studio.display import problem
+
+    found = problem()
+    if found:
+        print(f"studio: {found}", file=sys.stderr)
+        return EXIT_FAILED
+    from studio.ui.app import run_app
+
+    return run_app(device=device)
+
+
+def end_quietly_on_closed_pipe() -> None:
+    """Point stdout and stderr at /dev/null, so the interpreter's last flush into the closed
+    pipe raises nothing either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a stream without a descriptor
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -469,5 +469,5 @@ def test_cli_run_with_out_writes_into_that_folder(user_data, testkit, tmp_path, 
     recipe = json.loads((out_dir / "echo.txt.recipe.json").read_text(encoding="utf-8"))
     assert recipe["task"] == "testkit.echo" and recipe["params"]["text"] == "hi"
     assert recipe["sha256"] == hashlib.sha256(b"hi").hexdigest()
-    assert str(out_dir / "echo.txt") in capsys.readouterr().out
+    assert f"saved to {out_dir / 'echo.txt'}" in capsys.readouterr().err
     assert not (user_data / "gallery").exists()  # --out leaves the gallery alone

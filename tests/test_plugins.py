@@ -373,7 +373,8 @@ def test_studio_run_prints_the_text_and_saves_it(testkit, tmp_path):
     assert "echoed 2 time(s)" in done.stderr
     [saved] = out.glob("*.txt")
     assert saved.read_text(encoding="utf-8") == "hi there hi there"
-    assert str(saved) in done.stdout
+    assert done.stdout == "hi there hi there \n"  # the text alone; where it went on stderr
+    assert f"saved to {saved}" in done.stderr
 
 
 def test_studio_run_out_of_range_is_one_line(testkit, tmp_path):

@@ -465,9 +465,9 @@ def test_cli_streams_generated_text(trained, tmp_path):
          "--max-tokens", "20", "--seed", "1", "--model", "tiny", "--out", str(tmp_path)],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    text = proc.stdout.splitlines()
     assert proc.stdout.startswith("The grey wolf") and len(proc.stdout) > len("The grey wolf")
-    saved = Path(text[-1])
+    [saved] = [Path(line.removeprefix("saved to ")) for line in proc.stderr.splitlines()
+               if line.startswith("saved to ")]
     assert saved.is_file() and proc.stdout.startswith(saved.read_text(encoding="utf-8"))
 
 

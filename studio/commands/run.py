@@ -15,6 +15,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def unknown_task(name: str, known: list[str]) -> str:
+    """One line for a task id no plugin offers, with the nearest ids: a misspelt id
+    ("write.generat") or its part after the dot alone ("generate")."""
+    from difflib import SequenceMatcher
+
+    if not known:
+        return f"unknown task {name!r}: no plugin offers a task (see `studio plugins`)"
+
+    def likeness(task: str) -> float:
+        whole = SequenceMatcher(None, name.lower(), task.lower()).ratio()
+        after_dot = SequenceMatcher(None, name.lower(), task.split(".", 1)[-1].lower()).ratio()
+        return max(whole, after_dot)
+
+    scores = {task: likeness(task) for task in known}
+    best = max(scores.values())
+    near = sorted((t for t, r in scores.items() if r >= max(0.7, best - 0.05)),
+                  key=lambda t: -scores[t])[:3]
+    hint = f": did you mean {' or '.join(near)}?" if near else ""
+    return f"unknown task {name!r}{hint} (all tasks: `studio tasks`)"
+
+
 def run(args: argparse.Namespace) -> int:
     from studio import device as devices
     from studio.execution import Execution
@@ -28,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     warn_plugin_failures(registry)
     try:
         task = registry.task(args.task)
-    except KeyError as exc:
-        raise UserError(exc.args[0]) from None
+    except KeyError:
+        raise UserError(unknown_task(args.task, sorted(registry.tasks))) from None
     if "-h" in args.args or "--help" in args.args:
         from studio.runner import task_parser
 
