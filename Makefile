@@ -7,9 +7,19 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.studio-installed
 
-.PHONY: run test lint bench screenshot clean
+.PHONY: run test lint bench screenshot clean check-python
 
-$(STAMP): pyproject.toml
+# Before anything is installed: a Python new enough, with its venv module (Debian packages it
+# apart). The window's own needs (Qt's X11 libraries, a display) are checked by `studio` itself,
+# which names the missing packages instead of letting Qt abort.
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "make: Studio needs Python 3.11 or newer; $(PYTHON) is older or missing" \
+			"(name another: make run PYTHON=python3.12)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+		echo "make: Python's venv module is missing: sudo apt install python3-venv"; exit 1; }
+
+$(STAMP): pyproject.toml | check-python
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[test]"

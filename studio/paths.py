@@ -7,7 +7,10 @@ import os
 import tempfile
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+# assets/ of the source tree beside the package; an installed wheel carries them inside it
+_PACKAGED_ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = (_PACKAGED_ASSETS if _PACKAGED_ASSETS.is_dir()
+          else Path(__file__).resolve().parent.parent / "assets")
 
 
 def data_dir() -> Path:
