@@ -9,6 +9,7 @@ import os
 import platform
 import random
 import reprlib
+import secrets
 import shutil
 import sys
 import tempfile
@@ -80,6 +81,8 @@ class Execution:
     saved: list[Saved] = field(default_factory=list)
     started: float = 0.0
     _inputs: dict[str, dict[str, str]] | None = field(default=None, repr=False)
+    # names the run in its outputs' recipes: the gallery shows a run's outputs as one item
+    run_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def __post_init__(self) -> None:
         if self.seed is None:
@@ -149,7 +152,9 @@ class Execution:
             "versions": versions,
             "duration_s": round(time.perf_counter() - self.started, 3),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "output": {"name": output.name, "kind": output.kind, "suffix": output.file_suffix},
+            "output": {"name": output.name, "kind": output.kind, "suffix": output.file_suffix,
+                       **({"title": output.title} if output.title else {})},
+            "run": self.run_id,
         }
 
     def inputs(self) -> dict[str, dict[str, str]]:

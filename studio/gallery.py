@@ -12,6 +12,12 @@ index row. The recipe is the commit marker: an entry exists if and only if its r
 its data file is beside it. A save killed half way leaves at most a hidden ``.tmp`` file or a
 data file without a recipe, neither of which is an entry; a save killed before its index row
 is picked up the next time the gallery is opened.
+
+One run of a task is one *item*: a compose run that writes a MIDI file and a WAV is one item
+holding both. Recipes name their run (``"run"``); older recipes, which do not, are grouped by
+task, seed, parameters and the moment their run started. An item's id is the id of the first
+output its run saved. Favourites are items marked in ``.favourites/`` (one empty file each), so
+they survive a rebuild of the index and "clear history" keeps them.
 """
 
 from __future__ import annotations
@@ -36,12 +42,13 @@ from studio import paths
 from studio.atomic import fsync_dir, write_atomic
 from studio.errors import UserError
 from studio.tasks import Output
+from studio.thumbnails import describe, media_kind
 
 log = logging.getLogger(__name__)
 
 RECIPE_SUFFIX = ".recipe.json"
 INDEX_NAME = "index.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: items (runs), summaries; an index of version 1 is rebuilt
 EXCERPT_CHARS = 2000
 TMP_STALE_S = 300.0  # rebuild() deletes temp files older than this; younger ones may be in use
 
@@ -56,13 +63,23 @@ CREATE TABLE IF NOT EXISTS entries (
     created TEXT NOT NULL,
     params_json TEXT NOT NULL,
     text_excerpt TEXT NOT NULL,
-    recipe_json TEXT NOT NULL
+    recipe_json TEXT NOT NULL,
+    item TEXT NOT NULL,
+    run TEXT NOT NULL,
+    seed TEXT NOT NULL,
+    started REAL NOT NULL,
+    summary TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_created ON entries (created DESC, id DESC);
 CREATE INDEX IF NOT EXISTS entries_task ON entries (task);
+CREATE INDEX IF NOT EXISTS entries_item ON entries (item);
+CREATE INDEX IF NOT EXISTS entries_run ON entries (run);
 """
 _COLUMNS = ("id", "path", "recipe_path", "task", "name", "kind", "created", "params_json",
-            "text_excerpt", "recipe_json")
+            "text_excerpt", "recipe_json", "item", "run", "seed", "started", "summary")
+FAVOURITES = ".favourites"
+THUMBNAILS = ".thumbnails"
+SAME_RUN_S = 1.0  # outputs of an old recipe whose runs started this close are one run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,10 +170,76 @@ class GalleryEntry:
     name: str
     kind: str  # "text" | "image" | "file"
     created: str  # ISO 8601, UTC
+    item: str = ""  # the id of the item (run) it belongs to
+    summary: str = ""  # the task's title for it, or what the file holds ("8 bars", "512x512")
 
     @property
     def recipe_path(self) -> Path:
         return self.path.with_name(self.id + RECIPE_SUFFIX)
+
+    @property
+    def media(self) -> str:
+        """"image", "video", "music" (MIDI), "audio", "text" or "file"."""
+        return media_kind(self.path, self.kind)
+
+
+# The output a tile shows, best first: a compose run shows its MIDI's piano roll, not its WAV.
+_SHOWN_FIRST = ("image", "video", "music", "text", "audio", "file")
+
+
+@dataclass
+class GalleryItem:
+    """One run's outputs (one or more entries, in the order they were saved): a tile."""
+
+    id: str
+    entries: list[GalleryEntry]
+    favourite: bool = False
+
+    @property
+    def task(self) -> str:
+        return self.entries[0].task
+
+    @property
+    def created(self) -> str:
+        return self.entries[0].created
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        return self.primary.recipe
+
+    @property
+    def seed(self) -> Any:
+        return self.entries[0].recipe.get("seed")
+
+    @property
+    def primary(self) -> GalleryEntry:
+        """The output that stands for the item: an image, video, MIDI or text before audio."""
+        return min(self.entries, key=lambda e: _SHOWN_FIRST.index(e.media))
+
+    @property
+    def audio(self) -> GalleryEntry | None:
+        """The item's sound file, if it has one."""
+        return next((e for e in self.entries if e.media == "audio"), None)
+
+    @property
+    def title(self) -> str:
+        """A readable name: the task's own title for the output (``Output.title``), else its
+        name when that says something and what the file holds; then the seed. E.g. "8 bars,
+        D minor, seed 491831430", "photo-monet, 768x512, seed 7"."""
+        primary = self.primary
+        titled = next((e for e in self.entries if (e.recipe.get("output") or {}).get("title")),
+                      None)
+        if titled is not None:
+            parts = [titled.summary]
+        else:
+            parts = [primary.name] if not re.fullmatch(r"[a-z]*", primary.name) else []
+            if primary.summary:
+                parts.append(primary.summary)
+        if not parts:
+            parts.append(self.task)
+        if self.seed is not None:
+            parts.append(f"seed {self.seed}")
+        return ", ".join(parts)
 
 
 class Gallery:
@@ -173,6 +256,7 @@ class Gallery:
         self.index_path = self.root / INDEX_NAME
         self._lock = threading.RLock()
         fresh = not self.index_path.exists()
+        self._outdated = False  # set by _connect for an older Studio's index
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -181,7 +265,7 @@ class Gallery:
             log.warning("gallery index %s is unreadable (%s); rebuilding it", self.index_path, exc)
             self._db = self._recreate()
             fresh = True
-        if fresh:
+        if fresh or self._outdated:
             self.rebuild()
         else:
             self.refresh()
@@ -204,8 +288,8 @@ class Gallery:
         excerpt = output.data[:EXCERPT_CHARS] if output.kind == "text" else ""
         try:
             with self._lock, self._db:
-                self._insert(self._row(stem, data_path, recipe_path, full, full["saved"],
-                                       excerpt))
+                self._add_rows([self._row(stem, data_path, recipe_path, full, full["saved"],
+                                          excerpt)])
         except sqlite3.Error as exc:  # the files are saved; the next open indexes them
             log.warning("could not index %s: %s", data_path, exc)
         return data_path
@@ -233,15 +317,9 @@ class Gallery:
         return self._query(sql, args)
 
     def search(self, query: str, limit: int | None = None) -> list[GalleryEntry]:
-        """Entries whose task, name, parameters or text hold every word of ``query``
+        """Entries whose task, name, parameters, summary or text hold every word of ``query``
         (case-insensitive), newest first."""
-        words = query.split()
-        clauses, args = [], []
-        for word in words:
-            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
-            clauses.append("(task LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR "
-                           "params_json LIKE ? ESCAPE '\\' OR text_excerpt LIKE ? ESCAPE '\\')")
-            args += [pattern] * 4
+        clauses, args = _word_clauses(query)
         sql = "SELECT * FROM entries"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -277,20 +355,109 @@ class Gallery:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
 
+    # -- items (runs) ---------------------------------------------------------------------
+
+    def items(self, limit: int | None = None, task: str | None = None, query: str = "",
+              favourites_only: bool = False) -> list[GalleryItem]:
+        """Items, newest first: only ``task``'s, only those with an output matching every word
+        of ``query`` (as ``search``), only favourites, as asked."""
+        clauses, args = _word_clauses(query)
+        if task:
+            clauses.append("task = ?")
+            args.append(task)
+        favourites = self.favourites()
+        if favourites_only:
+            if not favourites:
+                return []
+            clauses.append(f"item IN ({', '.join('?' * len(favourites))})")
+            args += sorted(favourites)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        sql = (f"WITH chosen AS (SELECT item, MIN(created) AS first FROM entries WHERE item IN "
+               f"(SELECT item FROM entries{where}) GROUP BY item ORDER BY first DESC, item DESC "
+               "LIMIT ?) SELECT entries.* FROM entries JOIN chosen ON entries.item = chosen.item "
+               "ORDER BY chosen.first DESC, entries.item DESC, entries.created, entries.id")
+        args.append(-1 if limit is None else int(limit))
+        return _group(self._query(sql, args), favourites)
+
+    def item(self, ref: str) -> GalleryItem:
+        """The item ``ref`` names: an item's id or any of its outputs' (or the short code at
+        the end, or a unique start, as ``find``); UserError if it names none or several."""
+        found = {e.item: e for e in self.find(ref)}
+        if not found:
+            raise UserError(f"no output {ref!r} in the gallery")
+        if len(found) > 1:
+            names = ", ".join(sorted(found)[:5])
+            raise UserError(f"{ref!r} names {len(found)} items ({names}); give more of the id")
+        item_id = next(iter(found))
+        entries = self._query("SELECT * FROM entries WHERE item = ? ORDER BY created, id",
+                              [item_id])
+        return _group(entries, self.favourites())[0]
+
+    def favourites(self) -> set[str]:
+        """The ids of the favourite items."""
+        try:
+            return {n for n in os.listdir(self.root / FAVOURITES) if not n.startswith(".")}
+        except FileNotFoundError:
+            return set()
+
+    def set_favourite(self, item_id: str, favourite: bool = True) -> None:
+        """Mark (or unmark) an item as a favourite; UserError if there is no such item."""
+        item = self.item(item_id)
+        folder = self.root / FAVOURITES
+        marker = folder / item.id
+        if favourite:
+            folder.mkdir(exist_ok=True)
+            marker.touch()
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                marker.unlink()
+
+    def remove_item(self, item_id: str) -> GalleryItem:
+        """Delete an item: every output of its run, their recipes, its favourite mark."""
+        item = self.item(item_id)
+        for entry in item.entries:
+            self._remove_entry(entry)
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / FAVOURITES / item.id).unlink()
+        return item
+
+    def clear_history(self, keep_favourites: bool = True) -> int:
+        """Delete every item (but the favourites, unless ``keep_favourites`` is False);
+        return how many were deleted."""
+        keep = self.favourites() if keep_favourites else set()
+        doomed = [i for i in self.items() if i.id not in keep]
+        for item in doomed:
+            for entry in item.entries:
+                self._remove_entry(entry)
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / FAVOURITES / item.id).unlink()
+        return len(doomed)
+
+    def thumbnail_path(self, entry: GalleryEntry, size: int) -> Path:
+        """Where a thumbnail of ``entry`` at ``size`` pixels is cached."""
+        return self.root / THUMBNAILS / f"{entry.id}-{size}.png"
+
     # -- changing -------------------------------------------------------------------------
 
     def remove(self, entry_id: str) -> None:
         """Delete an entry's files and its index row; UserError if there is no such entry.
         The recipe goes first, so an interrupted removal leaves no half entry."""
-        entry = self.get(entry_id)
+        self._remove_entry(self.get(entry_id))
+
+    def _remove_entry(self, entry: GalleryEntry) -> None:
         for path in (entry.recipe_path, entry.path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         fsync_dir(entry.path.parent)
         with self._lock, self._db:
-            self._db.execute("DELETE FROM entries WHERE id = ?", [entry_id])
+            self._db.execute("DELETE FROM entries WHERE id = ?", [entry.id])
         with contextlib.suppress(OSError):
             entry.path.parent.rmdir()  # only if that was the day's last entry
+        thumbs = self.root / THUMBNAILS
+        with contextlib.suppress(OSError):
+            for name in os.listdir(thumbs):
+                if name.startswith(entry.id + "-"):
+                    (thumbs / name).unlink()
 
     def rebuild(self) -> int:
         """Re-create the index from the recipe files; return how many entries it holds.
@@ -341,8 +508,7 @@ class Gallery:
             if gone or new:
                 with self._db:
                     self._db.executemany("DELETE FROM entries WHERE id = ?", [[i] for i in gone])
-                    for row in new:
-                        self._insert(row)
+                    self._add_rows(new)
 
     def verify(self) -> list[str]:
         """Problems a user should know about, one line each (an empty list when all is well):
@@ -394,7 +560,11 @@ class Gallery:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if 0 < version < SCHEMA_VERSION:  # an older Studio's: rebuilt from the recipes
+                with db:
+                    db.execute("DROP TABLE IF EXISTS entries")
+                self._outdated = True
+            elif version not in (0, SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"unknown index version {version}")  # re-created
             with db:
                 db.executescript(_SCHEMA)
@@ -411,16 +581,41 @@ class Gallery:
                 Path(str(self.index_path) + suffix).unlink()
         return self._connect()
 
-    def _replace_rows(self, rows: list[tuple]) -> None:
+    def _replace_rows(self, rows: list[dict[str, Any]]) -> None:
         with self._db:
             self._db.execute("DELETE FROM entries")
-            for row in rows:
-                self._insert(row)
+            self._add_rows(rows)
 
-    def _insert(self, row: tuple) -> None:
+    def _add_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Insert rows (in a transaction the caller holds), each joined to its run's item: the
+        item of an indexed output of the same run, else a new one named after the row."""
         marks = ", ".join("?" * len(_COLUMNS))
-        self._db.execute(f"INSERT OR REPLACE INTO entries ({', '.join(_COLUMNS)}) "
-                         f"VALUES ({marks})", row)
+        by_run: dict[str, str] = {}
+        by_key: dict[tuple, list[tuple[float, str]]] = {}
+        for row in sorted(rows, key=lambda r: (r["created"], r["id"])):
+            key = (row["task"], row["seed"], row["params_json"])
+            if row["run"]:
+                item = by_run.get(row["run"]) or self._item_of_run(row["run"])
+                by_run[row["run"]] = item = item or row["id"]
+            else:  # an older recipe: the run that started at the same moment with the same
+                near = [i for t, i in by_key.get(key, []) if abs(t - row["started"]) < SAME_RUN_S]
+                item = near[0] if near else (self._item_of_old_run(row) or row["id"])
+                by_key.setdefault(key, []).append((row["started"], item))
+            row["item"] = item
+            self._db.execute(f"INSERT OR REPLACE INTO entries ({', '.join(_COLUMNS)}) "
+                             f"VALUES ({marks})", [row[c] for c in _COLUMNS])
+
+    def _item_of_run(self, run: str) -> str | None:
+        found = self._db.execute("SELECT item FROM entries WHERE run = ? ORDER BY created "
+                                 "LIMIT 1", [run]).fetchone()
+        return found[0] if found else None
+
+    def _item_of_old_run(self, row: dict[str, Any]) -> str | None:
+        found = self._db.execute(
+            "SELECT item FROM entries WHERE run = '' AND task = ? AND seed = ? AND params_json = ? "
+            "AND abs(started - ?) < ? ORDER BY created LIMIT 1",
+            [row["task"], row["seed"], row["params_json"], row["started"], SAME_RUN_S]).fetchone()
+        return found[0] if found else None
 
     def _query(self, sql: str, args: list[Any]) -> list[GalleryEntry]:
         with self._lock:
@@ -430,20 +625,29 @@ class Gallery:
     def _entry(self, row: dict[str, Any]) -> GalleryEntry:
         return GalleryEntry(id=row["id"], path=self.root / row["path"],
                             recipe=json.loads(row["recipe_json"]), task=row["task"],
-                            name=row["name"], kind=row["kind"], created=row["created"])
+                            name=row["name"], kind=row["kind"], created=row["created"],
+                            item=row["item"], summary=row["summary"])
 
     def _row(self, stem: str, data_path: Path, recipe_path: Path, recipe: dict[str, Any],
-             created: str, excerpt: str) -> tuple:
+             created: str, excerpt: str) -> dict[str, Any]:
         out = recipe.get("output") or {}
-        return (stem, data_path.relative_to(self.root).as_posix(),
-                recipe_path.relative_to(self.root).as_posix(), str(recipe.get("task", "")),
-                str(out.get("name", "")), str(out.get("kind", "file")),
-                created,
-                json.dumps(recipe.get("params", {}), sort_keys=True, ensure_ascii=False,
-                           default=str),
-                excerpt, json.dumps(recipe, ensure_ascii=False, default=str))
+        kind = str(out.get("kind", "file"))
+        summary = str(out.get("title") or "") or describe(data_path, kind)
+        return {
+            "id": stem, "path": data_path.relative_to(self.root).as_posix(),
+            "recipe_path": recipe_path.relative_to(self.root).as_posix(),
+            "task": str(recipe.get("task", "")), "name": str(out.get("name", "")),
+            "kind": kind, "created": created,
+            "params_json": json.dumps(recipe.get("params", {}), sort_keys=True,
+                                      ensure_ascii=False, default=str),
+            "text_excerpt": excerpt, "recipe_json": json.dumps(recipe, ensure_ascii=False,
+                                                               default=str),
+            "item": stem, "run": str(recipe.get("run") or ""),
+            "seed": json.dumps(recipe.get("seed")), "started": _started(recipe, created),
+            "summary": summary,
+        }
 
-    def _read_row(self, recipe_path: Path, names: set[str]) -> tuple | None:
+    def _read_row(self, recipe_path: Path, names: set[str]) -> dict[str, Any] | None:
         """The index row for a recipe file, or None when it is no complete entry."""
         recipe = _load_recipe(recipe_path)
         if recipe is None:
@@ -470,6 +674,41 @@ class Gallery:
                 yield Path(day), set(os.listdir(day))
             except FileNotFoundError:  # removed meanwhile
                 continue
+
+
+def _word_clauses(query: str) -> tuple[list[str], list[Any]]:
+    """SQL conditions (and their arguments) for rows that hold every word of ``query``."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    columns = ("task", "name", "params_json", "text_excerpt", "summary")
+    for word in query.split():
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+        clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
+        args += [pattern] * len(columns)
+    return clauses, args
+
+
+def _group(entries: list[GalleryEntry], favourites: set[str]) -> list[GalleryItem]:
+    """Entries (each item's together) as items, in the order their items first appear."""
+    items: dict[str, GalleryItem] = {}
+    for entry in entries:
+        if entry.item not in items:
+            items[entry.item] = GalleryItem(entry.item, [], entry.item in favourites)
+        items[entry.item].entries.append(entry)
+    return list(items.values())
+
+
+def _started(recipe: dict[str, Any], saved: str) -> float:
+    """When the run that saved an output started (seconds since the epoch): its saving time
+    less the run's duration so far, which the recipe records."""
+    try:
+        when = datetime.fromisoformat(saved).timestamp()
+    except ValueError:
+        return 0.0
+    duration = recipe.get("duration_s")
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        when -= float(duration)
+    return when
 
 
 def _is_temp(name: str) -> bool:

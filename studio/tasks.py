@@ -79,12 +79,14 @@ class Output:
     """A result the user keeps. The host saves it to the gallery with its recipe.
 
     ``data`` is a ``str`` (saved as .txt), a uint8 numpy image (saved as .png), or ``bytes``
-    with a ``suffix`` such as ".mid" or ".wav".
+    with a ``suffix`` such as ".mid" or ".wav". ``title``: a few words the gallery shows for
+    the run ("8 bars, D minor"); without one it says what the file holds ("512x384").
     """
 
     data: Any
     name: str = "output"
     suffix: str = ""
+    title: str = ""
 
     @property
     def kind(self) -> str:

@@ -407,10 +407,11 @@ def test_cli_list_show_again_remove(user_data, testkit, registry, capsys):
     g.close()
     assert saved.path.is_relative_to(gallery_dir())
 
-    assert main(["gallery", "list"]) == 0
+    assert main(["gallery", "list"]) == 0  # an item a line, its files indented below
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == [echo.id, noise.id]
-    assert str(noise.path) in lines[1]
+    assert [line.split()[0] for line in lines if not line.startswith(" ")] == [echo.id, noise.id]
+    assert lines[3] == f"    {noise.path}"
+    assert lines[2].endswith(f"   {noise.summary}, seed {noise.recipe['seed']}")
 
     assert main(["gallery", "list", "--task", "testkit.noise"]) == 0
     assert capsys.readouterr().out.split()[0] == noise.id

@@ -203,10 +203,11 @@ def compose_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     yield Log(f"{p.bars} bars in {key or 'no key'}, {score.duration:.1f} s at {p.tempo:g} bpm; "
               f"notes: {per_voice}; critic {critic_score:.2f}")
     yield Log("seeds: " + "; ".join(f"{k} {','.join(map(str, v))}" for k, v in seeds.items()))
-    yield Output(score_to_midi(score), name="music", suffix=".mid")
+    title = f"{p.bars} bars, {key}" if key is not None else f"{p.bars} bars"
+    yield Output(score_to_midi(score), name="music", suffix=".mid", title=title)
     if p.wav:
         yield Progress(0.6, "rendering audio")
-        yield Output(render_wav(score), name="music", suffix=".wav")
+        yield Output(render_wav(score), name="music", suffix=".wav", title=title)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,10 +36,26 @@ from studio.ui.task_page import TaskPage
 from studio.ui.widgets import capability_icon, capability_switcher
 
 
+def device_status(info: devices.DeviceInfo) -> str:
+    """What the status bar says about the device: "CPU (1 of 2 cores for tasks)" (the window
+    keeps a core for itself, see devices.compute_threads), "CUDA: NVIDIA H100"."""
+    if info.kind != "cpu":
+        return info.label
+    cores = devices.cpu_count()
+    if info.threads < cores:
+        return f"CPU ({info.threads} of {cores} cores for tasks)"
+    return f"CPU ({cores} core{'s' if cores != 1 else ''} for tasks)"
+
+
+DEVICE_TIP = ("The device that computes (Tools ▸ Compute device). On the CPU, tasks in the window "
+              "leave one core free so that the window stays responsive while a model computes; "
+              "`studio run` on the command line uses every core.")
+
+
 def _probe_device(choice: str) -> tuple[str, str]:
-    """(label, error) for a device choice."""
+    """(status text, error) for a device choice."""
     try:
-        return devices.pick(choice, interactive=True).label, ""
+        return device_status(devices.pick(choice, interactive=True)), ""
     except devices.DeviceError as exc:
         return "", str(exc)
 
@@ -95,7 +111,7 @@ class MainWindow(QMainWindow):
         self.jobs_dock = self._dock("Jobs", "jobs", self.job_view, Qt.RightDockWidgetArea)
         from studio.ui.gallery_view import GalleryView
 
-        self.gallery_view = GalleryView(gallery)
+        self.gallery_view = GalleryView(gallery, registry=registry, models=models)
         self.gallery_view.again_requested.connect(self.again)
         self.gallery_dock = self._dock("Gallery", "gallery", self.gallery_view,
                                        Qt.RightDockWidgetArea)
@@ -176,7 +192,11 @@ class MainWindow(QMainWindow):
             group.addAction(act)
             dev.addAction(act)
         help_ = bar.addMenu("&Help")
+        help_.addAction("User guide", QKeySequence(Qt.Key_F1), self.show_guide)
+        help_.addAction("Keyboard shortcuts", QKeySequence("Ctrl+/"), self.show_shortcuts)
+        help_.addSeparator()
         help_.addAction("Plugins…", self.show_plugins)
+        help_.addAction("About Studio", self.show_about)
 
     # -- actions -------------------------------------------------------------------------
     def current_panel(self) -> QWidget | None:
@@ -213,6 +233,25 @@ class MainWindow(QMainWindow):
 
         PluginsDialog(self.registry, self).exec()
 
+    def show_guide(self) -> None:
+        from studio.ui.help_dialogs import GuideDialog
+
+        self._guide = GuideDialog(self)  # not modal: read it beside the window
+        self._guide.show()
+
+    def show_shortcuts(self) -> None:
+        from studio.ui.gallery_view import SHORTCUTS
+        from studio.ui.help_dialogs import HtmlDialog, shortcuts_html
+
+        HtmlDialog("Keyboard shortcuts", shortcuts_html(self.menuBar(), SHORTCUTS), self).exec()
+
+    def show_about(self) -> None:
+        from studio.ui.help_dialogs import HtmlDialog, about_html
+
+        device = self.device_label.text()
+        HtmlDialog("About Studio", about_html(self.registry, self.models, device), self,
+                   (720, 640)).exec()
+
     def notify(self, message: str, level: str = "info", details: str = "", action=None) -> None:
         self.notifications.show_message(message, level, details, action)
 
@@ -243,7 +282,7 @@ class MainWindow(QMainWindow):
             self.notify(error, "error")
         else:
             self.device_label.setText(label)
-            self.device_label.setToolTip("The device that computes (Tools ▸ Compute device)")
+            self.device_label.setToolTip(DEVICE_TIP)
 
     def _job_status(self, job: Job) -> None:
         running = self.jobs.running
@@ -333,4 +372,5 @@ class MainWindow(QMainWindow):
         self.save_state()
         self.jobs.cancel_all()
         self.jobs.wait(3000)
+        self.gallery_view.shutdown()
         super().closeEvent(event)

@@ -1,4 +1,5 @@
-"""Plays a WAV file and reports where it is, without ever blocking the GUI thread.
+"""Plays a WAV file and reports where it is, without ever blocking the GUI thread (the compose
+panel and the gallery use it).
 
 Backends, the first that works wins:
 
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QElapsedTimer, QObject, QProcess, QTimer, QUrl, Signal
 
+from studio.thumbnails import wav_seconds as wav_duration  # seconds of a PCM WAV, 0 if unreadable
+
 TICK_MS = 33  # ~30 position reports a second
 PROGRAMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("paplay", ()),
@@ -33,15 +36,6 @@ PROGRAMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("afplay", ()),
     ("ffplay", ("-nodisp", "-autoexit", "-loglevel", "quiet")),
 )
-
-
-def wav_duration(path: Path) -> float:
-    """Seconds of audio in a PCM WAV file (0 when it cannot be read)."""
-    try:
-        with wave.open(str(path), "rb") as w:
-            return w.getnframes() / float(w.getframerate() or 1)
-    except (OSError, EOFError, wave.Error):
-        return 0.0
 
 
 def cut_wav(src: Path, dst: Path, start: float) -> bool:
