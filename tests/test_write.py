@@ -275,7 +275,8 @@ def test_wine_csv_gives_one_document_per_review(tmp_path):
 
 @pytest.mark.parametrize("name, content, message", [
     ("empty.txt", b"  \n\n", "no text"),
-    ("binary.txt", b"\xff\xfe\x00\x81", "not UTF-8"),
+    ("binary.txt", b"ok\n\x81\x00", "not UTF-8 text: byte 0x81 at line 2, column 1"),
+    ("utf16.txt", b"a\x00b\x00", "NUL byte"),
     ("table.csv", b"a,b\n1,2\n", "not a wine-review CSV"),
     ("image.png", b"\x89PNG", "unsupported file type"),
 ])

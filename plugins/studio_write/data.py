@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.errors import UserError
+from studio_write.text_input import read_text_file
 from studio_write.tokenizer import END
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -84,12 +86,10 @@ def read_source(path: Path) -> Source:
     suffix = path.suffix.lower()
     if suffix not in (".csv", *TEXT_SUFFIXES, ""):
         raise ValueError(f"{path.name}: unsupported file type {suffix!r} (use .txt, .md or .csv)")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path.name}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ValueError(f"{path.name}: cannot read it ({exc.strerror})") from None
+    try:  # UTF-8, or UTF-16/32 by its mark; else which byte is wrong
+        text = read_text_file(path)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
     if suffix == ".csv":
         docs = wine_documents(text, path.name)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from studio.tasks import Context, Event, Log, Output, Progress, Stream, param
 
@@ -13,8 +14,11 @@ TOP_N = 10
 
 @dataclass
 class GenerateParams:
-    prompt: str = param("", help="the text to continue (empty: start from nothing)",
-                        multiline=True)
+    prompt: str = param("", help="the text to continue (empty: start from nothing; '-': read "
+                                 "it from standard input)", multiline=True)
+    prompt_file: Path | None = param(None, help="read the prompt from this text file instead "
+                                                "(any size; UTF-8, or UTF-16 with its mark)",
+                                     filter="Text (*.txt *.md)", advanced=True)
     model: str = param(DEFAULT_MODEL, help="model id (see `studio models list`)")
     max_tokens: int = param(200, min=1, max=8192, help="how many tokens to add")
     temperature: float = param(0.8, min=0.0, max=5.0, help="0 = always the likeliest token")
@@ -57,16 +61,18 @@ def write_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     # imported here: loading the plugin (and opening the window) must not wait for torch
     from studio_write import loading
     from studio_write.sampling import Sampling, generate
+    from studio_write.text_input import prompt_text
     from studio_write.tokenizer import StreamDecoder
 
+    prompt = prompt_text(p.prompt, p.prompt_file)  # before the model: bad text costs nothing
     model, tok, card = loading.load(ctx, p.model, p.precision)
     block = model.config.block_size
-    tail = p.prompt[-block * 16:]  # a 1 MB prompt: only its end can fit the context anyway
+    tail = prompt[-block * 16:]  # a 1 MB prompt: only its end can fit the context anyway
     ids = tok.encode(tail) if tail else []
-    if len(tail) < len(p.prompt):
+    if len(tail) < len(prompt):
         yield Log(f"the prompt is longer than the context; using its last {block} tokens")
     prompt_ids = ids or [tok.end_id]
-    yield Stream(p.prompt, echo=True)
+    yield Stream(prompt, echo=True)
     sampling = Sampling(p.temperature, p.top_k, p.top_p, p.repetition_penalty)
     decoder = StreamDecoder(tok, prompt_ids)
     watcher = StopWatcher(_stops(p.stop))
@@ -87,4 +93,4 @@ def write_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     if rest:
         out.append(rest)
         yield Stream(rest)
-    yield Output(p.prompt + "".join(out), name="text")
+    yield Output(prompt + "".join(out), name="text")
