@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QValidator
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPen, QPixmap, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
-    QStyle,
     QWidget,
 )
 
@@ -89,6 +88,26 @@ class PathField(QWidget):
         self.edit.setText("" if value is None else str(value))
 
 
+def _download_icon(size: int = 32) -> QIcon:
+    """An arrow into a tray, in the accent colour: the model field's download action."""
+    from studio.ui import theme
+
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.Antialiasing)
+    pen = QPen(QColor(theme.ACCENT), size / 10, Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin)
+    painter.setPen(pen)
+    u = size / 8
+    painter.drawLine(QPointF(4 * u, u), QPointF(4 * u, 5 * u))
+    painter.drawPolyline([QPointF(2 * u, 3.2 * u), QPointF(4 * u, 5.2 * u),
+                          QPointF(6 * u, 3.2 * u)])
+    painter.drawPolyline([QPointF(u, 5.5 * u), QPointF(u, 7 * u), QPointF(7 * u, 7 * u),
+                          QPointF(7 * u, 5.5 * u)])
+    painter.end()
+    return QIcon(pixmap)
+
+
 class ModelField(ModelPicker):
     """A ``model`` parameter's list: the store's models that the parameter takes (its capability,
     and its architectures when it names some). A model whose files are not installed says so,
@@ -98,7 +117,7 @@ class ModelField(ModelPicker):
         super().__init__(models, spec.model, str(spec.default or ""), parent,
                          blank="none" if not spec.default else "")
         self.spec = spec
-        self.download = QAction(self.style().standardIcon(QStyle.SP_ArrowDown), "Download", self)
+        self.download = QAction(_download_icon(), "Download", self)
         self.download.triggered.connect(self._download)
         self.lineEdit().addAction(self.download, QLineEdit.TrailingPosition)
         self._waiting: object = None  # the job queue a download was submitted to
