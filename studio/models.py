@@ -195,7 +195,7 @@ class ModelCard:
             d = json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ModelCardError(f"model card {path}: cannot read it ({exc.strerror})") from None
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ModelCardError(f"model card {path}: not valid JSON ({exc})") from None
         return cls.from_dict(d, folder=path.parent, source=str(path))
 
@@ -505,7 +505,7 @@ def import_checkpoint(
         problem = shape_problems(state, expected)
         if problem:
             raise UserError(f"{src.name} does not fit {model_id}: {problem}")
-    tensors = _prepare(state, dtype)
+    tensors = _prepare(state, dtype, src.name)
 
     folder = Path(store_dir or paths.models_dir()) / model_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -541,7 +541,7 @@ def install_converted(src: Path, card: ModelCard, store_dir: Path,
             raise UserError(f"{src.name} does not fit {model_id}: {exc}") from None
     if not state:
         raise UserError(f"{src.name}: the checkpoint holds no tensors to import")
-    tensors = _prepare(state, dtype)
+    tensors = _prepare(state, dtype, src.name)
     folder = Path(store_dir) / model_id
     folder.mkdir(parents=True, exist_ok=True)
     weights = _write_safetensors(tensors, folder, model_id)
@@ -618,18 +618,59 @@ def read_checkpoint(src: Path) -> dict[str, Any]:
 
     import torch
 
+    if src.stat().st_size == 0:
+        raise UserError(f"cannot read {src.name}: the file is empty (0 bytes)")
     try:
         obj = torch.load(src, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        if m is None:  # not a refused object: the file itself is broken
-            raise UserError(f"cannot read {src.name}: not a valid PyTorch checkpoint") from None
-        raise UserError(f"refused to load {src.name}: it holds Python objects besides tensors "
-                        f"(it needs {m.group(1)}); only plain state dicts can be "
-                        "imported") from None
     except Exception as exc:
-        raise UserError(f"cannot read {src.name}: {_first_line(exc)}") from None
+        unsafe = [g for g in pickle_globals(src) if not g.startswith(_SAFE_GLOBALS)]
+        if unsafe:  # whichever way torch failed (a zip, a legacy file, a bare pickle)
+            raise UserError(f"refused to load {src.name}: unsafe pickle, it would run code "
+                            f"({', '.join(dict.fromkeys(unsafe[:3]))}); only plain state dicts "
+                            "of tensors can be imported") from None
+        m = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(exc))
+        if isinstance(exc, pickle.UnpicklingError) and m is not None:
+            raise UserError(f"refused to load {src.name}: it holds Python objects besides "
+                            f"tensors (it needs {m.group(1)}); only plain state dicts can be "
+                            "imported") from None
+        raise UserError(f"cannot read {src.name}: not a PyTorch checkpoint, or a damaged one "
+                        f"({type(exc).__name__})") from None
     return _state_dict_in(obj, src.name)
+
+
+# What a plain state dict's pickle imports: tensors, their storages, ordered dicts.
+_SAFE_GLOBALS = ("torch.", "collections.OrderedDict", "_codecs.encode", "builtins.set")
+
+
+def pickle_globals(src: Path) -> list[str]:
+    """The Python objects (``module.name``) a pickle would import, read without running it: a
+    bare pickle, a legacy torch file (several pickles in a row) or the ``data.pkl`` of a torch
+    zip. What cannot be read is left out."""
+    import io
+    import pickletools
+    import zipfile
+
+    found: list[str] = []
+    try:
+        if zipfile.is_zipfile(src):
+            with zipfile.ZipFile(src) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                data = z.read(name) if name else b""
+        else:
+            data = src.read_bytes()
+        stream = io.BytesIO(data)
+        while stream.tell() < len(data):
+            strings: list[str] = []
+            for op, arg, _ in pickletools.genops(stream):
+                if op.name in ("GLOBAL", "INST"):
+                    found.append(str(arg).replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.append(f"{strings[-2]}.{strings[-1]}")
+                if isinstance(arg, str):
+                    strings.append(arg)
+    except Exception:  # the rest is not a pickle: what was found stands
+        pass
+    return found
 
 
 def _state_dict_in(obj: Any, name: str) -> dict[str, Any]:
@@ -645,6 +686,8 @@ def _state_dict_in(obj: Any, name: str) -> dict[str, Any]:
         if inner is None:
             break
         obj = inner
+    if isinstance(obj, dict) and not obj:
+        raise UserError(f"{name}: the state dict is empty (no tensors to import)")
     if isinstance(obj, dict):
         bad = next((k for k, v in obj.items() if not isinstance(v, torch.Tensor)), None)
         keys = ", ".join(map(str, list(obj)[:5])) or "none"
@@ -703,10 +746,31 @@ def shape_problems(state: Mapping[str, Any], expected: Mapping[str, tuple[int, .
     return "; ".join(parts)
 
 
-def _prepare(state: dict[str, Any], dtype: str | None) -> dict[str, Any]:
-    """Own, contiguous tensors (safetensors refuses shared storage), floats cast to ``dtype``."""
+def weight_problem(key: str, t: Any) -> str:
+    """Why tensor ``key`` cannot be a model's weight ("" when it can): weights and biases are
+    floating point and finite."""
     import torch
 
+    if not isinstance(t, torch.Tensor):
+        return f"{key} is a {type(t).__name__}, not a tensor"
+    if key.endswith((".weight", ".bias")) and not (t.is_floating_point() or t.is_complex()):
+        return f"{key} holds {str(t.dtype).removeprefix('torch.')} numbers where weights are " \
+               "floating point"
+    if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        return f"{key} holds {bad:,} NaN or infinite value{'' if bad == 1 else 's'}"
+    return ""
+
+
+def _prepare(state: dict[str, Any], dtype: str | None, name: str) -> dict[str, Any]:
+    """Own, contiguous tensors (safetensors refuses shared storage), floats cast to ``dtype``;
+    UserError for a tensor that cannot be a weight (``weight_problem``)."""
+    import torch
+
+    problems = [p for key, t in state.items() if (p := weight_problem(key, t))]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UserError(f"refused {name}: {problems[0]}{more}")
     target = getattr(torch, dtype) if dtype else None
     out = {}
     for key, t in state.items():

@@ -290,7 +290,8 @@ def test_import_refuses_pickled_code(tmp_path):
     with pytest.raises(UserError) as err:
         import_checkpoint(src, "evil", "paint", store_dir=tmp_path / "user")
     message = str(err.value)
-    assert message.startswith("refused to load evil.pth: it holds Python objects besides tensors")
+    assert message.startswith("refused to load evil.pth: unsafe pickle, it would run code "
+                              "(io.open)")
     assert "\n" not in message
     assert not marker.exists()
     assert not (tmp_path / "user" / "evil").exists()
