@@ -343,3 +343,37 @@ def test_the_testkit_still_loads_beside_plugin_folders(testkit, tmp_path, monkey
 
     assert {t for t, task in reg.tasks.items() if task.plugin == "studio_testkit"} == \
         TESTKIT_TASKS
+
+
+def test_a_bad_event_in_the_window_is_a_notification_naming_plugin_and_task(qtbot, tmp_path,
+                                                                            monkeypatch):
+    from studio.gallery import Gallery
+    from studio.hookspecs import Capability, hookimpl
+    from studio.models import ModelStore
+    from studio.ui.jobs import JobState
+    from studio.ui.main_window import MainWindow
+
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(tmp_path))
+    task = Task("odd.run", "Odd", NoParams, _yielding(Progress(0.5), {"loss": 1.0}))
+
+    class Odd:
+        @staticmethod
+        @hookimpl
+        def studio_capabilities():
+            return [Capability("odd", "Odd", [task])]
+
+    reg = load_plugin(Odd, "studio_odd")
+    window = MainWindow(reg, Gallery(), ModelStore.from_registry(reg), device="cpu")
+    qtbot.addWidget(window)
+    window.show()
+
+    job = window.jobs.submit(task, task.make_params())
+    qtbot.waitUntil(lambda: job.reported, timeout=20000)
+
+    assert job.state is JobState.FAILED
+    assert job.error == ("plugin studio_odd, task odd.run: yielded {'loss': 1.0} (dict), which is "
+                         "not an event (Progress, Preview, Stream, Log or Output from "
+                         "studio.tasks)")
+    assert any(job.error in m for lvl, m in window.notifications.history if lvl == "error")
+    assert window.isVisible()
+    window.jobs.wait(5000)
