@@ -69,7 +69,7 @@ def settings_rows(a: Any, b: Any, registry: Any = None) -> list[tuple[str, str, 
             labels.update({s.name: s.title for s in registry.task(recipe["task"]).schema()})
 
     def shown(value: Any) -> str:
-        if value is None:
+        if value is None or value == "":
             return "—"
         if isinstance(value, float):
             return f"{value:g}"

@@ -51,7 +51,7 @@ from studio.thumbnails import cached_thumbnail, clock, wav_seconds
 from studio.ui import theme
 from studio.ui.widgets import tile_icon, to_qimage
 
-TILE_MIN_W = 150  # tiles share the gallery's width: one column when narrow, more when wide
+TILE_MIN_W = 118  # tiles share the gallery's width: one column when narrow, more when wide
 PIXELS = 320  # thumbnails are made this large: sharp in a wide tile and on a HiDPI screen
 ITEM_ROLE = Qt.UserRole
 TEXT_PAGE_CHARS = 400
