@@ -137,3 +137,24 @@ def test_the_midi_of_a_run_is_shown_even_when_saved_after_its_wav(qtbot, tmp_pat
     g.save(Output(midi_bytes(), name="music", suffix=".mid"), recipe)
     [item] = g.items()
     assert item.primary.path.suffix == ".mid" and item.audio.path.suffix == ".wav"
+
+
+def test_keys_on_the_gallery(qtbot, view, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    view.list.setFocus()
+    view.list.setCurrentRow(1)
+    item = view.items()[1]
+    qtbot.keyClick(view.list, Qt.Key_F)
+    assert view.gallery.favourites() == {item.id}
+    view.list.setCurrentRow(1)
+    qtbot.keyClick(view.list, Qt.Key_Space)
+    assert view.playing_id == item.id
+    qtbot.keyClick(view.list, Qt.Key_Space)
+    assert view.playing_id is None
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    view.list.clearSelection()
+    view.list.setCurrentRow(0)
+    qtbot.keyClick(view.list, Qt.Key_Delete)
+    assert [i.title for i in view.items()] == ["4 bars, C major, seed 2",
+                                               "2 bars, C major, seed 1"]
