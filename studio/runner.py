@@ -112,7 +112,7 @@ class TerminalReporter:
             self._clear_bar()
             if self.shared and not self._line_ended:  # a log line of its own, below the text
                 self.err.write("\n")
-                self._col = 0
+                self._col, self._line_ended = 0, True
             print(f"{event.level}: {event.message}" if event.level != "info" else event.message,
                   file=self.err)
         elif isinstance(event, Output):

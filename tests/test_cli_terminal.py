@@ -120,10 +120,11 @@ def test_a_log_line_goes_below_the_streamed_text():
     screen = Screen(60)
     rep(Stream("The grey wolf"), None)
     rep(Log("model loaded"), None)
+    rep(Log("warming up", "warning"), None)
     rep(Stream(" ran."), None)
     rep.finish(completed=True)
     screen.feed(read())
-    assert screen.text()[:3] == ["The grey wolf", "model loaded", " ran."]
+    assert screen.text()[:4] == ["The grey wolf", "model loaded", "warning: warming up", " ran."]
     out.close(), err.close(), os.close(master)
 
 
