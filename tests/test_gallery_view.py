@@ -101,6 +101,17 @@ def test_compare_marks_the_settings_that_differ(qtbot, view):
     assert all(x != y for _, x, y in shown)  # only the differences at first
     dialog.only_differences.setChecked(False)
     assert dialog.table.rowCount() == len(dialog.rows) > len(shown)
+    play_b = dialog.play_buttons[b.id][0]
+    play_b.click()
+    assert view.playing_id == b.id and play_b.text() == "Stop B"
+    play_b.click()
+    assert view.playing_id is None and play_b.text() == "Play B"
+
+
+def test_a_dragged_tile_is_its_files(view):
+    item = view.items()[1]
+    urls = view.list.mimeData([view.list.item(1)]).urls()
+    assert [u.toLocalFile() for u in urls] == [str(e.path) for e in item.entries]
 
 
 def test_recipe_and_card_read_as_forms(qtbot, filled, registry):

@@ -94,6 +94,8 @@ class CompareDialog(QDialog):
         self.setWindowTitle("Compare")
         fit_to_screen(self, 1100, 760)
 
+        self.play_buttons: dict[str, tuple[QPushButton, str]] = {}
+        view.playing_changed.connect(self._playing)
         panes = QWidget()
         ph = QHBoxLayout(panes)
         ph.setContentsMargins(0, 0, 0, 0)
@@ -111,6 +113,7 @@ class CompareDialog(QDialog):
             if item.audio is not None:
                 play = QPushButton(f"Play {letter}")
                 play.clicked.connect(lambda _=False, it=item: view.toggle_play(it))
+                self.play_buttons[item.id] = (play, letter)
                 col.addWidget(play, 0, Qt.AlignLeft)
             ph.addLayout(col, 1)
 
@@ -165,6 +168,11 @@ class CompareDialog(QDialog):
                 self.table.setItem(r, c, cell)
         self.table.resizeRowsToContents()
 
+    def _playing(self, item_id: str) -> None:
+        for key, (button, letter) in self.play_buttons.items():
+            button.setText(f"Stop {letter}" if key == item_id else f"Play {letter}")
+
     def done(self, result: int) -> None:
+        self.view.playing_changed.disconnect(self._playing)
         self.view.stop()
         super().done(result)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QRect, QRectF, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QMimeData, QModelIndex, QRect, QRectF, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -206,6 +206,16 @@ class TileList(QListWidget):
         line = QFontMetrics(self.font()).height()
         return 4 + 6 + (width - 20) * 3 // 4 + 6 + 2 * line + line + 10
 
+    def mimeTypes(self) -> list[str]:
+        return ["text/uri-list"]
+
+    def mimeData(self, rows: list[QListWidgetItem]) -> QMimeData:
+        """Dragged tiles are their files (a file manager, a DAW, a panel of the window)."""
+        data = QMimeData()
+        data.setUrls([QUrl.fromLocalFile(str(e.path)) for row in rows
+                      for e in row.data(ITEM_ROLE).entries])
+        return data
+
     def resizeEvent(self, event) -> None:
         avail = max(TILE_MIN_W, self.viewport().width() - 1)
         width = avail // max(1, avail // TILE_MIN_W)
@@ -218,6 +228,7 @@ class TileList(QListWidget):
 
 class GalleryView(QWidget):
     again_requested = Signal(object)  # GalleryItem (its .recipe is the run's)
+    playing_changed = Signal(str)  # the id of the item whose sound plays, "" when none
     _thumbnail_ready = Signal(str, QImage)  # from the loader thread
 
     def __init__(self, gallery: Any, parent=None, registry: Any = None, models: Any = None):
@@ -275,6 +286,9 @@ class GalleryView(QWidget):
         self.list.setGridSize(self.list.tile)
         self.list.setMouseTracking(True)
         self.list.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.list.setDragEnabled(True)
+        self.list.setDragDropMode(QAbstractItemView.DragOnly)
+        self.list.setDefaultDropAction(Qt.CopyAction)
         self.list.setItemDelegate(TileDelegate(self))
         self.list.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
         self.list.setContextMenuPolicy(Qt.CustomContextMenu)
@@ -570,6 +584,7 @@ class GalleryView(QWidget):
         self.play_bar.show()
         self.player.play(item.audio.path)
         self.list.viewport().update()
+        self.playing_changed.emit(item.id)
 
     def stop(self) -> None:
         if self._player is not None:
@@ -583,6 +598,7 @@ class GalleryView(QWidget):
         self.playing_id = None
         self.play_bar.hide()
         self.list.viewport().update()
+        self.playing_changed.emit("")
 
     def shutdown(self) -> None:
         """Stop the sound and the thumbnail loader (the window is closing)."""
