@@ -71,7 +71,9 @@ def rgb_of(colour: str) -> tuple[int, int, int]:
     return c.red(), c.green(), c.blue()
 
 
-VOICE_COLOURS = tuple(rgb_of(c) for c in theme.TILE_COLOURS)
+# a piano roll's voices in the theme's colours, in the order the compose panel gives them
+# (soprano red, alto ochre, tenor green, bass blue), so a tile looks like the piece in the panel
+VOICE_COLOURS = tuple(rgb_of(theme.TILE_COLOURS[i]) for i in (4, 0, 3, 1, 2, 5, 6))
 
 
 def text_page(path: Path, width: int, height: int) -> QImage:
