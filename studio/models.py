@@ -528,11 +528,22 @@ def install_converted(src: Path, card: ModelCard, store_dir: Path,
     given): its state dict through the card's ``convert`` (the raw keys when it has none),
     written as safetensors into ``<store_dir>/<id>/``, with a card that copies the declared
     one's fields, lists the new file and records ``source`` (where ``src`` came from) in
-    ``sources``. Raises UserError, naming the keys, for a checkpoint that does not fit."""
+    ``sources``. Raises UserError, naming the keys, for a checkpoint that does not fit.
+
+    ``convert`` gets this install's own copy of the card and may fill its ``config`` from the
+    weights. Files the card lists besides weights (a tokenizer.json) are taken from beside
+    ``src``; one that is missing there refuses the import."""
     src = Path(src)
     model_id = model_id or card.id
     if not _ID_RE.match(model_id):
         raise UserError(f"model id {model_id!r} should be letters, digits, '.', '_' or '-'")
+    card = _card_from(card)  # this install's copy, converter kept
+    companions = [src.parent / f.name for f in card.files
+                  if not f.name.lower().endswith((".safetensors", *CHECKPOINT_SUFFIXES))]
+    missing = [p.name for p in companions if not p.is_file()]
+    if missing:
+        raise UserError(f"{src.name}: a {card.capability} model needs its {missing[0]}, and "
+                        f"there is none beside it in {src.parent}")
     state = read_checkpoint(src)
     if card.convert is not None:
         try:
@@ -545,25 +556,30 @@ def install_converted(src: Path, card: ModelCard, store_dir: Path,
     folder = Path(store_dir) / model_id
     folder.mkdir(parents=True, exist_ok=True)
     weights = _write_safetensors(tensors, folder, model_id)
+    files = [ModelFile(weights.name, sha256_file(weights), weights.stat().st_size)]
+    for companion in companions:
+        shutil.copyfile(companion, folder / companion.name)
+        copied = folder / companion.name
+        files.append(ModelFile(copied.name, sha256_file(copied), copied.stat().st_size))
     sources = [dict(source)] if source else []
     installed = ModelCard.from_dict(
         {**card.to_dict(), "id": model_id, "sources": sources,
-         "files": [ModelFile(weights.name, sha256_file(weights),
-                             weights.stat().st_size).to_dict()]},
+         "files": [f.to_dict() for f in files]},
         folder=folder)
-    _replace_card(folder, installed, keep=weights.name)
+    _replace_card(folder, installed, keep={f.name for f in files})
     return installed
 
 
-def _replace_card(folder: Path, card: ModelCard, keep: str) -> None:
+def _replace_card(folder: Path, card: ModelCard, keep: str | set[str]) -> None:
     """Write ``card`` (last: it switches the model to the new files) and delete the files an
-    earlier card of the folder listed that are unused now."""
+    earlier card of the folder listed that are unused now (all but ``keep``)."""
+    keep = {keep} if isinstance(keep, str) else keep
     old = card_path(folder)
     previous = ModelCard.load(old) if old.is_file() else None
     card.save(old)
     if previous is not None:
         for f in previous.files:
-            if f.name != keep:
+            if f.name not in keep:
                 (folder / f.name).unlink(missing_ok=True)
 
 

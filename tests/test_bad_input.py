@@ -9,6 +9,7 @@ in this process (``studio.testing.run_cli``), so the suite costs one interpreter
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 from collections.abc import Callable
@@ -376,6 +377,88 @@ def test_broken_checkpoints_say_what_is_wrong(tmp_path):
     refused((*IMPORT, tmp_path / "junk.pth", "--id", "m", "--capability", "paint"), tmp_path,
             "cannot read junk.pth: not a PyTorch checkpoint, or a damaged one")
     assert not (tmp_path / "models" / "m").exists()
+
+
+def write_checkpoint(folder: Path) -> Path:
+    """A write model trained with settings of its own (one layer, 48 wide, 2 heads, a context of
+    64), saved as a bare state dict with the shipped tokenizer beside it."""
+    import shutil
+
+    import torch
+
+    from studio_write.gpt import GPT, GPTConfig
+
+    cfg = GPTConfig(vocab_size=4096, block_size=64, n_layer=1, n_head=2, n_embd=48)
+    torch.save(GPT(cfg).state_dict(), folder / "mine.pth")
+    root = Path(__file__).parent.parent / "assets" / "models" / "write.classics"
+    shutil.copy(root / "tokenizer.json", folder / "tokenizer.json")
+    return folder / "mine.pth"
+
+
+def test_write_import_reads_its_settings_carries_its_tokenizer_and_runs(tmp_path):
+    src = write_checkpoint(tmp_path)
+    refused((*IMPORT, src, "--id", "mine", "--capability", "write"), tmp_path,
+            "mine.pth does not fit mine: the number of attention heads is not in the weights",
+            "--config n_head=N")
+    code, out, err = cli(*IMPORT, src, "--id", "mine", "--capability", "write", "--config",
+                         "n_head=2", data=tmp_path)
+    assert code == 0, err
+    assert "n_head=2, vocab_size=4096, block_size=64, n_layer=1, n_embd=48" in out
+    folder = tmp_path / "models" / "mine"
+    card = json.loads((folder / "card.json").read_text())
+    assert card["config"]["n_layer"] == 1 and card["config"]["n_head"] == 2
+    assert {f["name"] for f in card["files"]} >= {"tokenizer.json"}
+    code, out, err = cli("run", "write.generate", "--model", "mine", "--prompt", "KING.",
+                         "--max-tokens", "3", "--out", tmp_path / "o", data=tmp_path)
+    assert code == 0, err
+    assert out.startswith("KING.")
+
+
+def test_write_import_without_its_tokenizer_is_refused(tmp_path):
+    src = write_checkpoint(tmp_path)
+    (tmp_path / "tokenizer.json").unlink()
+    refused((*IMPORT, src, "--id", "mine", "--capability", "write", "--config", "n_head=2"),
+            tmp_path, "mine.pth: a write model needs its tokenizer.json, and there is none "
+                      "beside it")
+    assert not (tmp_path / "models" / "mine").exists()
+
+
+def test_compose_import_takes_its_card_beside_it_or_names_what_does_not_fit(tmp_path):
+    import torch
+
+    from studio_compose.musegan import Critic, Generator, MuseGANConfig
+
+    cfg = MuseGANConfig(n_pitches=72, lowest_pitch=36)
+    state = {f"generator.{k}": v for k, v in Generator(cfg).state_dict().items()}
+    state |= {f"critic.{k}": v for k, v in Critic(cfg).state_dict().items()}
+    src = tmp_path / "gan" / "gan.pth"
+    src.parent.mkdir()
+    torch.save(state, src)
+    refused((*IMPORT, src, "--id", "gan", "--capability", "compose"), tmp_path,
+            "gan.pth does not fit gan: 5 shape mismatches", "card.json")
+    card = {"id": "gan", "capability": "compose", "title": "", "architecture": "musegan",
+            "config": cfg.to_dict(), "files": [], "licence": "", "training_data": "",
+            "command": "", "quality": {}}
+    (src.parent / "card.json").write_text(json.dumps(card))
+    code, out, err = cli(*IMPORT, src, "--id", "gan", "--capability", "compose", data=tmp_path)
+    assert code == 0, err
+    code, _, err = cli("run", "compose.generate", "--model", "gan", "--bars", "2", "--no-wav",
+                       "--out", tmp_path / "o", data=tmp_path)
+    assert code == 0, err
+
+
+def test_generation_on_mismatched_weights_names_the_model_and_the_file(tmp_path):
+    src = write_checkpoint(tmp_path)
+    assert cli(*IMPORT, src, "--id", "mine", "--capability", "write", "--config", "n_head=2",
+               data=tmp_path)[0] == 0
+    path = tmp_path / "models" / "mine" / "card.json"
+    card = json.loads(path.read_text())
+    card["config"]["n_layer"] = 2  # a card edited by hand
+    path.write_text(json.dumps(card))
+    line = refused(("run", "write.generate", "--model", "mine", "--prompt", "x",
+                    "--out", tmp_path / "o"), tmp_path, "model 'mine' (", ".safetensors)",
+                   "missing 12 keys")
+    assert "\n" not in line
 
 
 # --- 7. pictures -----------------------------------------------------------------------------

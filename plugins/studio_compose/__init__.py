@@ -4,6 +4,7 @@ Hook implementations only; the parts live in their own modules."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from studio.hookspecs import Capability, hookimpl
 from studio.tasks import Task
@@ -39,3 +40,26 @@ def studio_capabilities() -> list[Capability]:
                        accepts=(".mid", ".midi", ".xml", ".musicxml", ".mxl"),
                        description="Four-voice music with MuseGAN.",
                        icon=ICON)]
+
+
+def _convert(state: dict[str, Any], card: Any) -> dict[str, Any]:
+    from studio_compose.loading import convert_checkpoint  # torch: only when importing
+
+    return convert_checkpoint(state, card)
+
+
+_convert.reads_any = True  # type: ignore[attr-defined]  # takes any compose checkpoint
+
+
+@hookimpl
+def studio_models() -> list[Any]:
+    """The shipped model's id with the converter every imported compose checkpoint goes
+    through (``studio models import FILE --id ID --capability compose``): the weights are
+    checked against the MuseGAN their card.json (beside them) or ``--config`` describes. The
+    shipped card itself shadows this one in every listing."""
+    from studio.models import ModelCard
+
+    card = ModelCard(id="compose.chorales", capability="compose", title="A compose model",
+                     architecture="musegan", licence="unknown", training_data="unknown")
+    card.convert = _convert
+    return [card]

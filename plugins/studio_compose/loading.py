@@ -59,6 +59,30 @@ def load(ctx: Any, model_id: str) -> tuple[Generator, Critic, Any]:
     with _lock:
         if key not in _cache:
             _cache.clear()  # one compose model at a time is plenty
-            _cache[key] = build(card.config, weights, ctx.device)
+            try:
+                _cache[key] = build(card.config, weights, ctx.device)
+            except WeightsError as exc:
+                name = next((f.name for f in card.files if f.name.endswith(".safetensors")), "?")
+                where = f"{card.folder}/{name}" if card.folder is not None else name
+                raise WeightsError(f"model {card.id!r} ({where}) does not fit its config: "
+                                   f"{exc}") from None
         gen, critic = _cache[key]
     return gen, critic, card
+
+
+def convert_checkpoint(state: dict[str, torch.Tensor], card: Any) -> dict[str, torch.Tensor]:
+    """A compose checkpoint (``generator.*`` and ``critic.*``) checked against the MuseGAN that
+    ``card.config`` describes (the model's card.json beside the checkpoint, ``--config`` values,
+    else the defaults). Settings such as the lowest pitch are in no shape, so nothing is guessed:
+    UserError names the keys that do not fit."""
+    from studio.errors import UserError
+
+    try:
+        cfg = MuseGANConfig.from_dict(card.config)
+        load_networks(Generator(cfg), Critic(cfg), state)
+    except (WeightsError, ValueError, TypeError) as exc:
+        raise UserError(f"{exc}; put the model's card.json (its config) beside the checkpoint, "
+                        "or give --config KEY=VALUE") from None
+    card.config = {**card.config, **cfg.to_dict()}
+    return state
+

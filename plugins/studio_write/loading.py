@@ -98,14 +98,62 @@ def load(ctx: Any, model_id: str, precision: str = "auto") -> tuple[GPT, TextTok
     with _lock:
         if key not in _cache:
             tokenizer = read_tokenizer(card)
-            model = build(card.config, weights, ctx.device, precision)
+            try:
+                model = build(card.config, weights, ctx.device, precision)
+            except WeightsError as exc:
+                raise WeightsError(f"model {card.id!r} ({weights_file(card)}) does not fit its "
+                                   f"config: {exc}") from None
             _cache.clear()  # one model in memory at a time
             _cache[key] = (model, tokenizer)
         model, tokenizer = _cache[key]
     return model, tokenizer, card
 
 
+def weights_file(card: Any) -> str:
+    """Where a model's weights lie, for messages."""
+    name = next((f.name for f in card.files if f.name.endswith(".safetensors")), "?")
+    return str(Path(card.folder) / name) if card.folder is not None else name
+
+
 def fp16_state_dict(model: GPT) -> dict[str, torch.Tensor]:
     """What is saved: fp16 copies, without the tied head."""
     return {k: v.detach().to("cpu", torch.float16).contiguous()
             for k, v in model.state_dict().items() if k != TIED}
+
+
+def convert_checkpoint(state: dict[str, torch.Tensor], card: Any) -> dict[str, torch.Tensor]:
+    """A write checkpoint (our GPT's keys; a tied ``lm_head.weight`` goes) checked against the
+    GPT its shapes describe: ``card.config`` gets ``vocab_size``, ``block_size``, ``n_layer``,
+    ``n_embd`` and ``bias`` from the weights; ``n_head``, which no shape holds, must already be
+    in it (from the model's card.json beside the checkpoint, or ``--config n_head=N``).
+    UserError names what does not fit."""
+    import re
+
+    from studio.errors import UserError
+
+    wte, wpe = state.get("transformer.wte.weight"), state.get("transformer.wpe.weight")
+    if wte is None or wpe is None or wte.dim() != 2 or wpe.dim() != 2:
+        raise UserError("not a write (GPT) checkpoint: no transformer.wte.weight and "
+                        "transformer.wpe.weight matrices")
+    layers = {int(m.group(1)) for k in state if (m := re.match(r"transformer\.h\.(\d+)\.", k))}
+    inferred = {"vocab_size": int(wte.shape[0]), "block_size": int(wpe.shape[0]),
+                "n_layer": max(layers) + 1 if layers else 0, "n_embd": int(wte.shape[1]),
+                "bias": "transformer.ln_f.bias" in state}
+    given = {k: v for k, v in card.config.items() if k in inferred and v != inferred[k]}
+    if given:
+        k = next(iter(given))
+        raise UserError(f"its config says {k}={given[k]} but the weights hold {k}={inferred[k]}")
+    n_head = card.config.get("n_head")
+    if not isinstance(n_head, int) or n_head < 1:
+        raise UserError("the number of attention heads is not in the weights: put the model's "
+                        "card.json beside the checkpoint, or give --config n_head=N")
+    if inferred["n_embd"] % n_head:
+        raise UserError(f"n_head={n_head} does not divide n_embd={inferred['n_embd']}")
+    card.config = {**card.config, **inferred}
+    state = {k: v for k, v in state.items() if k != TIED}
+    try:
+        check_state_dict(GPT(gpt_config(card.config)), state)
+    except WeightsError as exc:
+        raise UserError(str(exc)) from None
+    return state
+

@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--dtype", default="float16",
                    choices=("float16", "bfloat16", "float32", "keep"),
                    help="store floating tensors as this (default: float16)")
+    a.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the model the weights do not hold (e.g. n_head=4); "
+                        "a card.json beside the checkpoint gives them all")
     a.set_defaults(func=import_model)
 
     a = actions.add_parser("download", help="download a model's files")
@@ -183,6 +186,13 @@ def import_model(args: argparse.Namespace) -> int:
     like = store.declared(args.like or args.model_id)
     if args.like and like is None:
         raise UserError(f"--like: no declared model {args.like!r} (see `studio models list`)")
+    importer = None if like is not None else _importer(store, args)
+    if importer is not None:  # the plugin reads its settings from the weights and checks them
+        card = install_converted(args.src, importer, store.user_dir, dtype=dtype,
+                                 model_id=args.model_id)
+        settings = ", ".join(f"{k}={v}" for k, v in card.config.items())
+        print(f"imported {card.id}: {human_size(card.size)} in {card.folder} ({settings})")
+        return 0
     if like is not None:
         from datetime import UTC, datetime
 
@@ -201,6 +211,46 @@ def import_model(args: argparse.Namespace) -> int:
                              store_dir=store.user_dir, dtype=dtype)
     print(f"imported {card.id}: {human_size(card.size)} in {card.folder}")
     return 0
+
+
+def _importer(store: Any, args: argparse.Namespace) -> Any:
+    """A card for the checkpoint from the converter the ``--capability``'s plugin declares for
+    any checkpoint of its kind (``convert.reads_any``), or None when it declares none. Its
+    config starts from the model's card.json beside the checkpoint, then ``--config``."""
+    from studio.models import ModelCard
+
+    declared = (entry[1] if isinstance(entry, tuple) else entry for entry in store.extra_cards)
+    plugin_card = next((c for c in declared if isinstance(c, ModelCard)
+                        and c.capability == args.capability
+                        and getattr(c.convert, "reads_any", False)), None)
+    if plugin_card is None:
+        return None
+    beside = args.src.parent / "card.json"
+    config = dict(ModelCard.load(beside).config) if beside.is_file() else {}
+    config |= _settings(args.config)
+    card = ModelCard(id=args.model_id, capability=args.capability,
+                     title=args.title or args.model_id,
+                     architecture=plugin_card.architecture, config=config,
+                     files=plugin_card.files, licence=args.licence, training_data="unknown",
+                     description=f"Imported from {args.src.name}.")
+    card.convert = plugin_card.convert
+    return card
+
+
+def _settings(pairs: list[str]) -> dict[str, Any]:
+    """``--config KEY=VALUE`` values: JSON where they parse (4, true, 0.5), else strings."""
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise UserError(f"--config {pair!r}: give KEY=VALUE, e.g. n_head=4")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 def download(args: argparse.Namespace) -> int:
