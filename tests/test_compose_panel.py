@@ -311,7 +311,7 @@ def test_ctrl_wheel_zooms_and_the_hovered_note_is_described(qtbot, roll):
 
 
 def test_the_silent_player_reports_positions_and_finishes(qtbot, tmp_path):
-    from studio_compose.ui.player import Player
+    from studio.ui.player import Player
 
     player = Player(backend="silent")
     notices, positions = [], []
@@ -340,7 +340,7 @@ def fake_program(folder: Path, name: str, body: str) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="shell scripts as players")
 def test_a_system_player_that_fails_hands_over_to_the_silent_clock(qtbot, tmp_path, monkeypatch):
-    from studio_compose.ui.player import Player
+    from studio.ui.player import Player
 
     fake_program(tmp_path, "paplay", "echo 'Connection refused' >&2; exit 1")
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -360,7 +360,7 @@ def test_a_system_player_that_fails_hands_over_to_the_silent_clock(qtbot, tmp_pa
 @pytest.mark.skipif(sys.platform == "win32", reason="shell scripts as players")
 def test_stopping_a_system_player_kills_it_and_a_position_plays_a_cut(qtbot, tmp_path,
                                                                       monkeypatch):
-    from studio_compose.ui.player import Player
+    from studio.ui.player import Player
 
     log = tmp_path / "args.txt"
     fake_program(tmp_path, "aplay", f'echo "$@" > {log}; exec sleep 30')

@@ -1,11 +1,20 @@
 """The window's layout and finish: capability icons, job timings, and every panel and tab of the
-real window at 1024x700 without a cut button or a sideways scrollbar."""
+real window at 1024x700 without a cut button, a sideways scrollbar, a widget outside its parent or
+a widget covered by its neighbour."""
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import pytest
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QAbstractButton, QScrollArea, QTabWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractScrollArea,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
 
 from studio.ui.job_view import span, timing
 from studio.ui.jobs import Job, JobState
@@ -25,6 +34,40 @@ def test_a_running_job_shows_its_time_and_the_time_it_has_left(qtbot):
     assert timing(job, now=500.0) == "1 min 30 s"
     job.state = JobState.QUEUED
     assert timing(job, now=500.0) == ""
+
+
+def _name(widget: QWidget) -> str:
+    text = widget.text() if hasattr(widget, "text") and callable(widget.text) else ""
+    name = widget.objectName()
+    return type(widget).__name__ + (f" {text!r}" if text else "") + (f" #{name}" if name else "")
+
+
+def layout_problems(root: QWidget, slack: int = 2) -> list[str]:
+    """The visible widgets under ``root`` that stick out of their parent or overlap a visible
+    sibling by more than ``slack`` pixels (what a squeezed splitter or layout does: the user sees
+    half a button). What a scroll area's viewport holds may be larger than it: it scrolls."""
+    problems = []
+    for parent in [root, *root.findChildren(QWidget)]:
+        if not parent.isVisible():
+            continue
+        area = parent.parent()
+        if isinstance(area, QAbstractScrollArea) and parent is area.viewport():
+            continue
+        kids = [c for c in parent.children()
+                if isinstance(c, QWidget) and c.isVisible() and not c.isWindow()]
+        room = parent.rect().adjusted(-slack, -slack, slack, slack)
+        for kid in kids:
+            if not room.contains(kid.geometry()):
+                g = kid.geometry()
+                problems.append(f"{_name(kid)} at x {g.x()}..{g.right()}, y {g.y()}..{g.bottom()} "
+                                f"sticks out of {_name(parent)} ({parent.width()}x"
+                                f"{parent.height()})")
+        for a, b in combinations(kids, 2):
+            both = a.geometry() & b.geometry()
+            if both.width() > slack and both.height() > slack:
+                problems.append(f"{_name(a)} and {_name(b)} overlap by {both.width()}x"
+                                f"{both.height()} px in {_name(parent)}")
+    return problems
 
 
 @pytest.fixture
@@ -73,4 +116,5 @@ def test_every_panel_and_tab_fits_1024x700(qtbot, window):
             for area in page.findChildren(QScrollArea):
                 if area.isVisibleTo(window) and area.horizontalScrollBar().isVisible():
                     problems.append(f"{where}: a sideways scrollbar")
+            problems += [f"{where}: {p}" for p in layout_problems(page)]
     assert not problems, "\n".join(problems)

@@ -31,21 +31,20 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.ui import theme
+from studio.ui.player import Player
 from studio.ui.widgets import FlowLayout, show_status, side_by_side
 from studio_compose.keys import Key, estimate_key, shift_to, tonic_number
 from studio_compose.score import SATB, Score
 from studio_compose.ui.drag import DragHandle
 from studio_compose.ui.pianoroll import PianoRoll, voice_colour
-from studio_compose.ui.player import Player
-from studio_compose.ui.seeds import GENERATE, SEED_MAX, Seeds, new_seed
-from studio_compose.ui.settings import PieceSettings
+from studio_compose.ui.seeds import GENERATE, Seeds, new_seed
+from studio_compose.ui.settings import PieceSettings, seed_box
 from studio_compose.ui.train_tab import TRAIN, ComposeTrainTab
 from studio_compose.ui.voices import VoiceStrip
 
@@ -133,10 +132,7 @@ class ComposePanel(QWidget):
                 self.reroll_buttons[(what, v)] = b
         for c in range(1, 5):
             grid.setColumnStretch(c, 1)
-        self.to_seed = QSpinBox()
-        self.to_seed.setRange(-1, SEED_MAX)
-        self.to_seed.setValue(-1)
-        self.to_seed.setSpecialValueText("random")
+        self.to_seed = seed_box("The seed to morph to (random: a new one)")
         self.morph_button = QPushButton("Morph to seed")
         self.morph_button.setToolTip("Move from this version's inputs to another seed's across "
                                      "the piece")
@@ -184,7 +180,6 @@ class ComposePanel(QWidget):
         self.loop_button.setFixedWidth(32)
         self.loop_button.setToolTip("Loop: play the piece over and over until you stop it")
         self.voice_strip = VoiceStrip()
-        self.voice_strip.setSizePolicy(QSizePolicy.Minimum, QSizePolicy.Preferred)  # unsqueezed
         self.voice_strip.changed.connect(self._voices_changed)
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Show and play a MIDI or MusicXML file")
@@ -225,13 +220,16 @@ class ComposePanel(QWidget):
         status.addWidget(self.status, 1)
         status.addWidget(self.hover_label)
         main = QWidget()
-        mv = theme.pad(QVBoxLayout(main), (theme.SPACE, 0, 0, 0))
+        mv = theme.pad(QVBoxLayout(main))
         mv.addLayout(top)
         mv.addWidget(self.roll, 1)
         mv.addLayout(files)
         mv.addLayout(status)
 
-        return side_by_side(scroll, main, (320, 900), stretch=(0, 1))
+        # the settings as narrow as they can be, the roll gets the rest of the width
+        split = side_by_side(scroll, main, (scroll.minimumWidth(), 900), stretch=(0, 1))
+        split.setChildrenCollapsible(False)
+        return split
 
     def refresh_models(self, select: str | None = None) -> None:
         self.settings.model.refresh(select)

@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractScrollArea, QToolTip, QWidget
 
 from studio.ui import theme
+from studio.ui.chart import draw_hint
 from studio_compose.score import SATB, Note, Score
 
 # soprano, alto, tenor, bass; then more for pieces with more voices
@@ -309,8 +310,7 @@ class PianoRoll(QAbstractScrollArea):
         p = QPainter(pix)
         p.setFont(self._font)
         if self.score is None:
-            p.setPen(QColor(theme.MUTED))
-            p.drawText(QRect(0, 0, w, h), Qt.AlignCenter, self.empty_text)
+            draw_hint(p, QRect(0, 0, w, h), self.empty_text)
             p.end()
             return pix
         score, row_h, pps = self.score, self._row_h(), self.pps

@@ -9,6 +9,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
 
+from studio.ui import theme
 from studio.ui.widgets import ModelPicker
 from studio_compose.keys import TONICS
 from studio_compose.score import DEFAULT_PROGRAM, SATB
@@ -24,6 +25,18 @@ INSTRUMENTS = (
 )
 
 
+def seed_box(tip: str = "") -> QSpinBox:
+    """A seed field: a number, or "random" below zero; as wide as the largest seed needs (Qt's
+    own guess is half as wide again, which widens the whole form)."""
+    box = QSpinBox()
+    box.setRange(-1, SEED_MAX)
+    box.setValue(-1)
+    box.setSpecialValueText("random")
+    box.setToolTip(tip)
+    box.setMinimumWidth(box.fontMetrics().horizontalAdvance(str(SEED_MAX)) + 3 * theme.SPACE_L)
+    return box
+
+
 class PieceSettings(QWidget):
     def __init__(self, models, parent: QWidget | None = None):
         super().__init__(parent)
@@ -31,11 +44,7 @@ class PieceSettings(QWidget):
         self.bars = QSpinBox()
         self.bars.setRange(1, 64)
         self.bars.setValue(8)
-        self.seed = QSpinBox()
-        self.seed.setRange(-1, SEED_MAX)
-        self.seed.setValue(-1)
-        self.seed.setSpecialValueText("random")
-        self.seed.setToolTip("Generate starts from this seed (random: a new one each time)")
+        self.seed = seed_box("Generate starts from this seed (random: a new one each time)")
         self.tempo = QDoubleSpinBox()
         self.tempo.setRange(20, 300)
         self.tempo.setDecimals(0)
