@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -39,8 +38,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui import theme
+from studio.ui.chart import draw_hint
 from studio.ui.train_tab import TrainTab
-from studio.ui.widgets import ModelPicker, show_status, side_by_side
+from studio.ui.widgets import FlowLayout, ModelPicker, show_status, side_by_side
 from studio_write.train import BASE_FLAGS
 
 ODDS = QTextFormat.UserProperty + 1  # a generated character's index into the odds
@@ -65,6 +65,19 @@ def shown_token(text: str) -> str:
     return text.replace("\n", "⏎").replace("\t", "⇥").replace(" ", "·") or "∅"
 
 
+class ProseEdit(QTextEdit):
+    """The text editor: in a wide window the text keeps a readable line length (about 90
+    characters), centred, rather than running across the whole screen."""
+
+    LINE = 90  # characters
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        room = self.width() - self.fontMetrics().averageCharWidth() * self.LINE
+        side = max(0, room // 2)
+        self.setViewportMargins(side, 0, side, 0)
+        super().resizeEvent(event)
+
+
 class OddsChart(QWidget):
     """Horizontal bars: the top next tokens and their probabilities, the chosen one marked."""
 
@@ -85,9 +98,10 @@ class OddsChart(QWidget):
         p.setPen(QColor(theme.MUTED))
         p.drawText(QRectF(8, 4, self.width() - 16, 20), Qt.AlignLeft | Qt.AlignVCenter, self.title)
         if not self.odds:
-            p.drawText(self.rect(), Qt.AlignCenter, "Generate to see what the model considers")
+            draw_hint(p, self.rect(), "Generate to see what the model considers")
             return
-        label_w, row_h, top = 110, 22, 28
+        # a narrow chart gives its token column a third of the width, the tokens elided to fit
+        label_w, row_h, top = min(110, self.width() // 3), 22, 28
         bar_w = max(10, self.width() - label_w - 70)
         mono = QFont("monospace")
         mono.setStyleHint(QFont.Monospace)
@@ -97,7 +111,8 @@ class OddsChart(QWidget):
             chosen = tok == self.odds.get("token")
             p.setPen(QColor(theme.TEXT if chosen else theme.MUTED))
             p.drawText(QRectF(8, y, label_w - 12, row_h), Qt.AlignRight | Qt.AlignVCenter,
-                       shown_token(tok)[:14])
+                       p.fontMetrics().elidedText(shown_token(tok)[:14], Qt.ElideRight,
+                                                  label_w - 12))
             p.setPen(Qt.NoPen)
             p.setBrush(QColor(theme.RAISED))
             p.drawRoundedRect(QRectF(label_w, y + 4, bar_w, row_h - 8), 3, 3)
@@ -135,7 +150,7 @@ class WritePanel(QWidget):
 
     # -- building ------------------------------------------------------------------------
     def _write_tab(self) -> QWidget:
-        self.editor = QTextEdit()
+        self.editor = ProseEdit()
         self.editor.setAcceptRichText(False)
         self.editor.setPlaceholderText("Type the start of a scene, a fable or a wine review…")
         font = QFont("serif")
@@ -163,15 +178,27 @@ class WritePanel(QWidget):
         self.seed.setValue(-1)
         self.seed.setSpecialValueText("random")
         self.seed.setToolTip("The same seed and settings give the same text")
+        # a compact form beside the text: short labels (the long names in their tooltips), the
+        # model on a line of its own, every field no wider than its numbers need
         knobs = theme.pad(QFormLayout(), 0)
-        knobs.addRow("Model", self.model)
-        knobs.addRow("Max tokens", self.max_tokens)
-        knobs.addRow("Temperature", self.temperature)
-        knobs.addRow("Top-k", self.top_k)
-        knobs.addRow("Top-p", self.top_p)
-        knobs.addRow("Repetition penalty", self.repetition)
-        knobs.addRow("Stop at", self.stop)
-        knobs.addRow("Seed", self.seed)
+        knobs.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        knobs.addRow(self.model)
+        for label, field, tip in (
+                ("Length", self.max_tokens, "The most tokens to write"),
+                ("Temperature", self.temperature, "Lower: safer words; higher: bolder ones"),
+                ("Top-k", self.top_k, "Draw from the k likeliest tokens only"),
+                ("Top-p", self.top_p, "Draw from the likeliest tokens that make up this "
+                                      "share of the odds"),
+                ("Repetition", self.repetition, "Repetition penalty: above 1, words already "
+                                                "written are less likely again"),
+                ("Stop at", self.stop, ""),
+                ("Seed", self.seed, "")):
+            name = QLabel(label)
+            name.setToolTip(tip or field.toolTip())
+            field.setToolTip(tip or field.toolTip())
+            field.setMinimumWidth(field.fontMetrics().horizontalAdvance("2147483647")
+                                  + 3 * theme.SPACE_L)
+            knobs.addRow(name, field)
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("primary")
@@ -205,22 +232,23 @@ class WritePanel(QWidget):
 
         self.status.setWordWrap(True)
 
+        # the text takes the width; what acts on it sits under it (folding onto a second line
+        # in a narrow window), the knobs and the odds in a narrow column beside it
+        page = QWidget()
+        pv = theme.pad(QVBoxLayout(page), (theme.SPACE, theme.SPACE, 0, theme.SPACE))
+        pv.addWidget(self.editor, 1)
+        actions = FlowLayout()
+        for button in (self.generate_button, self.continue_button, self.regenerate_button,
+                       self.stop_button, self.save_button, self.export_button):
+            actions.addWidget(button)
+        pv.addLayout(actions)
+        pv.addWidget(self.status)
         side = QWidget()
-        sv = theme.pad(QVBoxLayout(side), (theme.SPACE, 0, 0, 0))
+        sv = theme.pad(QVBoxLayout(side), (0, theme.SPACE, theme.SPACE, theme.SPACE))
         sv.addLayout(knobs)
-        sv.addWidget(self.generate_button)
-        row = theme.pad(QHBoxLayout(), 0)
-        row.addWidget(self.continue_button, 1)
-        row.addWidget(self.regenerate_button, 1)
-        row.addWidget(self.stop_button)
-        sv.addLayout(row)
         sv.addWidget(self.chart, 1)
-        sv.addWidget(self.status)
-        files = theme.pad(QHBoxLayout(), 0)
-        files.addWidget(self.save_button, 1)
-        files.addWidget(self.export_button, 1)
-        sv.addLayout(files)
-        split = side_by_side(self.editor, side, (620, 360), stretch=(3, 2))
+        split = side_by_side(page, side, (900, side.minimumSizeHint().width()),
+                             stretch=(3, 1))
         split.setChildrenCollapsible(False)
         return split
 

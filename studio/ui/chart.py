@@ -3,13 +3,23 @@ Train tab (write: train and validation; compose: critic and generator)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from studio.ui import theme
 
 MAX_POINTS = 4000  # beyond this, every other point is dropped (the curve's shape stays)
+
+
+def draw_hint(painter: QPainter, rect: QRectF | QRect, text: str) -> None:
+    """An empty chart's hint, centred in ``rect`` and wrapped at word boundaries to fit its
+    width (with a margin either side), never cut."""
+    painter.save()
+    painter.setPen(QColor(theme.MUTED))
+    box = QRectF(rect).adjusted(theme.SPACE, theme.SPACE, -theme.SPACE, -theme.SPACE)
+    painter.drawText(box, Qt.AlignCenter | Qt.TextWordWrap, text)
+    painter.restore()
 
 
 class LineChart(QWidget):
@@ -49,8 +59,7 @@ class LineChart(QWidget):
         p.setRenderHint(QPainter.Antialiasing)
         p.fillRect(self.rect(), QColor(theme.SURFACE))
         if len(self.steps) < 2:
-            p.setPen(QColor(theme.MUTED))
-            p.drawText(self.rect(), Qt.AlignCenter, self.empty_text)
+            draw_hint(p, self.rect(), self.empty_text)
             return
         finite = [v for pts in self.values.values() for v in pts if v == v]
         lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
