@@ -26,16 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--favourites", action="store_true", help="only the favourites")
     ls.set_defaults(func=list_entries)
 
-    search = actions.add_parser("search", help="outputs whose task, name, parameters or text "
-                                               "hold every word")
+    search = actions.add_parser("search", help="items whose title, task, name, parameters or "
+                                               "text hold every word")
     search.add_argument("query", nargs="+", help="words to look for")
     search.set_defaults(func=search_entries)
 
-    show = actions.add_parser("show", help="an output's path and recipe")
+    show = actions.add_parser("show", help="an item's title, files and recipe")
     show.add_argument("id")
     show.set_defaults(func=show_entry)
 
-    again = actions.add_parser("again", help="run an output's recipe again (same seed)")
+    again = actions.add_parser("again", help="run an item's recipe again (same seed)")
     again.add_argument("id")
     again.add_argument("--out", type=Path, default=None,
                        help="save to this folder instead of the gallery")
