@@ -19,6 +19,7 @@ from studio import device as devices
 from studio.execution import Execution, TaskFailed
 from studio.models import ModelStore
 from studio.tasks import Cancelled, Log, Output, Preview, Stream
+from studio.testing import run_task
 from studio_write import data, loading, sampling
 from studio_write.gpt import GPT, GPTConfig
 from studio_write.import_gpt2 import IMPORT_GPT2, CheckpointError, import_gpt2
@@ -49,13 +50,9 @@ TINY = dict(tokenizer="bpe", vocab_size=300, n_layer=2, n_head=2, n_embd=32, blo
             dropout=0.0, batch_size=8, lr=3e-3, warmup_iters=5, eval_interval=20)
 
 
-def run(task, values: dict, store: ModelStore | None = None, seed: int = 0,
-        is_cancelled=lambda: False) -> list:
-    """Run a task through the executor; the events it yielded."""
-    events: list = []
-    Execution(task, task.make_params(values), CPU, seed=seed, models=store).run(
-        lambda e, s: events.append(e), is_cancelled)
-    return events
+def run(task, values: dict, store: ModelStore | None = None, seed: int = 0) -> list:
+    """Run a task as Studio does (studio.testing); the events it yielded."""
+    return run_task(task, values, models=store, seed=seed).events
 
 
 def registry_task(task_id: str):
@@ -81,9 +78,9 @@ def trained(tmp_path_factory) -> dict:
     return {"root": root, "text": text, "store": store, "events": events}
 
 
-def generate(store: ModelStore, seed: int = 0, is_cancelled=lambda: False, **values) -> tuple:
+def generate(store: ModelStore, seed: int = 0, **values) -> tuple:
     """(streamed token chunks, echoed prompt, output text) of one write.generate run."""
-    events = run(GENERATE, {"model": "tiny", **values}, store, seed, is_cancelled)
+    events = run(GENERATE, {"model": "tiny", **values}, store, seed)
     chunks = [e.text for e in events if isinstance(e, Stream) and not e.echo]
     echo = "".join(e.text for e in events if isinstance(e, Stream) and e.echo)
     outputs = [e.data for e in events if isinstance(e, Output)]
