@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
 from studio.hookspecs import Capability
+from studio.tasks import Preview, Task, param
 from studio.ui.jobs import JobState
 
 pytest.importorskip("pytestqt")
@@ -425,3 +428,29 @@ def test_a_panel_talks_to_its_running_job_through_its_controls(qtbot, window):
     wait_done(qtbot, job)
     assert job.state is JobState.DONE
     assert job.outputs[0].path.read_text() == "hello x3"
+
+
+@dataclass
+class _ChartThenPicture:
+    steps: int = param(3, min=1, max=10)
+
+
+def _chart_then_picture(p: _ChartThenPicture, ctx):
+    for step in range(1, p.steps + 1):
+        yield Preview({"step": step, "loss": 1.0 / step})
+        yield Preview(np.full((4, 4, 3), step, np.uint8))
+
+
+def test_a_chart_point_sent_just_before_a_picture_still_arrives(qtbot, window):
+    import time
+
+    task = Task("testkit.chart", "Chart then picture", _ChartThenPicture, _chart_then_picture)
+    seen = []
+    window.jobs.job_preview.connect(lambda job, prev: seen.append(prev.data))
+    job = window.jobs.submit(task, task.make_params({"steps": 3}))
+    while not job.state.finished:  # the GUI thread takes no event until the task has ended
+        time.sleep(0.01)
+    qtbot.waitUntil(lambda: job.reported)
+    charts = [d for d in seen if isinstance(d, dict)]
+    pictures = [d for d in seen if not isinstance(d, dict)]
+    assert charts[-1]["step"] == 3 and pictures[-1][0, 0, 0] == 3

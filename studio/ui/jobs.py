@@ -2,7 +2,9 @@
 models never fight over the GPU or the CPU cores, and the GUI thread only draws.
 
 Events cross to the GUI thread as signals carrying plain data. Previews and progress are
-coalesced (newest wins) and streamed text is batched, so a fast task cannot flood the event loop.
+coalesced (newest wins; for previews, the newest of each kind of data, so that a chart point
+sent just before a picture is not lost to it) and streamed text is batched, so a fast task
+cannot flood the event loop.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Job:
     # the panel's values and commands for the running task (it reads them as ctx.controls)
     controls: Controls = field(default_factory=Controls)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _preview: Any = None
+    _previews: dict[type, Preview] = field(default_factory=dict)  # the newest of each kind
     _preview_pending: bool = False
     _stream: list[Stream] = field(default_factory=list)
     _stream_pending: bool = False
@@ -81,10 +83,12 @@ class Job:
         if self.manager is not None:
             self.manager.cancel(self)
 
-    def take_preview(self) -> Any:
+    def take_previews(self) -> list[Preview]:
+        """The newest preview of each kind of data (a chart point, a picture, ...) since the
+        last call, in the order they came."""
         with self._lock:
-            data, self._preview, self._preview_pending = self._preview, None, False
-            return data
+            previews, self._previews, self._preview_pending = self._previews, {}, False
+            return list(previews.values())
 
     def take_stream(self) -> list[Stream]:
         with self._lock:
@@ -97,7 +101,7 @@ class _Signals(QObject):
 
     state = Signal(object)  # Job, once it has ended
     progress = Signal(object)  # Job
-    preview = Signal(object)  # Job: take_preview() for the newest
+    preview = Signal(object)  # Job: take_previews() for the newest
     stream = Signal(object)  # Job: take_stream() for the batched text
     log = Signal(object, str, str)  # Job, level, message
     output = Signal(object, object)  # Job, Saved | Output
@@ -148,7 +152,8 @@ class _Worker(QRunnable):
                 sig.progress.emit(job)
         elif isinstance(event, Preview):
             with job._lock:
-                job._preview = event
+                job._previews.pop(type(event.data), None)  # re-inserted last: arrival order
+                job._previews[type(event.data)] = event
                 emit, job._preview_pending = not job._preview_pending, True
             if emit:
                 sig.preview.emit(job)
@@ -171,7 +176,7 @@ class JobManager(QObject):
 
     job_added = Signal(object)
     job_changed = Signal(object)  # state or progress changed
-    job_preview = Signal(object, object)  # Job, Preview (the newest)
+    job_preview = Signal(object, object)  # Job, Preview (the newest of its kind)
     job_stream = Signal(object, object)  # Job, list[Stream] since the last signal
     job_log = Signal(object, str, str)
     job_output = Signal(object, object)  # Job, Saved (or Output when nothing saved it)
@@ -275,6 +280,5 @@ class JobManager(QObject):
             self.job_stream.emit(job, chunks)
 
     def _emit_preview(self, job: Job) -> None:
-        preview = job.take_preview()
-        if preview is not None:
+        for preview in job.take_previews():
             self.job_preview.emit(job, preview)
