@@ -8,7 +8,8 @@ It opens the studio (offscreen unless a DISPLAY is set) with a fresh user data f
 capability (and its tab titled TITLE), drops FILE on the window as a user would, runs the page's
 task once when --run is given (so the job queue and the gallery show something), and saves a grab
 of the whole window. --all saves one grab per capability and per tab of its panel, named
-DIR/<capability>-<tab>-<size>.png.
+DIR/<capability>-<size>.png for the panel's first tab and DIR/<capability>-<tab>-<size>.png for
+the others.
 """
 
 from __future__ import annotations
@@ -96,10 +97,11 @@ def grab_all(app, window, ids: list[str], folder: Path, size: str) -> int:
         settle(app)
         tabs = window.current_panel().findChild(QTabWidget)
         for i in range(tabs.count() if tabs else 1):
-            name = cap
+            name = cap  # the panel's first tab is its main view: named after the capability
             if tabs:
                 tabs.setCurrentIndex(i)
-                name += "-" + tabs.tabText(i).lower().replace(" ", "_").replace("&", "")
+                if i:
+                    name += "-" + tabs.tabText(i).lower().replace(" ", "_").replace("&", "")
             settle(app)
             out = folder / f"{name}-{size}.png"
             if not window.grab().save(str(out)):

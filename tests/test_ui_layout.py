@@ -45,13 +45,27 @@ def _name(widget: QWidget) -> str:
 def layout_problems(root: QWidget, slack: int = 2) -> list[str]:
     """The visible widgets under ``root`` that stick out of their parent or overlap a visible
     sibling by more than ``slack`` pixels (what a squeezed splitter or layout does: the user sees
-    half a button). What a scroll area's viewport holds may be larger than it: it scrolls."""
+    half a button). What a scroll area's viewport holds may be larger than it where the area has
+    a scroll bar that way: it scrolls."""
     problems = []
     for parent in [root, *root.findChildren(QWidget)]:
         if not parent.isVisible():
             continue
         area = parent.parent()
         if isinstance(area, QAbstractScrollArea) and parent is area.viewport():
+            for kid in parent.children():  # it scrolls, but only where it has a scroll bar
+                if not isinstance(kid, QWidget) or not kid.isVisible():
+                    continue
+                if (kid.width() > parent.width() + slack
+                        and not area.horizontalScrollBar().isVisible()):
+                    problems.append(f"{_name(kid)} is {kid.width()} px wide in "
+                                    f"{_name(area)}'s {parent.width()} px with no scroll bar "
+                                    f"sideways: its right edge is cut")
+                if (kid.height() > parent.height() + slack
+                        and not area.verticalScrollBar().isVisible()):
+                    problems.append(f"{_name(kid)} is {kid.height()} px tall in "
+                                    f"{_name(area)}'s {parent.height()} px with no scroll bar "
+                                    f"up and down: its bottom is cut")
             continue
         kids = [c for c in parent.children()
                 if isinstance(c, QWidget) and c.isVisible() and not c.isWindow()]

@@ -114,22 +114,43 @@ class FlowLayout(QLayout):
         return [i for i in self._items if not (i.widget() and i.widget().isHidden())]
 
     def _place(self, rect: QRect, move: bool) -> int:
-        """Lay the items out in ``rect`` (only measuring unless ``move``); the height used."""
+        """Lay the items out in ``rect`` (only measuring unless ``move``), each centred in its
+        line's height; the height used."""
         m = self.contentsMargins()
         left, right = rect.x() + m.left(), rect.right() - m.right()
-        x, y, line = left, rect.y() + m.top(), 0
         gap = self.spacing()
+        lines: list[list[tuple[QLayoutItem, QSize]]] = [[]]
+        x = left
         for item in self._shown():
             width = min(item.sizeHint().width(), right - left + 1)
-            if x > left and x + width - 1 > right:  # next line
-                x, y, line = left, y + line + gap, 0
+            if lines[-1] and x + width - 1 > right:  # next line
+                lines.append([])
+                x = left
             height = (item.heightForWidth(width) if item.hasHeightForWidth()
                       else item.sizeHint().height())
-            if move:
-                item.setGeometry(QRect(QPoint(x, y), QSize(width, height)))
+            lines[-1].append((item, QSize(width, height)))
             x += width + gap
-            line = max(line, height)
-        return y + line + m.bottom() - rect.y()
+        y = rect.y() + m.top()
+        for line in (line for line in lines if line):
+            tall = max(size.height() for _, size in line)
+            x = left
+            for item, size in line:
+                if move:
+                    item.setGeometry(QRect(QPoint(x, y + (tall - size.height()) // 2), size))
+                x += size.width() + gap
+            y += tall + gap
+        used = y - gap if any(lines) else y
+        return used + m.bottom() - rect.y()
+
+
+def group_row(*widgets: QWidget) -> QWidget:
+    """Widgets kept together on one row (of a FlowLayout that folds between groups, never
+    inside one), ``SPACE_S`` apart."""
+    box = QWidget()
+    lay = theme.pad(QHBoxLayout(box), 0, theme.SPACE_S)
+    for widget in widgets:
+        lay.addWidget(widget)
+    return box
 
 
 def capability_switcher() -> QListWidget:

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTableWidget,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from studio.ui import theme
 from studio.ui.forms import ParamForm
-from studio.ui.widgets import show_status
+from studio.ui.widgets import form_scroll, show_status
 
 TASK = "drive.evaluate"
 BIN = 50  # score points per bar
@@ -168,23 +167,18 @@ class EvaluateTab(QWidget):
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self._fill_table(None)
 
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setWidget(self.form)
+        scroll = form_scroll(self.form)  # as wide as the form: never cut at its right edge
         left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
+        lv = theme.pad(QVBoxLayout(left), (0, 0, theme.SPACE, 0))
         lv.addWidget(scroll, 1)
-        row = QHBoxLayout()
+        row = theme.pad(QHBoxLayout(), 0)
         row.addWidget(self.run_button, 1)
         row.addWidget(self.stop_button)
         lv.addLayout(row)
         lv.addWidget(self.open_button)
         lv.addWidget(self.status)
         right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(0, 0, 0, 0)
+        rv = theme.pad(QVBoxLayout(right), (theme.SPACE, 0, 0, 0))
         rv.addWidget(self.histogram, 1)
         rv.addWidget(self.table)
         rv.addWidget(self.summary)
@@ -194,8 +188,7 @@ class EvaluateTab(QWidget):
         self.split.setStretchFactor(0, 0)
         self.split.setStretchFactor(1, 1)
         self.split.setChildrenCollapsible(False)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 8, 8, 8)
+        lay = theme.pad(QVBoxLayout(self))
         lay.addWidget(self.split)
         host.jobs.job_changed.connect(self._on_changed)
         host.jobs.job_output.connect(self._on_output)

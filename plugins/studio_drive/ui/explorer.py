@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.ui import theme
 from studio_drive.ui.views import FrameView
 
 SCALE = 100  # slider steps per unit of z
@@ -52,21 +53,16 @@ class LatentExplorer(QWidget):
         self.numbers: list[QLabel] = []
         self._quiet = False
         self._grid_host = QWidget()
-        self._grid = QGridLayout(self._grid_host)
-        self._grid.setContentsMargins(0, 0, 4, 0)
-        self._grid.setHorizontalSpacing(6)
-        self._grid.setVerticalSpacing(2)
+        self._grid = theme.pad(QGridLayout(self._grid_host), (0, 0, theme.SPACE_S, 0))
+        self._grid.setVerticalSpacing(theme.SPACE_S // 2)  # many sliders, close together
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(self._grid_host)
-        buttons = QHBoxLayout()
-        buttons.setSpacing(8)
+        buttons = theme.pad(QHBoxLayout(), 0)
         for b in (self.from_frame, self.zero, self.random):
             buttons.addWidget(b)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(8)
+        lay = theme.pad(QVBoxLayout(self), 0)
         lay.addWidget(self.view, 2)
         lay.addLayout(buttons)
         lay.addWidget(self.status)

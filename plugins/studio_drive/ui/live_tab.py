@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
 
 from studio.ui import theme
 from studio.ui.chart import LineChart
-from studio.ui.widgets import ModelPicker, show_status
+from studio.ui.widgets import FlowLayout, ModelPicker, group_row, show_status
 from studio_drive.ui.explorer import LatentExplorer
-from studio_drive.ui.views import FlowLayout, FrameView, Meter, Stage
+from studio_drive.ui.views import FrameView, Meter, Stage
 
 WATCH, DREAM, EXPLORE = "drive.watch", "drive.dream", "drive.explore"
 DEFAULT_MODEL = "drive.carracing"
@@ -63,17 +63,6 @@ def action_of(held: set[str]) -> tuple[float, float, float]:
 
 def speed_text(speed: float) -> str:
     return "max" if speed <= 0 else f"{speed:g}x"
-
-
-def _group(*widgets: QWidget) -> QWidget:
-    """Widgets kept together on one row of the toolbar."""
-    box = QWidget()
-    lay = QHBoxLayout(box)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.setSpacing(4)
-    for w in widgets:
-        lay.addWidget(w)
-    return box
 
 
 class RecordButton(QToolButton):
@@ -266,13 +255,13 @@ class LiveTab(QWidget):
 
         bar = QWidget()
         flow = FlowLayout(bar)
-        for w in (_group(QLabel("Model"), self.model),
-                  _group(QLabel("Track"), self.track, self.dice),
-                  _group(self.watch_button, self.dream_button, self.stop_button),
-                  _group(self.pause_button, self.step_button),
-                  _group(QLabel("Speed"), self.speed, self.speed_label),
-                  _group(QLabel("Temperature"), self.tau, self.tau_label),
-                  _group(self.record_button, self.latents_button)):
+        for w in (group_row(QLabel("Model"), self.model),
+                  group_row(QLabel("Track"), self.track, self.dice),
+                  group_row(self.watch_button, self.dream_button, self.stop_button),
+                  group_row(self.pause_button, self.step_button),
+                  group_row(QLabel("Speed"), self.speed, self.speed_label),
+                  group_row(QLabel("Temperature"), self.tau, self.tau_label),
+                  group_row(self.record_button, self.latents_button)):
             flow.addWidget(w)
 
         # no model to watch: say so, and offer to train one
@@ -282,8 +271,8 @@ class LiveTab(QWidget):
         self.notice_text.setWordWrap(True)
         self.train_button = QPushButton("Train a model…")
         self.train_button.clicked.connect(self.train_requested)
-        nl = QHBoxLayout(self.notice)
-        nl.setContentsMargins(12, 8, 12, 8)
+        nl = theme.pad(QHBoxLayout(self.notice), (theme.SPACE_L, theme.SPACE, theme.SPACE_L,
+                                                  theme.SPACE))
         nl.addWidget(self.notice_text, 1)
         nl.addWidget(self.train_button)
 
@@ -328,9 +317,7 @@ class LiveTab(QWidget):
         self._live_labels = (self.score, self.detail, self.driver, self.rate)
         readouts = QWidget()
         self.readouts = readouts
-        grid = QGridLayout(readouts)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setVerticalSpacing(4)
+        grid = theme.pad(QGridLayout(readouts), 0, theme.SPACE_S)
         grid.addWidget(self.score, 0, 0)
         grid.addWidget(self.detail, 1, 0)
         for i, m in enumerate((self.steer, self.gas, self.brake, self.done)):
@@ -342,16 +329,13 @@ class LiveTab(QWidget):
         self.chart = LineChart({"score": theme.ACCENT, "dreamed score": "#61afef"},
                                "The score's curve appears as it drives")
         self.chart.setMinimumHeight(120)
-        bottom = QHBoxLayout()
-        bottom.setSpacing(12)
+        bottom = theme.pad(QHBoxLayout(), 0, theme.SPACE_L)
         bottom.addWidget(readouts)
         bottom.addWidget(self.chart, 1)
 
         self.stage.setToolTip(HINT)
         self.driver.setToolTip(HINT)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 8, 8, 8)
-        lay.setSpacing(8)
+        lay = theme.pad(QVBoxLayout(self))
         lay.addWidget(bar)
         lay.addWidget(self.notice)
         lay.addWidget(self.split, 1)

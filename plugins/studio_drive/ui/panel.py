@@ -18,6 +18,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
+from studio.ui import theme
 from studio_drive.ui.evaluate_tab import EvaluateTab
 from studio_drive.ui.live_tab import LiveTab
 from studio_drive.ui.train_tab import DriveTrainTab
@@ -38,8 +39,7 @@ class DrivePanel(QWidget):
         if self.evaluate_tab is not None:
             self.tabs.addTab(self.evaluate_tab, "Evaluate")
         self.live.train_requested.connect(lambda: self.tabs.setCurrentWidget(self.train_tab))
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 8, 8, 8)
+        lay = theme.pad(QVBoxLayout(self))
         lay.addWidget(self.tabs)
 
     def refresh_models(self, select: str | None = None) -> None:

@@ -13,7 +13,6 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -26,8 +25,8 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.forms import PathField
 from studio.ui.train_tab import TrainTab
-from studio.ui.widgets import show_status
-from studio_drive.ui.views import FlowLayout, FrameView
+from studio.ui.widgets import FlowLayout, group_row, show_status
+from studio_drive.ui.views import FrameView
 
 BLUE, PURPLE = "#61afef", "#c678dd"
 # (task, tab title, loss series: name -> (preview key, colour), what the sample shows)
@@ -65,8 +64,7 @@ class StageTab(TrainTab):
         self.said.setWordWrap(True)
         self.said.setTextInteractionFlags(Qt.TextSelectableByMouse)
         sample = QWidget()
-        sv = QVBoxLayout(sample)
-        sv.setContentsMargins(0, 0, 0, 0)
+        sv = theme.pad(QVBoxLayout(sample), 0)
         sv.addWidget(self.sample_view, 1)
         sv.addWidget(self.said)
         super().__init__(host, task_id, losses, sample,
@@ -75,7 +73,7 @@ class StageTab(TrainTab):
                          sizes=(380, 620), parent=parent)
         if not losses:
             self.loss_chart.hide()
-        self.layout().setContentsMargins(8, 8, 8, 8)
+        theme.pad(self.layout())
         data = self.form.widgets.get("data")
         if isinstance(data, PathField):
             _pick_folders(data)
@@ -199,20 +197,12 @@ class DriveTrainTab(QWidget):
         for group in ((QLabel("Rollouts"), self.data, browse),
                       (QLabel("Model id"), self.model_id),
                       (self.run_all_button, self.stop_all_button)):
-            box = QWidget()
-            h = QHBoxLayout(box)
-            h.setContentsMargins(0, 0, 0, 0)
-            h.setSpacing(4)
-            for w in group:
-                h.addWidget(w)
-            flow.addWidget(box)
+            flow.addWidget(group_row(*group))
         self.data.editingFinished.connect(self._share)
         self.model_id.editingFinished.connect(self._share)
         self.chain: list = []  # the jobs of the run in order
         host.jobs.job_changed.connect(self._on_changed)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 8, 8, 8)
-        lay.setSpacing(8)
+        lay = theme.pad(QVBoxLayout(self))
         lay.addWidget(bar)
         lay.addWidget(self.status)
         lay.addWidget(self.tabs, 1)

@@ -1,14 +1,13 @@
 """The drive panel's pictures and gauges: a frame fitted to its box (sharp pixels for what the
 agent sees, smooth for the track and the dream), the stage that lays out the large view beside
-the column of 64x64 panes, a meter (steering, gas, brake, the dream's done probability), and a
-layout that wraps a toolbar's groups onto as many rows as the width needs."""
+the column of 64x64 panes, and a meter (steering, gas, brake, the dream's done probability)."""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
-from PySide6.QtWidgets import QLayout, QLayoutItem, QSizePolicy, QWidget, QWidgetItem
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from studio.ui import theme
 from studio.ui.widgets import to_qimage
@@ -242,82 +241,3 @@ class Meter(QWidget):
         p.setPen(QColor(theme.TEXT))
         p.drawText(QRect(self.width() - tw, 0, tw, h), Qt.AlignRight | Qt.AlignVCenter,
                    self.text)
-
-
-class FlowLayout(QLayout):
-    """Lays its widgets out left to right and wraps onto a new row where the width ends (a
-    toolbar that holds at 1024 px and sits in one row at 1920)."""
-
-    def __init__(self, parent: QWidget | None = None, spacing: int = 8):
-        super().__init__(parent)
-        self._items: list[QLayoutItem] = []
-        self.setSpacing(spacing)
-        self.setContentsMargins(0, 0, 0, 0)
-
-    def addItem(self, item: QLayoutItem) -> None:  # noqa: N802
-        self._items.append(item)
-
-    def addWidget(self, widget: QWidget) -> None:  # noqa: N802
-        self.addChildWidget(widget)
-        self.addItem(QWidgetItem(widget))
-
-    def count(self) -> int:
-        return len(self._items)
-
-    def itemAt(self, i: int) -> QLayoutItem | None:  # noqa: N802
-        return self._items[i] if 0 <= i < len(self._items) else None
-
-    def takeAt(self, i: int) -> QLayoutItem | None:  # noqa: N802
-        return self._items.pop(i) if 0 <= i < len(self._items) else None
-
-    def expandingDirections(self) -> Qt.Orientations:  # noqa: N802
-        return Qt.Orientations(0)
-
-    def hasHeightForWidth(self) -> bool:  # noqa: N802
-        return True
-
-    def heightForWidth(self, width: int) -> int:  # noqa: N802
-        return self._place(QRect(0, 0, width, 0), move=False)
-
-    def setGeometry(self, rect: QRect) -> None:  # noqa: N802
-        super().setGeometry(rect)
-        self._place(rect, move=True)
-
-    def sizeHint(self) -> QSize:  # noqa: N802
-        return self.minimumSize()
-
-    def minimumSize(self) -> QSize:  # noqa: N802
-        size = QSize()
-        for item in self._items:
-            size = size.expandedTo(item.minimumSize())
-        m = self.contentsMargins()
-        return size + QSize(m.left() + m.right(), m.top() + m.bottom())
-
-    def _place(self, rect: QRect, move: bool) -> int:
-        """Rows of items, each item centred in its row's height; returns the height used."""
-        m = self.contentsMargins()
-        area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
-        gap = self.spacing()
-        rows: list[list[tuple[QLayoutItem, QSize]]] = [[]]
-        x = area.x()
-        for item in self._items:
-            if item.widget() is not None and item.widget().isHidden():
-                continue
-            hint = item.sizeHint()
-            if rows[-1] and x + hint.width() > area.right() + 1:
-                rows.append([])
-                x = area.x()
-            rows[-1].append((item, hint))
-            x += hint.width() + gap
-        y = area.y()
-        for row in rows:
-            if not row:
-                continue
-            row_h = max(h.height() for _, h in row)
-            x = area.x()
-            for item, hint in row:
-                if move:
-                    item.setGeometry(QRect(QPoint(x, y + (row_h - hint.height()) // 2), hint))
-                x += hint.width() + gap
-            y += row_h + gap
-        return max(y - gap - area.y(), 0) + m.top() + m.bottom()

@@ -118,9 +118,7 @@ def settings_column(content: QWidget, pinned: list[QWidget]) -> QWidget:
     """``content`` scrolling up and down (never sideways) over the ``pinned`` widgets, which
     always show (Run and Stop, the status, Export)."""
     box = QWidget()
-    lay = QVBoxLayout(box)
-    lay.setContentsMargins(0, 0, 8, 0)
-    lay.setSpacing(8)
+    lay = theme.pad(QVBoxLayout(box), 0)
     lay.addWidget(Column(content), 1)
     for w in pinned:
         lay.addWidget(w)
@@ -133,7 +131,7 @@ def fit_column(scroll: QScrollArea) -> None:
     content = scroll.widget()
     if content is not None:
         need = (content.minimumSizeHint().width()
-                + scroll.verticalScrollBar().sizeHint().width() + 4)
+                + scroll.verticalScrollBar().sizeHint().width() + theme.SPACE_S)
         if need != scroll.minimumWidth():
             scroll.setMinimumWidth(need)
             parent = scroll.parentWidget()
@@ -244,13 +242,10 @@ class RunBox(QWidget):
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
+        row = theme.pad(QHBoxLayout(), 0)
         row.addWidget(self.run_button, 1)
         row.addWidget(self.stop_button)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(6)
+        lay = theme.pad(QVBoxLayout(self), 0, theme.SPACE_S)
         lay.addLayout(row)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
@@ -317,8 +312,7 @@ class ShareSlider(QWidget):
         self.label = QLabel()
         self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("100%") + 4)
         self.label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        lay = theme.pad(QHBoxLayout(self), 0)
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.label)
         self.slider.valueChanged.connect(self._moved)

@@ -384,9 +384,7 @@ class ZoomBar(QWidget):
     def __init__(self, view: CompareView, parent: QWidget | None = None):
         super().__init__(parent)
         self.view = view
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(4)
+        lay = theme.pad(QHBoxLayout(self), 0, theme.SPACE_S)
         self.buttons: dict[str, QPushButton] = {}
         for key, text, tip, slot in (
                 ("fit", "Fit", "The whole picture (0)", view.fit),

@@ -173,7 +173,7 @@ class ModelList(QListWidget):
         self.cards: dict[str, Any] = {}
         self._thumbs: dict[tuple, QPixmap] = {}
         self.setIconSize(QSize(THUMB, THUMB))
-        self.setSpacing(2)
+        self.setSpacing(theme.SPACE_S // 2)  # between the rows of the list
         self.setUniformItemSizes(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setTextElideMode(Qt.ElideRight)

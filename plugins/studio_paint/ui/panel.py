@@ -18,6 +18,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
+from studio.ui import theme
 from studio_paint.ui.common import panel_stylesheet
 from studio_paint.ui.files import is_picture
 from studio_paint.ui.style_tab import StyleTab
@@ -40,8 +41,7 @@ class PaintPanel(QWidget):
             self.train_tab = PaintTrainTab(host)
             self.train_tab.model_trained.connect(self.refresh_models)
             self.tabs.addTab(self.train_tab, "Train")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 8, 8, 8)
+        lay = theme.pad(QVBoxLayout(self))
         lay.addWidget(self.tabs)
 
     def refresh_models(self, select: str | None = None) -> None:

@@ -191,10 +191,8 @@ class StyleWeights(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.grid = QGridLayout(self)
-        self.grid.setContentsMargins(0, 0, 0, 0)
-        self.grid.setHorizontalSpacing(8)
-        self.grid.setVerticalSpacing(4)
+        self.grid = theme.pad(QGridLayout(self), 0)
+        self.grid.setVerticalSpacing(theme.SPACE_S)
         self.grid.setColumnStretch(0, 1)
         self.spins: dict[str, QDoubleSpinBox] = {}
         self.weights: dict[str, float] = {}  # kept for a style chosen again

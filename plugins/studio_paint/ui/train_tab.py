@@ -45,8 +45,7 @@ class PaintTrainTab(TrainTab):
         self.sample_caption.setObjectName("muted")
         self.sample_caption.setWordWrap(True)
         sample = QWidget()
-        sv = QVBoxLayout(sample)
-        sv.setContentsMargins(0, 0, 0, 0)
+        sv = theme.pad(QVBoxLayout(sample), 0)
         sv.addWidget(self.sample_view, 1)
         sv.addWidget(self.sample_caption)
         super().__init__(host, TRAIN, LOSSES, sample,
@@ -56,7 +55,7 @@ class PaintTrainTab(TrainTab):
             w = self.form.widgets.get(name)
             if isinstance(w, PathField):
                 self._folder_field(w)
-        self.layout().setContentsMargins(8, 8, 8, 8)
+        theme.pad(self.layout())
         fit_form_rows(self.form, 0)  # narrow until shown wide: a hidden tab must not widen
         relax_combos(self.form)  # the panel
         self._fit_form()

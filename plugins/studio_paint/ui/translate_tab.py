@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.ui import theme
 from studio.ui.widgets import side_by_side
 from studio_paint.ui.common import (
     ColumnPlacer,
@@ -150,10 +151,7 @@ class TranslateTab(QWidget):
             self.scale.setItemData(self.scale.count() - 1, what, Qt.ToolTipRole)
         self.scale.setCurrentText(str(scale.default) if scale is not None else "auto")
         self.scale.setToolTip(scale.help if scale is not None and scale.help else "")
-        knobs = QFormLayout()
-        knobs.setContentsMargins(0, 0, 0, 0)
-        knobs.setHorizontalSpacing(16)
-        knobs.setVerticalSpacing(8)
+        knobs = theme.pad(QFormLayout(), 0)
         knobs.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         if self._spec("direction") is not None:
             knobs.addRow("Direction", self.direction)
@@ -176,10 +174,8 @@ class TranslateTab(QWidget):
         self.export_button.clicked.connect(lambda: self.export())
 
         side = QWidget()
-        sv = QVBoxLayout(side)
-        sv.setContentsMargins(0, 0, 4, 0)
-        sv.setSpacing(8)
-        opens = QHBoxLayout()
+        sv = theme.pad(QVBoxLayout(side), (0, 0, theme.SPACE_S, 0))  # off the scroll bar
+        opens = theme.pad(QHBoxLayout(), 0)
         opens.addWidget(self.open_button, 1)
         opens.addWidget(self.folder_button, 1)
         sv.addLayout(opens)
@@ -210,21 +206,18 @@ class TranslateTab(QWidget):
         self.batch_label = QLabel("")
         self.batch_label.setObjectName("muted")
         self.batch_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
+        top = theme.pad(QHBoxLayout(), 0)
         top.addWidget(self.zoom_bar)
         top.addStretch(1)
         top.addWidget(self.prev_button)
         top.addWidget(self.batch_label, 1)
         top.addWidget(self.next_button)
         main = QWidget()
-        mv = QVBoxLayout(main)
-        mv.setContentsMargins(8, 0, 0, 0)
+        mv = theme.pad(QVBoxLayout(main), (theme.SPACE, 0, 0, 0))
         mv.addLayout(top)
         mv.addWidget(self.view, 1)
 
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 8, 8, 8)
+        lay = theme.pad(QVBoxLayout(self))
         self.split = side_by_side(self.column, main, (300, 900), stretch=(0, 1))
         self.split.setChildrenCollapsible(False)
         lay.addWidget(self.split)
