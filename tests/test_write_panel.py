@@ -108,6 +108,15 @@ def test_an_unknown_model_is_a_message_not_a_crash(qtbot, panel):
     assert panel.status.text().startswith("Failed")
 
 
+def test_the_training_files_field_has_a_browse_button_that_takes_several_files(panel, tmp_path):
+    tab = panel.train_tab
+    panel.tabs.setCurrentWidget(tab)
+    assert tab.files_button.isVisibleTo(tab) and tab.files_button.text() == "Browse…"
+    a, b = tmp_path / "a.txt", tmp_path / "b.md"
+    tab.browse_files([str(a), str(b)])  # what the dialog returns
+    assert tab.form.values()["files"] == f"{a}|{b}"
+
+
 def test_training_draws_the_losses_and_a_sample_and_offers_the_new_model(qtbot, panel, tmp_path):
     text = tmp_path / "fables.txt"
     text.write_text("The fox saw the grapes and said they were sour. " * 300, encoding="utf-8")

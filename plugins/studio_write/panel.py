@@ -27,7 +27,9 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -509,6 +511,35 @@ class WriteTrainTab(TrainTab):
                                                "validation": ("val_loss", theme.ACCENT)},
                          self.sample_text, "The loss curve appears as it trains", (400, 600),
                          parent=parent)
+        self._browse_for_files()
+
+    def _browse_for_files(self) -> None:
+        """The training files field (several files, separated by |) with a Browse button that
+        picks one or more."""
+        edit = self.form.widgets.get("files")
+        layout = self.form.form_layout
+        row, _ = layout.getWidgetPosition(edit) if edit is not None else (-1, None)
+        if not isinstance(edit, QLineEdit) or row < 0:
+            return
+        edit.setPlaceholderText("drop text files here or browse…")
+        self.files_button = QPushButton("Browse…")
+        self.files_button.setToolTip("Choose one or more .txt or .md files, or a wine-review "
+                                     ".csv")
+        self.files_button.clicked.connect(lambda: self.browse_files())
+        layout.removeWidget(edit)
+        box = QWidget()
+        row_lay = theme.pad(QHBoxLayout(box), 0, theme.SPACE_S)
+        row_lay.addWidget(edit, 1)
+        row_lay.addWidget(self.files_button)
+        layout.setWidget(row, QFormLayout.FieldRole, box)
+
+    def browse_files(self, paths: list[str] | None = None) -> None:
+        """Put ``paths`` (else the files chosen in a dialog) in the training files field."""
+        if paths is None:
+            paths, _ = QFileDialog.getOpenFileNames(
+                self, "Training text", "", "Text (*.txt *.md *.csv);;All files (*)")
+        if paths:
+            self.form.set_values({**self.form.values(), "files": "|".join(paths)})
 
     def show_sample(self, data: dict[str, Any]) -> None:
         if data.get("sample"):
