@@ -84,6 +84,41 @@ def layout_problems(root: QWidget, slack: int = 2) -> list[str]:
     return problems
 
 
+def test_the_layout_check_sees_a_squeezed_splitter_and_a_form_cut_in_its_scroll_area(qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPushButton, QSplitter
+
+    def shown(widget: QWidget, width: int) -> QWidget:
+        """``widget`` squeezed to ``width`` px inside a window, as a layout would do it."""
+        holder = QWidget()
+        qtbot.addWidget(holder)
+        holder.resize(width, 100)
+        widget.setParent(holder)
+        widget.setGeometry(0, 0, width, 100)
+        holder.show()
+        qtbot.waitExposed(holder)
+        return holder
+
+    split = QSplitter(Qt.Horizontal)  # what compose did at 1024x700: the panes overlapped
+    for text in ("Settings", "Play"):
+        pane = QPushButton(text)
+        pane.setMinimumWidth(300)
+        split.addWidget(pane)
+    assert any("overlap" in p for p in layout_problems(shown(split, 400)))
+
+    area = QScrollArea()  # a form wider than its column, with no scroll bar sideways
+    area.setWidgetResizable(True)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    form = QWidget()
+    form.setMinimumWidth(300)
+    area.setWidget(form)
+    holder = shown(area, 200)
+    assert any("its right edge is cut" in p for p in layout_problems(holder))
+    area.setGeometry(0, 0, 320, 100)
+    holder.resize(320, 100)
+    qtbot.waitUntil(lambda: layout_problems(holder) == [])
+
+
 @pytest.fixture
 def window(qtbot, user_data):
     from studio.gallery import Gallery
