@@ -50,6 +50,8 @@ from studio_paint.cyclegan import Generator, InstanceNorm, ResnetBlock
 MIN_SIDE = 8  # the map after two stride-2 convolutions must be 2 wide for the blocks' padding
 ENCODER_HALO = 8  # full-resolution pixels the encoder's tiles see beyond their core (needs 6)
 DECODER_HALO = 4  # quarter-resolution pixels the decoder's tiles see beyond theirs (needs 3)
+EDGE_MARGIN = 32  # working pixels of reflection around a picture: paint.monet streaks ~20 px
+# in from the top and left edges without it; 16 left a thin line, 32 none (docs/models)
 PREVIEW_SIDE = 512  # long side of preview images
 LOAD_RATIO = 286 / 256  # the published recipe: pictures loaded at 286, cropped to 256
 
@@ -262,12 +264,15 @@ def _macs(layers: Sequence[nn.Module]) -> float:
 
 
 def pad_amounts(h: int, w: int) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) padding that makes both sides multiples of 4, at least
-    MIN_SIDE, split evenly."""
+    """(top, bottom, left, right) padding: a margin of EDGE_MARGIN pixels on each side (a
+    quarter of the side at most), then what makes both sides multiples of 4 and at least
+    MIN_SIDE, split evenly. The margin is cut away after translation, and with it the band of
+    streaks a generator paints along a picture's edges."""
     def split(n: int) -> tuple[int, int]:
-        target = max(MIN_SIDE, -(-n // 4) * 4)
-        extra = target - n
-        return extra // 2, extra - extra // 2
+        margin = min(EDGE_MARGIN, n // 4)
+        target = max(MIN_SIDE, -(-(n + 2 * margin) // 4) * 4)
+        extra = target - n - 2 * margin
+        return margin + extra // 2, margin + extra - extra // 2
 
     (top, bottom), (left, right) = split(h), split(w)
     return top, bottom, left, right
