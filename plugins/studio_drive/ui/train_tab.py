@@ -100,6 +100,8 @@ class StageTab(TrainTab):
                 split.setOrientation(want)
             total = self.height() if narrow else self.width()
             first = int(total * (0.55 if narrow else 0.4))
+            if narrow:  # the form all the height its curves and sample can spare
+                first = max(first, total - split.widget(1).minimumSizeHint().height())
             split.setSizes([first, total - first])
 
     def _on_preview(self, job, preview) -> None:
