@@ -9,6 +9,11 @@ STAMP := $(VENV)/.studio-installed
 
 .PHONY: run test lint bench screenshot clean check-python
 
+# `make screenshot PHOTO=picture.jpg`: the README's pictures from the real window (under Xvfb);
+# paint translates PHOTO (the committed ones used scikit-image's public-domain rocket.jpg)
+PHOTO ?=
+SHOT = xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py
+
 # Before anything is installed: a Python new enough, with its venv module (Debian packages it
 # apart). The window's own needs (Qt's X11 libraries, a display) are checked by `studio` itself,
 # which names the missing packages instead of letting Qt abort.
@@ -40,11 +45,13 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/ui_latency.py
 
 screenshot: $(STAMP)
+	$(SHOT) --montage docs/screenshot.png $(if $(PHOTO),--photo $(PHOTO))
 	printf 'JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\nROMEO:\n' > /tmp/studio-prompt.txt
-	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py docs/screenshot.png \
-		--drop /tmp/studio-prompt.txt --run
-	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python scripts/screenshot.py docs/compose.png \
-		--capability compose --run
+	$(SHOT) docs/write.png --capability write --drop /tmp/studio-prompt.txt --run --size 1024x700
+	$(SHOT) docs/compose.png --capability compose --run --size 1024x700
+	$(SHOT) docs/paint.png --capability paint $(if $(PHOTO),--drop $(PHOTO) --run) --size 1024x700
+	$(SHOT) docs/drive-watch.png --capability drive --run --seconds 12 --size 1024x700
+	$(SHOT) docs/drive-dream.png --capability drive --run --action dream --seconds 12 --size 1024x700
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
