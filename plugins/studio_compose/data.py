@@ -118,7 +118,7 @@ def _read_folder(folder: Path, steps_per_bar: int | None) -> Corpus:
         pieces.append(to_voices(score, 4))
     if not pieces:
         reason = f" ({skipped[0]})" if skipped else ""
-        raise UserError(f"no usable MIDI or MusicXML file in {folder}{reason}")
+        raise UserError(f"no readable MIDI or MusicXML file in {folder}{reason}")
     valid = pieces[::10] if len(pieces) >= 10 else []
     train = [p for i, p in enumerate(pieces) if i % 10 or len(pieces) < 10]
     note = f"; {len(skipped)} skipped" if skipped else ""
