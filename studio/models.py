@@ -109,7 +109,9 @@ class ModelCard:
     sources: list[dict[str, Any]] = field(default_factory=list)
     folder: Path | None = field(default=None, compare=False)  # not serialised
     # A plugin's converter for checkpoints in a foreign layout: convert(state, card) -> state
-    # to store, raising UserError naming the keys that do not fit. Not serialised.
+    # to store, raising UserError naming the keys that do not fit; it may fill the card's
+    # config from the weights. One marked ``convert.reads_any = True`` takes any checkpoint of
+    # its capability (``studio models import FILE --capability C``). Not serialised.
     convert: Callable[[dict[str, Any], ModelCard], dict[str, Any]] | None = field(
         default=None, compare=False, repr=False)
 
