@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -639,7 +640,9 @@ def read_checkpoint(src: Path) -> dict[str, Any]:
     if src.stat().st_size == 0:
         raise UserError(f"cannot read {src.name}: the file is empty (0 bytes)")
     try:
-        obj = torch.load(src, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: not the user's
+            warnings.simplefilter("ignore")
+            obj = torch.load(src, map_location="cpu", weights_only=True)
     except Exception as exc:
         unsafe = [g for g in pickle_globals(src) if not g.startswith(_SAFE_GLOBALS)]
         if unsafe:  # whichever way torch failed (a zip, a legacy file, a bare pickle)

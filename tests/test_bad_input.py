@@ -335,9 +335,20 @@ def test_training_folder_names_what_it_skips_and_why(tmp_path):
     assert len(corpus.train) == 1 and "1 pieces; 2 skipped" in corpus.description
     assert corpus.skipped[0].startswith("broken.mid: track 1 of 1 says it is")
     assert corpus.skipped[1] == ("waltz.mid: in 3/4, its 12-step bars do not fit the model's "
-                                 "16-step bars (train with --steps-per-bar 12 for this meter)")
+                                 "16-step bars (train with --steps-per-bar 24 for this meter)")
     assert corpus.skipped_note().startswith("skipped 2: broken.mid: ")
-    assert len(read_corpus(tmp_path, steps_per_bar=12).train) == 1  # the waltz, now
+    assert len(read_corpus(tmp_path, steps_per_bar=24).train) == 1  # the waltz, now
+    assert len(read_corpus(tmp_path, steps_per_bar=8).train) == 1  # half bars of 4/4 line up
+
+    code, _, err = cli("run", "compose.train", "--data", tmp_path, "--steps", "1",
+                       "--batch-size", "2", "--pitches", "36", "--lowest-pitch", "48",
+                       "--eval-interval", "1", "--model-id", "x", data=tmp_path / "user")
+    assert code == 0, err
+    assert "warning: skipped waltz.mid: in 3/4" in err
+    assert "warning: skipped broken.mid: track 1 of 1" in err
+    card = json.loads((tmp_path / "user" / "models" / "x" / "card.json").read_text())
+    assert "skipped 2: broken.mid: " in card["training_data"]
+    assert "waltz.mid: in 3/4" in card["training_data"]
 
 
 # --- 6. checkpoints --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ pitch if its value is above 0, else a rest: silence stays silence.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,10 +55,11 @@ def read_corpus(path: Path, steps_per_bar: int | None = None) -> Corpus:
     """The chorales JSON (its train, valid and test splits), or a folder of MIDI / MusicXML
     files (every tenth file kept for validation; no test split).
 
-    A file is read at four steps per beat. With ``steps_per_bar`` (the model's bar), a piece
-    whose bars are not a whole number of the model's bars (3/4 or 6/8 is 12 steps, 5/4 is 20,
-    7/8 is 14: none fits a 16-step bar) is skipped with that reason, since phrases are cut at
-    the model's bar lines: train with ``--steps-per-bar 12`` to learn waltzes."""
+    A file is read at four steps per beat. Phrases are cut every ``steps_per_bar`` steps (the
+    model's bar) from a piece's start, so a piece is kept when its bars and the model's line
+    up (one is a whole number of the other) and skipped with that reason when they do not: 3/4
+    and 6/8 are 12 steps, 5/4 is 20 and 7/8 is 14, none of which fits a 16-step bar; train
+    with ``--steps-per-bar 24`` (two bars of 3/4 a model bar) to learn waltzes."""
     path = Path(path).expanduser()
     if path.is_dir():
         return _read_folder(path, steps_per_bar)
@@ -109,10 +111,11 @@ def _read_folder(folder: Path, steps_per_bar: int | None) -> Corpus:
             skipped.append(str(exc))
             continue
         bar = score.steps_per_bar
-        if steps_per_bar and bar % steps_per_bar:
+        if steps_per_bar and bar % steps_per_bar and steps_per_bar % bar:
             meter = "/".join(map(str, time_signature(bar, score.steps_per_beat)))
+            fits = math.lcm(bar, 8)  # the model's bars are a multiple of 8 steps
             skipped.append(f"{f.name}: in {meter}, its {bar}-step bars do not fit the model's "
-                           f"{steps_per_bar}-step bars (train with --steps-per-bar {bar} for "
+                           f"{steps_per_bar}-step bars (train with --steps-per-bar {fits} for "
                            "this meter)")
             continue
         pieces.append(to_voices(score, 4))
