@@ -288,6 +288,15 @@ def test_broken_midi_says_what_is_broken(tmp_path, case):
     assert line.count(f"{case}.mid") == 1
 
 
+def test_a_riff_wrapped_midi_file_reads_as_the_file_inside():
+    from studio_compose.midi_io import read_midi
+
+    inner = short_song()
+    body = b"RMID" + b"data" + len(inner).to_bytes(4, "little") + inner
+    riff = b"RIFF" + len(body).to_bytes(4, "little") + body
+    assert [n.pitch for n in read_midi(riff).notes] == [60, 62, 64, 65]
+
+
 def test_a_note_never_switched_off_sounds_to_the_end_and_is_reported(tmp_path):
     from studio_compose.midi_io import read_midi
 
@@ -423,6 +432,20 @@ def test_write_import_reads_its_settings_carries_its_tokenizer_and_runs(tmp_path
                          "--max-tokens", "3", "--out", tmp_path / "o", data=tmp_path)
     assert code == 0, err
     assert out.startswith("KING.")
+
+
+def test_a_model_folder_copied_whole_imports_from_its_card(tmp_path):
+    import shutil
+
+    folder = tmp_path / "copied"
+    shutil.copytree(Path(__file__).parent.parent / "assets" / "models" / "write.classics",
+                    folder)
+    code, out, err = cli(*IMPORT, folder / "model.safetensors", "--id", "copy", data=tmp_path)
+    assert code == 0, err
+    assert "n_head=4" in out
+    code, out, err = cli("run", "write.generate", "--model", "copy", "--prompt", "KING.",
+                         "--max-tokens", "3", "--out", tmp_path / "o", data=tmp_path)
+    assert code == 0, err
 
 
 def test_write_import_without_its_tokenizer_is_refused(tmp_path):

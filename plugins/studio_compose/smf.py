@@ -74,7 +74,13 @@ def read_header(data: bytes) -> tuple[int, int, int, int]:
 
 
 def read_smf(data: bytes) -> MidiFile:
-    """Every track of a MIDI file, or SmfError saying what is wrong."""
+    """Every track of a MIDI file (or of the one inside a RIFF ``.rmi`` wrapper), or SmfError
+    saying what is wrong."""
+    if data[:4] == b"RIFF" and data[8:12] == b"RMID":
+        start = data.find(b"MThd", 12)
+        if start < 0:
+            raise SmfError("a RIFF MIDI (.rmi) file without the MIDI data inside")
+        data = data[start:]
     fmt, n_tracks, division, pos = read_header(data)
     tracks: list[Track] = []
     while len(tracks) < n_tracks:

@@ -186,6 +186,11 @@ def import_model(args: argparse.Namespace) -> int:
     like = store.declared(args.like or args.model_id)
     if args.like and like is None:
         raise UserError(f"--like: no declared model {args.like!r} (see `studio models list`)")
+    beside = args.src.parent / "card.json"
+    if not args.capability and like is None and beside.is_file():  # a model folder copied whole
+        from studio.models import ModelCard
+
+        args.capability = ModelCard.load(beside).capability
     importer = None if like is not None else _importer(store, args)
     if importer is not None:  # the plugin reads its settings from the weights and checks them
         card = install_converted(args.src, importer, store.user_dir, dtype=dtype,
