@@ -342,6 +342,11 @@ def test_refine_starts_the_search_at_the_present_controller(tmp_path):
     # generation 1's mean is the start, and it is what the first generation saves
     after = store.load("drive.tiny")[1]["controller.weight"].float()
     assert torch.allclose(after, before, atol=1e-2) and before.abs().mean() > 0.1
+    # the card keeps how the controller it started from was made, and its command goes first
+    q = store.get("drive.tiny").quality["controller"]
+    assert q["refined_from"] == {"command": "test"}
+    assert q["command"].startswith("test && studio run drive.train-controller")
+    assert "--refine" in q["command"]
     write_model(store.user_dir, "drive.bare")
     assert "has no controller yet to start from" in _refused(
         TRAIN_CONTROLLER, {"model_id": "drive.bare", **TINY, "refine": True}, store)

@@ -325,12 +325,13 @@ def train_controller(p: TrainControllerParams, ctx: Context) -> Iterator[Event]:
     if not 0 <= seed < 2**63:
         raise UserError(f"--seed {seed}: use a seed from 0 to 2**63 - 1")
 
-    x0 = None
+    x0, base = None, (saved or {}).get("refined_from")
     if p.refine and saved is None:
         if present is None:
             raise UserError(f"--refine: {p.model_id} has no controller yet to start from; "
                             "train without --refine")
         x0 = present.to_flat()
+        base = card.quality.get("controller")  # how the controller refined here was made
         yield Log(f"starting the search at {p.model_id}'s present controller")
     es, normal = new_es(3 * (config["z_size"] + config["hidden"]) + 3, p.sigma0, p.popsize,
                         seed, x0)
@@ -399,7 +400,7 @@ def train_controller(p: TrainControllerParams, ctx: Context) -> Iterator[Event]:
             generation = g
             # the card says how far training has gone, whether or not the controller changed
             record = _record(p, command, history, generation, seconds, env_steps, best_score,
-                             executor.describe(), ctx.device)
+                             executor.describe(), ctx.device, base)
             controller = Controller.from_flat(best_x, config["z_size"], config["hidden"])
             save_part(root, p.model_id, "controller",
                       {k.split(".", 1)[1]: v for k, v in controller.as_tensors().items()},
@@ -411,7 +412,8 @@ def train_controller(p: TrainControllerParams, ctx: Context) -> Iterator[Event]:
             save_checkpoint(state_dir, generation, parts, {
                 "es_json": es_json, "seed": seed, "seconds": seconds, "env_steps": env_steps,
                 "history": history, "best_score": None if best_x is None else best_score,
-                "fingerprint": fingerprint, "settings": {k: getattr(p, k) for k in KEPT}})
+                "fingerprint": fingerprint, "settings": {k: getattr(p, k) for k in KEPT},
+                "refined_from": base})
             pending_path.unlink(missing_ok=True)
             rate = steps / max(point["seconds"], 1e-9)
             yield Log(f"generation {g}: fitness best {point['best']:.1f} mean "
@@ -475,12 +477,16 @@ def _read_pending(path: Path, g: int, seed: int, n: int) -> dict[int, tuple[floa
 
 def _record(p: TrainControllerParams, command: str, history: list[dict[str, Any]],
             generation: int, seconds: float, env_steps: int, best: float, executor: str,
-            device: str) -> dict[str, Any]:
-    """The card's ``quality["controller"]``."""
+            device: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card's ``quality["controller"]``; ``base``: the record of the controller a
+    ``--refine`` run started from, kept in ``refined_from`` (its command goes first in this
+    one's, so the card's command chain makes the controller again)."""
     what = (f"validation score (mean over {p.eval_rollouts} fixed tracks, {p.renderer} "
             "renderer)" if p.eval_rollouts else f"fitness (mean over {p.rollouts} tracks)")
     return {
-        "command": command, "score": round(best, 1), "score_is": what,
+        "command": f"{base['command']} && {command}" if base and base.get("command")
+                   else command,
+        "score": round(best, 1), "score_is": what,
         "generations": generation, "popsize": p.popsize, "rollouts": p.rollouts,
         "fitness": p.fitness, "env_steps": env_steps, "minutes": round(seconds / 60, 1),
         "device": f"{device}, {executor}",
@@ -488,6 +494,7 @@ def _record(p: TrainControllerParams, command: str, history: list[dict[str, Any]
                 f"generation ({p.fitness} fitness)",
         "curve": [[h["step"], round(h["best"], 1), round(h["mean"], 1), round(h["worst"], 1)]
                   + ([round(h["eval"], 1)] if "eval" in h else []) for h in history],
+        **({"refined_from": base} if base else {}),
     }
 
 
