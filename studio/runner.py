@@ -216,7 +216,8 @@ def run_in_terminal(work: Callable[[TerminalReporter], object], debug: bool = Fa
                     what: str = "", on_cancel: str = "studio: cancelled") -> int:
     """Run ``work(reporter)``, which runs a task reporting to ``reporter``, and turn how it
     ended into the command's exit status: 0, 1 (failed, one line), 2 (the task refused its
-    input, one line), 130 (cancelled)."""
+    input, one line), 130 (cancelled). A task that broke the plugin contract (yielded what is
+    not an event) failed: its message names the plugin and the task."""
     from studio.execution import TaskFailed
 
     reporter = TerminalReporter()
@@ -235,6 +236,9 @@ def run_in_terminal(work: Callable[[TerminalReporter], object], debug: bool = Fa
         if exc.bad_input:
             print(f"studio: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        if getattr(exc, "plugin_error", False):
+            print(f"studio: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
         print(f"studio: error: {what + ' failed: ' if what else ''}{exc}", file=sys.stderr)
         return EXIT_FAILED
     reporter.finish(completed=True)
