@@ -48,6 +48,7 @@ from studio.training import (
     save_tensors,
     user_models_dir,
 )
+from studio_paint.kinds import CYCLEGAN
 
 if TYPE_CHECKING:
     import numpy as np
@@ -219,7 +220,8 @@ def _other(side: str) -> str:
 
 @dataclass
 class EvaluateParams:
-    model: str = param("paint.monet", model="paint", help="the paint CycleGAN model to measure")
+    model: str = param("paint.monet", model="paint", architecture=CYCLEGAN,
+                       help="the paint CycleGAN model to measure")
     data: Path | None = param(None, help="a folder with testA (Monet paintings) and testB "
                                          "(photos), as monet2photo has them; for a model "
                                          "without a Monet side, its domains A and B (default: "

@@ -21,7 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ARCHITECTURE = "johnson-transformer"
+from studio_paint.kinds import FAST_STYLE
+
+ARCHITECTURE = FAST_STYLE
 
 
 @dataclass

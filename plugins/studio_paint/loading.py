@@ -16,8 +16,9 @@ import torch
 
 from studio.errors import UserError
 from studio_paint.cyclegan import Generator, expected_shapes
+from studio_paint.kinds import CYCLEGAN
 
-ARCHITECTURE = "cyclegan-resnet"
+ARCHITECTURE = CYCLEGAN
 DIRECTIONS = ("a2b", "b2a")
 
 _cache: dict[tuple, tuple[Any, dict[str, Generator | None]]] = {}

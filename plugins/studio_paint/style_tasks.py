@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from studio.device import use_bf16
 from studio.errors import UserError
 from studio.tasks import Context, Event, Log, Output, Preview, Progress, Task, param
+from studio_paint.kinds import FAST_STYLE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -391,7 +392,7 @@ STYLE = Task("paint.style", "Repaint in a painting's style", StyleParams, paint_
 @dataclass
 class FastParams:
     content: Path = param(help="the photo to repaint (or a folder of photos)", filter=FILTER)
-    model: str = param("paint.fast_starry_night", model="paint",
+    model: str = param("paint.fast_starry_night", model="paint", architecture=FAST_STYLE,
                        help="a fast style model (trained by paint.train-style)")
     size: int | None = param(None, min=64, max=4096,
                              help="long side in px to paint at (none: the photo's own, up to "

@@ -10,6 +10,7 @@ from typing import Any
 
 from studio.errors import UserError
 from studio.tasks import Context, Event, Log, Output, Progress, Task, param
+from studio_paint.kinds import CYCLEGAN
 
 DEFAULT_MODEL = "paint.monet"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif)"
@@ -19,7 +20,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif)"
 class TranslateParams:
     image: Path = param(help="a photo, or a folder of photos (each is translated in turn)",
                         filter=IMAGE_FILTER)
-    model: str = param(DEFAULT_MODEL, model="paint",
+    model: str = param(DEFAULT_MODEL, model="paint", architecture=CYCLEGAN,
                        help="the CycleGAN model (see `studio models list`)")
     direction: str = param("auto", choices=("auto", "a2b", "b2a"),
                            help="a2b: domain A to B, b2a: B to A (see the model's card); auto: "

@@ -36,6 +36,7 @@ from studio.training import (
     starting_point,
     user_models_dir,
 )
+from studio_paint.kinds import CYCLEGAN
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATE_DIR = "train_state"
-ARCHITECTURE = "cyclegan-resnet"
+ARCHITECTURE = CYCLEGAN
 SAMPLES = 3  # pictures of each domain in the sample grid
 LOSSES = ("generator", "critic", "cycle", "identity")
 
@@ -89,7 +90,7 @@ class TrainParams:
     max_images: int = param(5000, min=1, max=1_000_000, advanced=True,
                             help="pictures read from each folder at most")
     resume: bool = param(False, help="continue from this model's checkpoint")
-    start_from: str | None = param(None, model="paint",
+    start_from: str | None = param(None, model="paint", architecture=CYCLEGAN,
                                    help="begin with this CycleGAN model's weights (fine-tune "
                                         "it on your folders); its network's shape is used")
     licence: str = param("", help="licence of the training pictures, for the model card")

@@ -23,8 +23,8 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 from studio.ui import theme
+from studio_paint.kinds import CYCLEGAN
 
-CYCLEGAN = "cyclegan-resnet"
 THUMB = 56  # px, the thumbnail's side
 SAMPLE_NAMES = ("sample.webp", "sample.jpg", "sample.png", "thumbnail.png", "thumbnail.jpg")
 

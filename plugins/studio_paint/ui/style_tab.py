@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from studio.ui import theme
 from studio.ui.chart import LineChart
 from studio.ui.widgets import side_by_side
+from studio_paint.kinds import FAST_STYLE
 from studio_paint.ui.common import (
     ColumnPlacer,
     RunBox,
@@ -62,7 +63,7 @@ CONTENT_NAMES = ("content", "photo", "image")
 STYLE_NAMES = ("style", "styles")
 WEIGHT_NAMES = ("style_weights", "weights")
 FAST_MODEL_NAMES = ("model",)
-FAST_ARCHITECTURE = "johnson-transformer"  # studio_paint.fast_style.ARCHITECTURE (torch-free)
+FAST_ARCHITECTURE = FAST_STYLE
 GET_VGG19 = "paint.get-vgg19"
 NETWORK_NAMES = {"vgg19": "the ImageNet VGG19",
                  "random-softmax": "a random-weight VGG19 with the softmax transform (offline)",
