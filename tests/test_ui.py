@@ -373,6 +373,9 @@ def test_a_model_field_lists_the_stores_models_of_its_capability(qtbot):
         def cards(self):
             return self.listed
 
+        def is_installed(self, card):
+            return True
+
     def run(p, ctx):
         yield from ()
 
@@ -386,11 +389,14 @@ def test_a_model_field_lists_the_stores_models_of_its_capability(qtbot):
     assert form.values() == {"base": None, "other": "tiny"}  # "tiny" is not in the store: as typed
     form.set_values({"base": "chorales"})
     assert form.values()["base"] == "chorales" and base.currentText() == "Chorales"
+    assert form.params() is None  # "tiny" is no model of the store: refused, naming the field
+    assert form.error.text().startswith("--other")
+    form.set_values({"base": "chorales", "other": "chorales"})
     assert form.params().base == "chorales"
     store.listed = [*store.listed, card("mine")]
     form.refresh_models()  # a model trained meanwhile joins the list; the choice stays
     assert base.count() == 3 and form.values()["base"] == "chorales"
-    form.set_values({})
+    form.set_values({"other": "chorales"})  # base back to its default
     assert form.values()["base"] is None and form.params().base is None
     base.setEditText("somewhere.else")  # an id typed by hand is taken as it is
     assert form.values()["base"] == "somewhere.else"
@@ -454,3 +460,16 @@ def test_a_chart_point_sent_just_before_a_picture_still_arrives(qtbot, window):
     charts = [d for d in seen if isinstance(d, dict)]
     pictures = [d for d in seen if not isinstance(d, dict)]
     assert charts[-1]["step"] == 3 and pictures[-1][0, 0, 0] == 3
+
+
+def test_again_says_when_an_input_file_changed_since_the_original(qtbot, window, tmp_path):
+    from types import SimpleNamespace
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("changed since")
+    recipe = {"task": "testkit.echo", "params": {"text": "hi"}, "seed": 1,
+              "inputs": {"notes": {"path": str(notes), "sha256": "0" * 64}}}
+    job = wait_done(qtbot, window.again(SimpleNamespace(recipe=recipe)))
+    assert job.state is JobState.DONE  # it runs all the same
+    warnings = [m for lvl, m in window.notifications.history if lvl == "warning"]
+    assert any(f"--notes: the input {notes} has changed" in m for m in warnings)

@@ -216,6 +216,11 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             self.notify(f"Cannot run this again: {exc}", "error")
             return None
+        from studio.gallery import input_changes
+
+        changed = input_changes(recipe, task)
+        if changed:  # run it all the same, as the command line does, but say why it may differ
+            self.notify("Again, with changed inputs: " + "; ".join(changed), "warning")
         return self.jobs.submit(task, params, seed=recipe.get("seed"))
 
     def set_device(self, choice: str) -> None:
