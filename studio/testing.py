@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +52,9 @@ __all__ = [
 def model_store(models: Any = None, cards: Iterable[Any] = ()) -> Any:
     """A ``studio.models.ModelStore`` over ``models`` (a folder of model folders, each with its
     ``card.json``, or a list of such folders; an existing store is returned as it is) plus the
-    card-likes of ``cards`` (what a ``studio_models`` hook returns). Nothing of the user's own
-    store is read."""
+    card-likes of ``cards`` (what a ``studio_models`` hook returns). With ``models`` None: the
+    shipped starter models, and a fresh empty folder for what a task saves. Nothing of the
+    user's own store is read."""
     from studio.models import ModelStore
 
     if isinstance(models, ModelStore):
@@ -63,8 +65,10 @@ def model_store(models: Any = None, cards: Iterable[Any] = ()) -> Any:
         roots = [Path(models)]
     else:
         roots = [Path(m) for m in models]
-    if not roots:  # a store needs a root; an empty, missing one holds nothing
-        roots = [Path(os.devnull) / "no-models"]
+    if not roots:  # the starters (read only), then a folder of its own for what is saved
+        from studio import paths
+
+        roots = [paths.shipped_models_dir(), Path(tempfile.mkdtemp(prefix="studio-models-"))]
     return ModelStore(roots, extra_cards=list(cards))
 
 

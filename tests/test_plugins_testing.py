@@ -170,3 +170,10 @@ def test_the_fixtures_come_from_the_pytest_plugin(studio_run, studio_context, st
     assert result.paths[0].parent.name == "studio-out"
     assert studio_context.models.roots == [studio_models]
     assert studio_context.scratch.is_dir()
+
+
+def test_run_task_by_id_finds_the_shipped_starter_models():
+    from studio.testing import run_task
+
+    result = run_task("write.generate", {"prompt": "ROMEO:", "max_tokens": 5}, seed=1)
+    assert result.text.startswith("ROMEO:") and len(result.text) > len("ROMEO:")
