@@ -245,6 +245,23 @@ def test_plugin_failures_are_notified_and_listed(qtbot, registry, user_data):
     assert dialog.failures.item(0, 2).text() == "ImportError: nope"
 
 
+def test_the_plugins_dialog_says_where_a_local_plugin_comes_from(qtbot, registry):
+    from PySide6.QtWidgets import QTableWidget
+
+    from studio.plugins import PluginInfo
+    from studio.ui.dialogs import PluginsDialog
+
+    registry.plugins.append(PluginInfo("hello_local", path="/data/plugins/hello_local.py"))
+    try:
+        dialog = PluginsDialog(registry)
+        qtbot.addWidget(dialog)
+        table = dialog.findChildren(QTableWidget)[0]
+        rows = {table.item(r, 0).text(): table.item(r, 2).text() for r in range(table.rowCount())}
+        assert rows["hello_local"] == "/data/plugins/hello_local.py"
+    finally:
+        registry.plugins.pop()
+
+
 def test_model_manager_lists_cards(qtbot, window):
     from studio.ui.dialogs import ModelManager
 

@@ -71,13 +71,12 @@ class PluginsDialog(QDialog):
         self.setWindowTitle("Plugins")
         self.resize(720, 400)
         self.registry = registry
-        table = _table(["Plugin", "Status", "Distribution", "Capabilities"])
+        table = _table(["Plugin", "Status", "From", "Capabilities"])
         rows = []
         for info in registry.plugins:
             caps = [c.title for c in registry.capabilities
                     if any(t.plugin == info.name for t in c.tasks)]
-            rows.append([info.name, info.status, f"{info.distribution} {info.version}".strip(),
-                         ", ".join(caps)])
+            rows.append([info.name, info.status, info.origin, ", ".join(caps)])
         _fill(table, rows)
         self.failures = _table(["Plugin", "Where", "Error"])
         _fill(self.failures, [[f.plugin, f.stage, f.message] for f in registry.failures])
