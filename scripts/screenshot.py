@@ -165,7 +165,9 @@ def settle(app, rounds: int = 20) -> None:
         for banner in top.findChildren(Notification):
             if banner.isVisible() and banner.message.startswith("no audio output"):
                 banner.close_()
-    app.processEvents()
+    for _ in range(10):  # the banner's place closes up
+        app.processEvents()
+        time.sleep(0.02)
 
 
 def grab_all(app, window, ids: list[str], folder: Path, size: str) -> int:

@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -350,6 +350,8 @@ class MainWindow(QMainWindow):
             self.resize(1280, 800)
         if state is not None:
             self.restoreState(state)
+        else:  # first start: once laid out, the gallery gets most of the right column
+            QTimer.singleShot(0, self._first_dock_sizes)
         for cap_id, panel in self.panels.items():
             raw = s.value(f"params/{cap_id}")
             if raw and hasattr(panel, "restore_values"):
@@ -358,6 +360,15 @@ class MainWindow(QMainWindow):
         ids = [c.id for c in self.registry.capabilities]
         current = s.value("capability")
         self.switcher.setCurrentRow(ids.index(current) if current in ids else 0)
+
+    def _first_dock_sizes(self) -> None:
+        """The right column a fifth of the window (280 to 420 px); the job list a quarter of
+        its height (a few rows), the gallery the rest."""
+        width = max(280, min(420, self.width() // 5))
+        self.resizeDocks([self.gallery_dock], [width], Qt.Horizontal)
+        column = self.jobs_dock.height() + self.gallery_dock.height()
+        self.resizeDocks([self.jobs_dock, self.gallery_dock], [column // 4, column - column // 4],
+                         Qt.Vertical)
 
     def save_state(self) -> None:
         s = self.settings
