@@ -220,6 +220,8 @@ def test_prompt_from_standard_input(tmp_path, monkeypatch):
     code, out, err = cli(*GEN, "--prompt", "-", "--out", tmp_path, data=tmp_path)
     assert code == 0, err
     assert out.startswith("KING. Speak")
+    (recipe,) = tmp_path.glob("*.recipe.json")  # the text read, not "-": Again replays it
+    assert json.loads(recipe.read_text())["params"]["prompt"] == "KING. Speak"
 
 
 @pytest.mark.parametrize(("content", "words"), [

@@ -61,10 +61,12 @@ def write_generate(p: GenerateParams, ctx: Context) -> Iterator[Event]:
     # imported here: loading the plugin (and opening the window) must not wait for torch
     from studio_write import loading
     from studio_write.sampling import Sampling, generate
-    from studio_write.text_input import prompt_text
+    from studio_write.text_input import STDIN, prompt_text
     from studio_write.tokenizer import StreamDecoder
 
     prompt = prompt_text(p.prompt, p.prompt_file)  # before the model: bad text costs nothing
+    if p.prompt == STDIN:  # the recipe keeps the text read, so that "Again" can replay it
+        p.prompt = prompt
     model, tok, card = loading.load(ctx, p.model, p.precision)
     block = model.config.block_size
     tail = prompt[-block * 16:]  # a 1 MB prompt: only its end can fit the context anyway
