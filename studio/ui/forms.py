@@ -362,10 +362,11 @@ class ParamForm(QWidget):
                 return True
         return False
 
-    def params(self) -> Any:
-        """The checked parameters; shows the error and returns None when one is wrong."""
+    def params(self, **changes: Any) -> Any:
+        """The checked parameters (the form's values with ``changes`` over them); shows the
+        error and returns None when one is wrong."""
         try:
-            p = self.task.make_params(self.values())
+            p = self.task.make_params({**self.values(), **changes})
             if self.models is not None:
                 self.task.check_models(p, self.models)  # a model this task cannot take
         except ParamError as exc:

@@ -86,15 +86,9 @@ class TrainTab(QWidget):
     def train(self, resume: bool = False):
         """Submit a training run with the form's values (``resume``: from the last checkpoint,
         adding to the chart); None when the values are not valid."""
-        values = self.form.values()
-        if self.can_resume:
-            values["resume"] = resume
-        try:
-            params = self.form.task.make_params(values)
-        except ValueError as exc:
-            self.form.show_error(str(exc))
+        params = self.form.params(**({"resume": resume} if self.can_resume else {}))
+        if params is None:
             return None
-        self.form.show_error("")
         if not resume:
             self.loss_chart.clear()
             self.evaluation.setText("")

@@ -219,12 +219,9 @@ class EvaluateTab(QWidget):
             self._fill_table(None)  # the chosen model's card evaluation, if it has one
 
     def run(self):
-        try:
-            params = self.form.task.make_params(self.form.values())
-        except ValueError as exc:
-            self.form.show_error(str(exc))
+        params = self.form.params()
+        if params is None:
             return None
-        self.form.show_error("")
         self.job = self.host.submit(self.form.task, params)
         show_status(self.status, "Queued")
         self._sync()
