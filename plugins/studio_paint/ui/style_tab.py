@@ -63,7 +63,6 @@ CONTENT_NAMES = ("content", "photo", "image")
 STYLE_NAMES = ("style", "styles")
 WEIGHT_NAMES = ("style_weights", "weights")
 FAST_MODEL_NAMES = ("model",)
-FAST_ARCHITECTURE = FAST_STYLE
 GET_VGG19 = "paint.get-vgg19"
 NETWORK_NAMES = {"vgg19": "the ImageNet VGG19",
                  "random-softmax": "a random-weight VGG19 with the softmax transform (offline)",
@@ -83,7 +82,7 @@ def fast_styles(models: Any) -> list[Style]:
     found = []
     try:
         cards = [c for c in models.cards() if c.capability == "paint"
-                 and c.architecture == FAST_ARCHITECTURE and c.folder is not None]
+                 and c.architecture == FAST_STYLE and c.folder is not None]
     except Exception:  # an unreadable store offers no styles rather than failing the panel
         return []
     for card in cards:
