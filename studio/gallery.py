@@ -41,6 +41,7 @@ from typing import Any
 from studio import paths
 from studio.atomic import fsync_dir, write_atomic
 from studio.errors import UserError
+from studio.models import sha256_file
 from studio.tasks import Output
 from studio.thumbnails import describe, media_kind
 
@@ -145,14 +146,6 @@ def _complete_recipe(recipe: dict[str, Any], output: Output, data: bytes, file: 
         full["encoder"] = image_encoder(output)
     full["saved"] = saved.astimezone(UTC).isoformat(timespec="microseconds")
     return full
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -837,8 +830,6 @@ def input_changes(recipe: dict[str, Any], task: Any = None) -> list[str]:
     """A line for each input file of the recipe (its ``inputs``: parameter, path and sha256)
     that is missing or no longer has the sha256 it had when the original was made; the flag is
     named after ``task``'s parameter. Empty for recipes without ``inputs``."""
-    from studio.models import sha256_file
-
     specs = {s.name: s for s in task.schema()} if task is not None else {}
     lines = []
     for name, known in (recipe.get("inputs") or {}).items():
