@@ -15,8 +15,9 @@ import pytest
 
 from studio.atomic import write_atomic
 from studio.errors import UserError
-from studio.gallery import DirectorySink, Gallery, again
+from studio.gallery import DirectorySink, Gallery
 from studio.imageio import decode_png, encode_png
+from studio.recipes import again
 from studio.tasks import Log, Output
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from studio.errors import UserError
-from studio.gallery import DirectorySink, again, input_changes
+from studio.gallery import DirectorySink
+from studio.recipes import again, input_changes
 from studio.tasks import Log, Output, Task, param
 from studio.testing import run_task
 

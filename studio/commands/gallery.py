@@ -111,9 +111,10 @@ def clear_history(args: argparse.Namespace) -> int:
 
 
 def run_again(args: argparse.Namespace) -> int:
-    from studio.gallery import DirectorySink, again
+    from studio.gallery import DirectorySink
     from studio.models import ModelStore
     from studio.plugins import load_plugins
+    from studio.recipes import again
     from studio.runner import run_in_terminal, warn_plugin_failures
 
     gallery = _open()

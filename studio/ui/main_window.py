@@ -216,7 +216,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             self.notify(f"Cannot run this again: {exc}", "error")
             return None
-        from studio.gallery import input_changes
+        from studio.recipes import input_changes
 
         changed = input_changes(recipe, task)
         if changed:  # run it all the same, as the command line does, but say why it may differ
