@@ -50,9 +50,10 @@ CPU = devices.pick("cpu")
 NGF, BLOCKS = 4, 2  # a tiny generator: the tests measure behaviour, not quality
 
 
-def generator(seed: int, ngf: int = NGF, n_blocks: int = BLOCKS) -> Generator:
+def generator(seed: int, ngf: int = NGF, n_blocks: int = BLOCKS,
+              upsample: str = "transpose") -> Generator:
     torch.manual_seed(seed)
-    g = Generator(ngf, n_blocks)
+    g = Generator(ngf, n_blocks, upsample)
     init_weights(g, torch.Generator().manual_seed(seed), std=0.3)  # lively, not near-constant
     for m in g.modules():
         if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
@@ -230,8 +231,9 @@ def test_tiles_cover_the_picture_once_on_multiples_of_four():
     assert (cover == 1).all()
 
 
-def test_the_receptive_field_is_what_the_halos_assume():
-    gen = generator(7, n_blocks=1)
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_the_receptive_field_is_what_the_halos_assume(upsample):
+    gen = generator(7, n_blocks=1, upsample=upsample)
     x = torch.rand(1, 3, 96, 96) * 2 - 1
     stats = []
     with torch.inference_mode():
@@ -248,16 +250,27 @@ def test_the_receptive_field_is_what_the_halos_assume():
     assert 0 < reach <= receptive_radius(1)
 
 
-# Measured (this tiny model, the picture below): tiled against whole at 1024 x 768 in
-# bfloat16, the largest difference is 2 levels of 255 (27 of 2.4 million values differ by 2,
-# 1709 by 1: rounding in the statistics' merge); in float32 at 512 x 384, 1 level.
-TILED_TOLERANCE = {True: 2, False: 1}
+def shipped_generator() -> Generator:
+    """The shipped starter's photo-to-Monet generator (real weights: a tiny random network in
+    bfloat16 is chaotic, moving by 12 levels when its statistics move by a millionth)."""
+    from studio.paths import shipped_models_dir
+    from studio_paint.loading import build_generators
+
+    shipped = ModelStore([shipped_models_dir()])
+    card, weights = shipped.load("paint.monet")
+    return build_generators(card, weights)["b2a"]
 
 
-@pytest.mark.parametrize(("bf16", "h", "w", "tile"), [(True, 768, 1024, 384),
-                                                      (False, 384, 512, 192)])
-def test_tiles_share_the_whole_pictures_statistics(bf16, h, w, tile):
-    gen = generator(8)
+# Tiled against whole, the largest difference in levels of 255, measured: the shipped model in
+# bfloat16 at 1024 x 768, 4 levels (on fewer than 0.1 % of the values; as much as two whole
+# translations in bfloat16 differ when their statistics are summed in another order); a tiny
+# random model in float32 at 512 x 384, 1 level, with either kind of upsampling.
+@pytest.mark.parametrize(("model", "bf16", "h", "w", "tile", "tolerance"),
+                         [("shipped", True, 768, 1024, 384, 4),
+                          ("transpose", False, 384, 512, 192, 1),
+                          ("resize", False, 384, 512, 192, 1)])
+def test_tiles_share_the_whole_pictures_statistics(model, bf16, h, w, tile, tolerance):
+    gen = shipped_generator() if model == "shipped" else generator(8, upsample=model)
     x = to_tensor(photo(h, w, seed=3))
     whole = Translation(gen, bf16=bf16, tile=max(h, w))
     tiled = Translation(gen, bf16=bf16, tile=tile)
@@ -265,7 +278,8 @@ def test_tiles_share_the_whole_pictures_statistics(bf16, h, w, tile):
     events, b = drain(tiled.steps(x))
     assert len(plan_tiles(h, w, tile, 8)) > 4  # really in pieces
     diff = np.abs(a.astype(int) - b.astype(int))
-    assert diff.max() <= TILED_TOLERANCE[bf16]
+    assert diff.max() <= tolerance
+    assert (diff > 1).mean() < 0.001
     fractions = [e.fraction for e in events if isinstance(e, Progress) and e.fraction]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     assert any(isinstance(e, Preview) for e in events)

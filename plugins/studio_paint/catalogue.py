@@ -80,7 +80,7 @@ def convert_published(state: dict[str, Any], card: Any) -> dict[str, Any]:
     ngf and blocks. A state dict already in the paint layout (``a2b.``/``b2a.`` keys) is
     checked as it is. Anything else raises UserError naming the keys."""
     from studio_paint.cyclegan import is_stray_norm_buffer
-    from studio_paint.loading import check_card, split_directions
+    from studio_paint.loading import check_card, split_directions, upsample_of
 
     ngf, n_blocks = check_card(card)
     keys = list(state)
@@ -91,5 +91,5 @@ def convert_published(state: dict[str, Any], card: Any) -> dict[str, Any]:
         out = {f"a2b.{k}": v for k, v in stripped.items() if not is_stray_norm_buffer(k)}
     if not out:
         raise UserError("it holds only InstanceNorm buffers, no weights")
-    split_directions(out, ngf, n_blocks, "")
+    split_directions(out, ngf, n_blocks, "", upsample_of(card))
     return out

@@ -9,6 +9,12 @@ implementation's (``resnet_9blocks`` / ``resnet_6blocks``, ../shared/FACTS.md), 
     10.. n_blocks ResnetBlock(4ngf): conv_block = [pad, conv, norm, ReLU, pad, conv, norm]
     ConvT 4ngf->2ngf, norm, ReLU, ConvT 2ngf->ngf, norm, ReLU, pad(3), Conv 7x7 ngf->3, Tanh
 
+The project's own models may take ``upsample="resize"``: each transposed convolution becomes a
+``ResizeConv`` (nearest-neighbour 2x, then a 3x3 convolution; Odena et al. 2016, "Deconvolution
+and Checkerboard Artifacts"), at the same index. A stride-2 transposed 3x3 convolution gives the
+even and odd output pixels different sets of weights, which paints a fine checkerboard; a
+resized convolution cannot, since every output pixel sees the same footprint.
+
 Images are (B, 3, H, W) in [-1, 1]; H and W need not be square, only multiples of 4.
 
 Every norm is an ``InstanceNorm`` (no affine, no running statistics). It can be told to use
@@ -20,25 +26,12 @@ statistics of the whole picture.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-@dataclass
-class CycleGANConfig:
-    ngf: int = 64  # generator width (the first conv's channels)
-    n_blocks: int = 9  # residual blocks: 9 (published, 256 px) or 6 (128 px)
-    ndf: int = 64  # critic width
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CycleGANConfig:
-        return cls(**{k: int(d[k]) for k in ("ngf", "n_blocks", "ndf") if k in d})
+UPSAMPLES = ("transpose", "resize")  # the published decoder, and the checkerboard-free one
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -84,21 +77,62 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
+# nearest-neighbour 2x then a 3x3 convolution (zero padding 1), per axis: output pixel 2p sees
+# K0 x[p-1] + (K1 + K2) x[p], pixel 2p+1 sees (K0 + K1) x[p] + K2 x[p+1]: one stride-2
+# transposed convolution with the 4-tap kernel [K2, K1 + K2, K0 + K1, K0] (padding 1)
+_RESIZE_TAPS = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+class ResizeConv(nn.Conv2d):
+    """Nearest-neighbour upsampling by 2, then a 3x3 convolution (zero padding 1). Its weight is
+    that convolution's, (out, in, 3, 3); it runs as the equivalent stride-2 transposed 4x4
+    convolution on the small map, 16 products per input pixel instead of 36 (exactly the same
+    result; ``tests/test_paint_translate.py`` checks it against the two steps)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        taps = _RESIZE_TAPS.to(self.weight.device, self.weight.dtype)
+        kernel = torch.einsum("ak,oikl,bl->ioab", taps, self.weight, taps)
+        return F.conv_transpose2d(x, kernel.contiguous(memory_format=torch.channels_last)
+                                  if x.is_contiguous(memory_format=torch.channels_last)
+                                  else kernel, self.bias, stride=2, padding=1)
+
+
+def resize_from_transpose(weight: torch.Tensor) -> torch.Tensor:
+    """The ResizeConv weight (out, in, 3, 3) closest to a published transposed convolution's
+    (in, out, 3, 3), as 4-tap kernels in the least-squares sense: how a model trained with
+    ``upsample="transpose"`` starts a run with ``"resize"``."""
+    place = torch.zeros(4, 3)  # the transposed 3x3 as a 4-tap kernel: [W0, W1, W2, 0]
+    place[:3] = torch.eye(3)
+    fit = torch.linalg.pinv(_RESIZE_TAPS) @ place  # (3, 3): taps of the resize kernel
+    return torch.einsum("ka,ioab,lb->oikl", fit, weight.float(), fit).to(weight.dtype)
+
+
+def is_upsampling(m: nn.Module) -> bool:
+    """A decoder layer that doubles the map's size (either kind)."""
+    return isinstance(m, nn.ConvTranspose2d | ResizeConv)
+
+
 class Generator(nn.Module):
     """The ResNet generator (``model.0`` .. ``model.{n_blocks + 18}``)."""
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 9):
+    def __init__(self, ngf: int = 64, n_blocks: int = 9, upsample: str = "transpose"):
         super().__init__()
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"upsample {upsample!r}: use one of {', '.join(UPSAMPLES)}")
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7),
                                    InstanceNorm(ngf), nn.ReLU(True)]
         for mult in (1, 2):  # two stride-2 downsamplings
             layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1),
                        InstanceNorm(ngf * mult * 2), nn.ReLU(True)]
         layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
-        for mult in (4, 2):  # two stride-2 upsamplings
-            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
-                                          output_padding=1),
-                       InstanceNorm(ngf * mult // 2), nn.ReLU(True)]
+        for mult in (4, 2):  # two upsamplings by 2
+            up = (ResizeConv(ngf * mult, ngf * mult // 2) if upsample == "resize" else
+                  nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
+                                     output_padding=1))
+            layers += [up, InstanceNorm(ngf * mult // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
@@ -137,9 +171,11 @@ def init_weights(net: nn.Module, gen: torch.Generator | None = None, std: float 
                     m.bias.zero_()
 
 
-def expected_shapes(ngf: int = 64, n_blocks: int = 9) -> dict[str, tuple[int, ...]]:
+def expected_shapes(ngf: int = 64, n_blocks: int = 9, upsample: str = "transpose"
+                    ) -> dict[str, tuple[int, ...]]:
     """Every key of a generator's state dict and its shape (what an import must provide)."""
-    return {k: tuple(v.shape) for k, v in Generator(ngf, n_blocks).state_dict().items()}
+    return {k: tuple(v.shape)
+            for k, v in Generator(ngf, n_blocks, upsample).state_dict().items()}
 
 
 def is_stray_norm_buffer(key: str) -> bool:

@@ -1,7 +1,9 @@
 """From the model store to ready CycleGAN generators (PAINT_FORMAT.md).
 
 A paint model is a card with capability "paint", architecture "cyclegan-resnet" and config
-``{"ngf", "n_blocks", "domains": {"a", "b"}, "default_direction", "train_size"}``, and one
+``{"ngf", "n_blocks", "domains": {"a", "b"}, "default_direction", "train_size"}`` (and
+``"upsample": "resize"`` for a decoder of resized convolutions; "transpose", the published one,
+when absent), and one
 safetensors file holding ``a2b.<generator key>`` and/or ``b2a.<generator key>`` tensors, the
 generator keys being exactly ``cyclegan.Generator``'s (the published layout).
 """
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 
 from studio.errors import UserError
-from studio_paint.cyclegan import Generator, expected_shapes
+from studio_paint.cyclegan import UPSAMPLES, Generator, expected_shapes
 from studio_paint.kinds import CYCLEGAN
 
 ARCHITECTURE = CYCLEGAN
@@ -45,8 +47,17 @@ def check_card(card: Any) -> tuple[int, int]:
     return ngf, n_blocks
 
 
-def split_directions(tensors: Mapping[str, Any], ngf: int, n_blocks: int, source: str
-                     ) -> dict[str, dict[str, Any]]:
+def upsample_of(card: Any) -> str:
+    """The decoder's kind of upsampling ("transpose", as published, or "resize")."""
+    kind = card.config.get("upsample", "transpose")
+    if kind not in UPSAMPLES:
+        raise UserError(f"{card.id}: its card's upsample {kind!r} is none of "
+                        f"{', '.join(UPSAMPLES)}")
+    return kind
+
+
+def split_directions(tensors: Mapping[str, Any], ngf: int, n_blocks: int, source: str,
+                     upsample: str = "transpose") -> dict[str, dict[str, Any]]:
     """The generators' state dicts by direction, every key and shape checked; WeightsError
     (naming ``source`` and the keys) for anything that does not fit."""
     from studio.models import shape_problems
@@ -56,7 +67,7 @@ def split_directions(tensors: Mapping[str, Any], ngf: int, n_blocks: int, source
     if stray:
         shown = ", ".join(stray[:5]) + (f", ... ({len(stray) - 5} more)" if len(stray) > 5 else "")
         raise WeightsError(f"{lead}keys outside a2b.* and b2a.*: {shown}")
-    want = expected_shapes(ngf, n_blocks)
+    want = expected_shapes(ngf, n_blocks, upsample)
     parts: dict[str, dict[str, Any]] = {}
     for direction in DIRECTIONS:
         prefix = direction + "."
@@ -66,7 +77,9 @@ def split_directions(tensors: Mapping[str, Any], ngf: int, n_blocks: int, source
         problems = shape_problems(part, want)
         if problems:
             raise WeightsError(f"{lead}the {direction} generator does not fit ngf {ngf}, "
-                               f"{n_blocks} blocks: {problems}")
+                               f"{n_blocks} blocks"
+                               + (", resize-convolutions" if upsample == "resize" else "")
+                               + f": {problems}")
         parts[direction] = part
     if not parts:
         raise WeightsError(f"{lead}no a2b.* or b2a.* generator weights")
@@ -78,13 +91,14 @@ def build_generators(card: Any, tensors: Mapping[str, Any], device: str = "cpu"
     """Both directions' generators (None where the model has none), in eval mode on
     ``device``, channels-last (what the fast convolutions want)."""
     ngf, n_blocks = check_card(card)
-    parts = split_directions(tensors, ngf, n_blocks, card.id)
+    upsample = upsample_of(card)
+    parts = split_directions(tensors, ngf, n_blocks, card.id, upsample)
     gens: dict[str, Generator | None] = {}
     for direction in DIRECTIONS:
         if direction not in parts:
             gens[direction] = None
             continue
-        gen = Generator(ngf, n_blocks)
+        gen = Generator(ngf, n_blocks, upsample)
         gen.load_state_dict({k: v.float() for k, v in parts[direction].items()})
         gens[direction] = gen.to(device, memory_format=torch.channels_last).eval()
     return gens

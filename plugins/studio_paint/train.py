@@ -36,6 +36,7 @@ from studio.training import (
     starting_point,
     user_models_dir,
 )
+from studio_paint.cyclegan import UPSAMPLES
 from studio_paint.kinds import CYCLEGAN
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ class TrainParams:
     ngf: int = param(32, min=8, max=128, help="generator width (published: 64)")
     n_blocks: int = param(9, min=1, max=16, help="residual blocks (published: 9 at 256 px, "
                                                  "6 at 128 px)")
+    upsample: str = param("transpose", choices=UPSAMPLES,
+                          help="the decoder's upsampling: transposed convolutions (published) "
+                               "or resize-convolutions (no checkerboard)")
     ndf: int = param(64, min=8, max=128, advanced=True, help="critic width (published: 64)")
     steps: int = param(20000, min=1, max=10_000_000, help="training steps (one batch each)")
     batch_size: int = param(1, min=1, max=64, advanced=True, help="pictures per step "
@@ -245,7 +249,14 @@ def paint_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     import torch
     import torch.nn.functional as F
 
-    from studio_paint.cyclegan import Discriminator, Generator, init_weights, lsgan_loss
+    from studio_paint.cyclegan import (
+        Discriminator,
+        Generator,
+        ResizeConv,
+        init_weights,
+        lsgan_loss,
+        resize_from_transpose,
+    )
 
     if not ID_RE.match(p.model_id):
         raise ValueError(f"--model-id {p.model_id!r}: use letters, digits, '.', '_' or '-'")
@@ -261,11 +272,12 @@ def paint_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
     if start.warning:
         yield Log(start.warning, "warning")
     if saved is not None:
-        shape = saved["shape"]
+        shape = {"upsample": "transpose"} | saved["shape"]
     elif start.card is not None:
-        shape = {k: int(start.card.config[k]) for k in ("ngf", "n_blocks")} | {"ndf": p.ndf}
+        shape = ({k: int(start.card.config[k]) for k in ("ngf", "n_blocks")}
+                 | {"ndf": p.ndf, "upsample": p.upsample})
     else:
-        shape = {"ngf": p.ngf, "n_blocks": p.n_blocks, "ndf": p.ndf}
+        shape = {"ngf": p.ngf, "n_blocks": p.n_blocks, "ndf": p.ndf, "upsample": p.upsample}
     size = saved.get("image_size", p.image_size) if saved is not None else p.image_size
     seed = saved["seed"] if saved is not None else ctx.seed
 
@@ -279,17 +291,28 @@ def paint_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
               f"{size} px crops")
 
     g = ctx.torch_generator()
-    g_ab, g_ba = Generator(shape["ngf"], shape["n_blocks"]), Generator(shape["ngf"],
-                                                                       shape["n_blocks"])
+    g_ab, g_ba = (Generator(shape["ngf"], shape["n_blocks"], shape["upsample"])
+                  for _ in range(2))
     d_a, d_b = Discriminator(shape["ndf"]), Discriminator(shape["ndf"])
     for net in (g_ab, g_ba, d_a, d_b):
         init_weights(net, torch.Generator().manual_seed(int(torch.randint(2**31, (1,),
                                                                           generator=g))))
     if start.weights is not None:
+        assert start.card is not None
+        converted = start.card.config.get("upsample", "transpose") != shape["upsample"]
+        if converted and shape["upsample"] != "resize":
+            raise ValueError(f"--upsample {shape['upsample']}: {start.name} has resize-"
+                             "convolutions, which have no transposed equivalent")
         for prefix, net in (("a2b.", g_ab), ("b2a.", g_ba)):
-            net.load_state_dict({k[len(prefix):]: v.float() for k, v in start.weights.items()
-                                 if k.startswith(prefix)})
-        yield Log(f"starting from the weights of {start.name}")
+            state = {k[len(prefix):]: v.float() for k, v in start.weights.items()
+                     if k.startswith(prefix)}
+            if converted:  # the closest resize-convolutions to its transposed ones
+                for k in (k for k, m in net.named_modules() if isinstance(m, ResizeConv)):
+                    state[f"{k}.weight"] = resize_from_transpose(state[f"{k}.weight"])
+            net.load_state_dict(state)
+        yield Log(f"starting from the weights of {start.name}"
+                  + (" (its transposed convolutions refitted as resize-convolutions)"
+                     if converted else ""))
     bf16 = use_bf16(p.precision, device)
     memory = torch.channels_last if bf16 else torch.contiguous_format
     nets = [n.to(device, memory_format=memory) for n in (g_ab, g_ba, d_a, d_b)]
@@ -317,13 +340,14 @@ def paint_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
               + (" (bfloat16 products, float32 weights)" if bf16 else ""))
 
     command = command_line(TRAIN, replace(p, ngf=shape["ngf"], n_blocks=shape["n_blocks"],
-                                          ndf=shape["ndf"], image_size=size,
+                                          ndf=shape["ndf"], upsample=shape["upsample"],
+                                          image_size=size,
                                           start_from=start.name or None), seed)
     licence = (p.licence or f"the licence of the training pictures applies ({p.data_a}, "
                             f"{p.data_b})") + base_licence(ctx, start.name)
     training_data = p.training_data or (f"{len(data_a)} pictures of {p.name_a} ({p.data_a}) "
                                         f"and {len(data_b)} of {p.name_b} ({p.data_b})")
-    config = {"ngf": shape["ngf"], "n_blocks": shape["n_blocks"],
+    config = {"ngf": shape["ngf"], "n_blocks": shape["n_blocks"], "upsample": shape["upsample"],
               "domains": {"a": p.name_a, "b": p.name_b}, "default_direction": p.default_direction,
               "train_size": size}
     fixed_a = centre_crops(data_a[:SAMPLES], size, device)
@@ -341,7 +365,8 @@ def paint_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                          "rng": rng_state(g), "numpy_rng": rng.bit_generator.state,
                          "history": history, "start_from": start.name})
         desc = (f"CycleGAN (two ResNet generators of {params_g / 1e6:.1f}M parameters, ngf "
-                f"{shape['ngf']}, {shape['n_blocks']} blocks) between {p.name_a} and "
+                f"{shape['ngf']}, {shape['n_blocks']} blocks, {shape['upsample']} "
+                f"upsampling) between {p.name_a} and "
                 f"{p.name_b}, trained with paint.train on {size} px crops for {step} steps "
                 f"({seconds / 60:.0f} min on {device}).")
         if start.name:

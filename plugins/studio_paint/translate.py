@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from studio.errors import UserError
 from studio.tasks import Cancelled, Event, Preview, Progress
-from studio_paint.cyclegan import Generator, InstanceNorm, ResnetBlock
+from studio_paint.cyclegan import Generator, InstanceNorm, ResnetBlock, is_upsampling
 
 MIN_SIDE = 8  # the map after two stride-2 convolutions must be 2 wide for the blocks' padding
 ENCODER_HALO = 8  # full-resolution pixels the encoder's tiles see beyond their core (needs 6)
@@ -149,21 +149,24 @@ class Moments:
 
 
 def moments(x: torch.Tensor, region: tuple[int, int, int, int] | None = None,
-            chunk: int = 1 << 21) -> Moments:
-    """The moments of a (1, C, H, W) map over ``region`` (top, bottom, left, right), computed
-    in float32 a band of rows at a time (so a large bfloat16 map is never copied whole)."""
-    hwc = x[0].permute(1, 2, 0)  # (H, W, C): a plain view of a channels-last map
+            pixels: int = 1 << 13) -> Moments:
+    """The moments of a (1, C, H, W) map over ``region`` (top, bottom, left, right): each band
+    of about ``pixels`` pixels in float32 with torch's fused batch-norm statistics kernel (two
+    to three times faster here than float32 arithmetic), merged in float64. Small bands keep
+    the kernel's running sums short: summed over whole maps, its float32 error (1e-4 of the
+    variance) let tiled and whole translations of a picture differ by up to 26 levels of 255.
+    (It takes bfloat16 too, 5x faster, but rounds the mean to bfloat16: 62 levels.)"""
     if region is not None:
         top, bottom, left, right = region
-        hwc = hwc[top:bottom, left:right]
-    h, w, c = hwc.shape
-    rows = max(1, chunk // max(1, w * c))
+        x = x[:, :, top:bottom, left:right]
+    h, w = x.shape[2:]
+    rows = max(1, pixels // max(1, w))
     total: Moments | None = None
     for r in range(0, h, rows):
-        band = hwc[r:r + rows].reshape(-1, c).float()
-        mean = band.mean(0)
-        m2 = (band - mean).square_().sum(0)
-        part = Moments(band.shape[0], mean.double(), m2.double())
+        band = x[:, :, r:r + rows]
+        mean, var = torch.batch_norm_update_stats(band.float(), None, None, 0.0)
+        n = band.shape[2] * w
+        part = Moments(n, mean.double(), var.double() * n)
         total = part if total is None else total.merge(part)
     assert total is not None
     return total
@@ -250,9 +253,10 @@ def _macs(layers: Sequence[nn.Module]) -> float:
     counts 1/16 of one; the cost model behind the progress bar)."""
     total, area = 0.0, 1.0
     for m in (sub for layer in layers for sub in layer.modules()):
-        if isinstance(m, nn.ConvTranspose2d):
+        if is_upsampling(m):  # a transposed 3x3 on the small map (a resized one: 4x4)
+            taps = 9 if isinstance(m, nn.ConvTranspose2d) else 16
+            total += m.in_channels * m.out_channels * taps * area
             area *= 4
-            total += m.in_channels * m.out_channels * m.kernel_size[0] ** 2 * area
         elif isinstance(m, nn.Conv2d):
             area /= m.stride[0] ** 2
             total += m.in_channels * m.out_channels * m.kernel_size[0] ** 2 * area
@@ -481,7 +485,7 @@ class Translation:
             last = n == len(dec_norms)
             layers = dec if last else dec[:dec_norms[n]]
             found = [None]
-            up = 2 ** sum(isinstance(m, nn.ConvTranspose2d) for m in layers)
+            up = 2 ** sum(is_upsampling(m) for m in layers)
             for i, t in enumerate(dtiles):
                 y = self._run(layers, _crop(fmap, t.box), stats=dstats)
                 if last:
