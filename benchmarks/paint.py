@@ -77,7 +77,7 @@ def seconds_per_step(long_side: int, steps: int, bf16: bool) -> dict[str, float]
     painting = st.to_tensor(_picture(PAINTING))
     settings = st.Settings(sizes=[long_side], steps=[steps + 1], bf16=bf16,
                            preview_every=10_000)
-    net = st.random_weights(st.VGG19Features(depth=st.depth_for(settings.style_layers)))
+    net = st.random_weights(st.VGG19Features(st.depth_for(settings.style_layers), "avg"))
     stylist = st.Stylist(net, photo, [painting], [1.0], settings)
     laps = []
     clock = Clock()
@@ -112,7 +112,7 @@ def fp32_loss(picture: np.ndarray, photo: np.ndarray, painting: np.ndarray, para
                            style_weight=params.style_weight,
                            content_weight=params.content_weight,
                            temperature=params.temperature)
-    net = st.random_weights(st.VGG19Features(depth=st.depth_for(settings.style_layers)))
+    net = st.random_weights(st.VGG19Features(st.depth_for(settings.style_layers), params.pool))
     stylist = st.Stylist(net, st.to_tensor(photo), [st.to_tensor(painting)], [1.0], settings)
     size = st.fit(photo.shape[0], photo.shape[1], long_side)
     x = st.resize(st.to_tensor(picture), size)

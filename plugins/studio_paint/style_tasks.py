@@ -242,8 +242,10 @@ class StyleParams:
                               help="layers whose Gram matrices are matched, comma-separated")
     temperature: float = param(3.0, min=0.01, max=1000.0, advanced=True,
                                help="the softmax transform's temperature (higher: milder)")
-    pool: str = param("max", choices=("max", "avg"), advanced=True,
-                      help="avg: average pooling instead of VGG's max pooling")
+    pool: str = param("avg", choices=("avg", "max"), advanced=True,
+                      help="avg: average pooling in place of VGG's max pooling, as Gatys et al. "
+                           "advise (with the offline network it paints brush strokes where max "
+                           "pooling leaves a fine stipple)")
     precision: str = param("auto", choices=("auto", "bf16", "fp32"), advanced=True,
                            help="bf16: bfloat16 products and channels-last convolutions")
     preview_every: int = param(5, min=1, max=1000, advanced=True,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,8 @@ class TrainStyleParams:
                          help="the loss network (as paint.style's --network)")
     temperature: float = param(3.0, min=0.01, max=1000.0, advanced=True,
                                help="the softmax transform's (as paint.style's)")
+    pool: str = param("avg", choices=("avg", "max"), advanced=True,
+                      help="the loss network's pooling (as paint.style's --pool)")
     precision: str = param("auto", choices=("auto", "bf16", "fp32"), advanced=True)
     eval_interval: int = param(100, min=1, max=1_000_000, advanced=True,
                                help="steps between samples, checkpoints and model updates")
@@ -319,7 +321,8 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
     device = ctx.device
     bf16 = use_bf16(p.precision, device)
     network = saved["network"] if saved is not None else p.network
-    net_info = feature_network(ctx, network, depth, "max", None, p.temperature)
+    pool = saved.get("pool", "max") if saved is not None else p.pool  # max: before it was kept
+    net_info = feature_network(ctx, network, depth, pool, None, p.temperature)
     yield Log(f"loss network: {net_info.description}")
     vgg = net_info.net.to(device).eval().requires_grad_(False)
     if bf16:
@@ -352,7 +355,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
               f"blocks), crops of {p.crop} px, batches of {p.batch_size}, on {device}"
               + (", bf16" if bf16 else ""))
 
-    command = command_line(TRAIN_STYLE, p, seed)
+    command = command_line(TRAIN_STYLE, replace(p, pool=pool), seed)
     licence = p.licence or ("the licences of the painting and of the photos apply "
                             f"({p.style}; {p.photos})")
     sample = to_tensor(test[0]).to(device)
@@ -362,6 +365,7 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
         save_checkpoint(state_dir, step, {"model": model.state_dict(), "opt": tensors},
                         {"config": cfg.to_dict(), "seed": seed, "train_seconds": seconds,
                          "groups": groups, "rng": rng_state(g), "network": net_info.name,
+                         "pool": pool,
                          "cpu_seconds": cpu_seconds,
                          "numpy_rng": rng.bit_generator.state, "history": history})
         desc = (f"Johnson et al.'s feed-forward network ({parameter_count(model) / 1e6:.2f}M "
@@ -370,7 +374,8 @@ def train_style(p: TrainStyleParams, ctx: Context) -> Iterator[Event]:
                 f"{cpu_seconds / 60:.0f} CPU-minutes, on {device}) "
                 f"with {net_info.name} as the loss network.")
         config = {"style": p.style.stem, "train_size": p.crop, "style_size": p.style_size,
-                  "loss_network": net_info.name, "temperature": p.temperature}
+                  "loss_network": net_info.name, "temperature": p.temperature,
+                  "pool": pool}
         return write_model_folder(folder, model, cfg, painting, config, title=p.model_id,
                                   licence=licence, command=command, quality=quality,
                                   description=desc,
