@@ -217,7 +217,8 @@ def test_paint_style_writes_one_picture_at_the_photos_size(pics, store):
     assert outputs[0].data.shape == (56, 72, 3) and outputs[0].data.dtype == np.uint8
     assert outputs[0].name == "photo-style+style2-random-softmax"
     logs = [e.message for e in events if isinstance(e, Log)]
-    assert any("random weights (seed 0) and the softmax transform" in m for m in logs)
+    assert any("random weights (seed 0), average pooling and the softmax transform" in m
+               for m in logs)
     curve = [e.data for e in events if isinstance(e, Preview) and isinstance(e.data, dict)]
     assert [c["step"] for c in curve] == [1, 2, 3, 4, 5, 6]
     assert all(np.isfinite(c["loss"]) for c in curve)

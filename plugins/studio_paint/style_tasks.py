@@ -189,6 +189,8 @@ def feature_network(ctx: Context, choice: str, depth: int, pool: str = "max",
     random_weights(net, RANDOM_SEED)
     soft = choice == "random-softmax" if softmax is None else softmax
     what = f"a VGG19 with random weights (seed {RANDOM_SEED})"
+    if pool == "avg":
+        what += ", average pooling"
     if soft:
         what += f" and the softmax transform of Wang et al. 2021 (T {temperature:g})"
     return Network(net, "random-softmax" if soft else "random", soft, what)
