@@ -21,9 +21,11 @@ Nothing here imports Qt; torch is imported only when a task or a model needs it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -53,8 +55,8 @@ def model_store(models: Any = None, cards: Iterable[Any] = ()) -> Any:
     """A ``studio.models.ModelStore`` over ``models`` (a folder of model folders, each with its
     ``card.json``, or a list of such folders; an existing store is returned as it is) plus the
     card-likes of ``cards`` (what a ``studio_models`` hook returns). With ``models`` None: the
-    shipped starter models, and a fresh empty folder for what a task saves. Nothing of the
-    user's own store is read."""
+    shipped starter models, and a fresh empty folder for what a task saves (removed when the
+    process ends). Nothing of the user's own store is read."""
     from studio.models import ModelStore
 
     if isinstance(models, ModelStore):
@@ -68,7 +70,9 @@ def model_store(models: Any = None, cards: Iterable[Any] = ()) -> Any:
     if not roots:  # the starters (read only), then a folder of its own for what is saved
         from studio import paths
 
-        roots = [paths.shipped_models_dir(), Path(tempfile.mkdtemp(prefix="studio-models-"))]
+        saved = Path(tempfile.mkdtemp(prefix="studio-models-"))
+        atexit.register(shutil.rmtree, saved, True)
+        roots = [paths.shipped_models_dir(), saved]
     return ModelStore(roots, extra_cards=list(cards))
 
 
