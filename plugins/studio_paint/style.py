@@ -148,11 +148,14 @@ def rows(f: torch.Tensor) -> torch.Tensor:
     return f.permute(0, 2, 3, 1).reshape(f.shape[0], -1, f.shape[1])
 
 
-def softmax_transform(r: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def softmax_transform(r: torch.Tensor, temperature: float = 1.0, scaled: bool = True
+                      ) -> torch.Tensor:
     """SWAG: a softmax over all of a picture's activations in a layer (``rows``: every place
-    and channel) divided by ``temperature``, times their count so that they average 1."""
+    and channel) divided by ``temperature``, times their count so that they average 1
+    (``scaled``; without, the Gram matrix needs that count squared: ``gram(r, count)``)."""
     flat = r.reshape(r.shape[0], -1)
-    return (torch.softmax(flat / temperature, 1) * flat.shape[1]).view(r.shape)
+    soft = torch.softmax(flat / temperature, 1)
+    return (soft * flat.shape[1] if scaled else soft).view(r.shape)
 
 
 class _Gram(torch.autograd.Function):
@@ -172,10 +175,12 @@ class _Gram(torch.autograd.Function):
         return torch.bmm(r, sym)
 
 
-def gram(r: torch.Tensor) -> torch.Tensor:
+def gram(r: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """(B, C, C) channel correlations of ``rows`` over places, divided by the number of
-    places; products in the rows' dtype, the result float32."""
-    return _Gram.apply(r)
+    places, times ``scale`` squared (the rows' own scale, kept out of them: a pass over the
+    rows less); products in the rows' dtype, the result float32."""
+    g = _Gram.apply(r)
+    return g if scale == 1.0 else g * (scale * scale)
 
 
 def squared_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -367,13 +372,18 @@ class Stylist:
         return x
 
     def _features(self, image: torch.Tensor, taps: Sequence[int]) -> list[torch.Tensor]:
-        """Each tap's activations as ``rows`` (SWAG-transformed if set), in the compute
-        dtype."""
+        """Each tap's activations as ``rows`` (SWAG-transformed if set, without the count
+        that makes them average 1: ``_gram`` puts it back), in the compute dtype. The
+        content loss is relative, so it needs no scale."""
         with self._autocast():
             feats = [rows(f) for f in self.net(image, taps)]
         if self.settings.softmax:
-            return [softmax_transform(f, self.settings.temperature) for f in feats]
+            return [softmax_transform(f, self.settings.temperature, scaled=False)
+                    for f in feats]
         return feats
+
+    def _gram(self, f: torch.Tensor) -> torch.Tensor:
+        return gram(f, f.shape[1] * f.shape[2] if self.settings.softmax else 1.0)
 
     def _targets(self, size: tuple[int, int]) -> Targets:
         """The photo's content features at ``size`` and the blended style Gram matrices, each
@@ -396,10 +406,10 @@ class Stylist:
                     h, w_ = fit(style.shape[-2], style.shape[-1],
                                 math.ceil(long_side * MIN_SIDE / min(h, w_)))
                 sf = self._features(self._prepare(resize(style, (h, w_))), self.style_taps)
-                grams = [g + w * gram(f) for g, f in zip(grams, sf, strict=True)]
+                grams = [g + w * self._gram(f) for g, f in zip(grams, sf, strict=True)]
             distance = []
             for i, g in zip(self.style_taps, grams, strict=True):
-                d = squared_error(gram(feats[i]), g)
+                d = squared_error(self._gram(feats[i]), g)
                 distance.append(torch.maximum(d, 1e-4 * g.pow(2).sum()).clamp_min(1e-12))
         return Targets(content, spread, [g.detach() for g in grams], distance)
 
@@ -411,7 +421,7 @@ class Stylist:
         feats = dict(zip(order, self._features(self._prepare(x), order), strict=True))
         c = sum(squared_error(feats[i], f) / d for i, f, d in
                 zip(self.content_taps, t.content, t.spread, strict=True)) / len(t.content)
-        st = sum(squared_error(gram(feats[i]), g) / d for i, g, d in
+        st = sum(squared_error(self._gram(feats[i]), g) / d for i, g, d in
                  zip(self.style_taps, t.grams, t.distance, strict=True)) / len(t.grams)
         total = s.content_weight * c + s.style_weight * st
         if s.tv_weight > 0:
