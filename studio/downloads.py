@@ -19,9 +19,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import json
 import os
 import re
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -33,9 +35,9 @@ from typing import Any
 
 import studio
 from studio import paths
-from studio.atomic import fsync_dir, fsync_file, write_atomic_with
+from studio.atomic import fsync_dir, fsync_file, write_atomic, write_atomic_with
 from studio.errors import UserError
-from studio.models import ModelCard, ModelFile, card_path, sha256_file
+from studio.models import SHA_RE, ModelCard, ModelFile, card_path, sha256_file
 from studio.tasks import Cancelled, Context, Event, Log, Progress, Task, param
 
 CHUNK_SIZE = 64 * 1024
@@ -312,7 +314,7 @@ def download_model(p: DownloadParams, ctx: Context) -> Iterator[Event]:
 def _download_converted(card: ModelCard, store: Any, ctx: Context) -> Iterator[Event]:
     """A model published as a foreign checkpoint: download it, convert it with the card's
     ``convert`` and install the result."""
-    from studio.models import install_converted
+    from studio.model_import import install_converted
 
     if len(card.files) != 1 or not card.files[0].url:
         raise UserError(f"model {card.id!r}: a converted model is one file with an address")
@@ -334,7 +336,6 @@ def _fetch_file(f: ModelFile, dest: Path, store_dir: Path, ctx: Context, done: i
     """Download one file of a card to ``dest``, checked against its published sha256, or the
     one recorded at its first download; returns the file as it came (sha256, size) and its
     entry for the installed card's ``sources``."""
-    from studio.models import recorded_source
 
     sha256, size = f.sha256, f.size or None
     known = None if sha256 else recorded_source(store_dir, f.url)
@@ -380,7 +381,6 @@ def _fetch_file(f: ModelFile, dest: Path, store_dir: Path, ctx: Context, done: i
 
 
 def _record_first_use(store_dir: Path, sources: list[dict[str, Any]]) -> None:
-    from studio.models import record_source
 
     for src in sources:
         if src["checksum"] == "first use":
@@ -398,3 +398,34 @@ DOWNLOAD_TASK = Task(
     description="Download a model's files, resuming where a previous try stopped, and check "
                 "their sha256 before installing them.",
 )
+
+
+# The ledger of files first downloaded without a published checksum: url -> what came.
+LEDGER_NAME = ".sources.json"
+_ledger_lock = threading.Lock()
+
+
+def recorded_source(store_dir: Path, url: str) -> dict[str, Any] | None:
+    """What the first download from ``url`` was ({"sha256", "size", "recorded"}), if any."""
+    entry = _read_ledger(Path(store_dir)).get(url)
+    return entry if isinstance(entry, dict) and SHA_RE.match(str(entry.get("sha256"))) \
+        else None
+
+
+def record_source(store_dir: Path, url: str, sha256: str, size: int, recorded: str) -> None:
+    """Remember the sha256 of the first download from ``url`` (trust on first use)."""
+    store_dir = Path(store_dir)
+    with _ledger_lock:
+        ledger = _read_ledger(store_dir)
+        ledger.setdefault(url, {"sha256": sha256, "size": size, "recorded": recorded})
+        store_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(ledger, indent=2, sort_keys=True) + "\n"
+        write_atomic(store_dir / LEDGER_NAME, text.encode("utf-8"))
+
+
+def _read_ledger(store_dir: Path) -> dict[str, Any]:
+    try:
+        ledger = json.loads((store_dir / LEDGER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return ledger if isinstance(ledger, dict) else {}

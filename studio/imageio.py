@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.errors import UserError
+from studio.errors import UserError, first_line
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: every camera, refuses 10000 x 10001
 PNG_COMPRESS_LEVEL = 6
@@ -136,7 +136,7 @@ def decode_png(data: bytes) -> np.ndarray:
                 im = im.convert("L")
             return np.asarray(im).copy()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ValueError(f"PNG data is damaged: {_first_line(exc)}") from None
+        raise ValueError(f"PNG data is damaged: {first_line(exc)}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX
             raise UserError(f"{name}: {im.width}x{im.height} does not fit in memory") from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error()) as exc:
             raise UserError(f"{name}: the file is damaged or cut short "
-                            f"({_first_line(exc)})") from None
+                            f"({first_line(exc)})") from None
         pixels = _to_rgb(im, notes)
     finally:
         im.close()
@@ -236,7 +236,7 @@ def _open(data: bytes, name: str, max_pixels: int, Image: Any, unidentified: typ
         except unidentified:
             raise UserError(f"{name}: not a picture (or a format Pillow cannot read)") from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error()) as exc:
-            raise UserError(f"{name}: the file is damaged ({_first_line(exc)})") from None
+            raise UserError(f"{name}: the file is damaged ({first_line(exc)})") from None
     width, height = im.size
     if width * height > max_pixels:
         im.close()
@@ -257,7 +257,7 @@ def _check_complete(data: bytes, name: str, fmt: str, Image: Any) -> None:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
             im.verify()
     except (OSError, SyntaxError, ValueError, EOFError, struct_error()) as exc:
-        raise UserError(f"{name}: the file is damaged or cut short ({_first_line(exc)})") from None
+        raise UserError(f"{name}: the file is damaged or cut short ({first_line(exc)})") from None
 
 
 def _to_rgb(im: Any, notes: list[str]) -> np.ndarray:
@@ -320,7 +320,7 @@ def _to_srgb(im: Any, icc: bytes, notes: list[str]) -> Any:
                                         renderingIntent=ImageCms.Intent.PERCEPTUAL,
                                         outputMode="RGB")
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
-        notes.append(f"its colour profile could not be used ({_first_line(exc)}); "
+        notes.append(f"its colour profile could not be used ({first_line(exc)}); "
                      "colours taken as sRGB")
         return im
     if not description.lower().startswith("srgb"):
@@ -367,6 +367,3 @@ def _bomb_size(exc: BaseException) -> str:
     return _megapixels(int(m.group(1))) if m else "its size"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

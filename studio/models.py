@@ -12,43 +12,41 @@ JSON); a card without a folder is known but not installed until it is downloaded
 A card is written after its files, so a half-installed model is never listed as installed.
 
 Weights are read from safetensors only. Foreign checkpoints are imported once through
-``import_checkpoint``, which reads ``.pth``/``.pt``/``.bin`` with ``torch.load(weights_only=True)``
-and nothing else, so no code in a checkpoint ever runs.
+``model_import.import_checkpoint``, which reads ``.pth``/``.pt``/``.bin`` with
+``torch.load(weights_only=True)`` and nothing else (``foreign_checkpoints.py``), so no code
+in a checkpoint ever runs.
 
 A plugin whose models come as foreign checkpoints (published ``.pth`` files in another key
 layout) gives its declared card a ``convert`` function (``ModelCard.convert``, not saved in the
 JSON): ``studio models import FILE --id ID`` and ``studio models download ID`` then store
-``convert(state, card)`` instead of the raw keys (``install_converted``). The host knows no
-architecture; the plugin's converter does.
+``convert(state, card)`` instead of the raw keys (``model_import.install_converted``). The host
+knows no architecture; the plugin's converter does.
 
 A file whose publisher gives no checksum is declared with an empty ``sha256``: its first download
 is trusted as it comes and its sha256 recorded (trust on first use), in the installed card's
-``sources`` and in the store's ledger (``<user store>/.sources.json``), which later downloads of
-the same address must match.
+``sources`` and in the store's ledger (``<user store>/.sources.json``, kept by ``downloads.py``),
+which later downloads of the same address must match.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from studio import paths
-from studio.atomic import fsync_dir, fsync_file, write_atomic
-from studio.errors import UserError
+from studio.atomic import write_atomic
+from studio.errors import UserError, first_line
 
 CHUNK = 1024 * 1024
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ModelCardError(UserError):
@@ -160,7 +158,7 @@ class ModelCard:
                 raise fail(f"field {key!r} should be {_type_word(tp)}, "
                            f"not {_type_word(type(d[key]))}")
             values[key] = d[key]
-        if not _ID_RE.match(values["id"]):
+        if not ID_RE.match(values["id"]):
             raise fail("field 'id' should be letters, digits, '.', '_' or '-'")
         values["files"] = [_file_from(x, i, fail) for i, x in enumerate(values["files"])]
         names = [f.name for f in values["files"]]
@@ -222,7 +220,7 @@ def _file_from(x: Any, i: int, fail: Callable[[str], ModelCardError]) -> ModelFi
     name = x["name"]
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise fail(f"{where}.name {name!r} should be a plain file name")
-    if x["sha256"] and not _SHA_RE.match(x["sha256"]):
+    if x["sha256"] and not SHA_RE.match(x["sha256"]):
         raise fail(f"{where}.sha256 should be 64 lowercase hex digits (or empty where none "
                    "is published)")
     if x["size"] < 0:
@@ -293,7 +291,7 @@ class ModelStore:
         for entry in self.extra_cards:
             source, item = entry if isinstance(entry, tuple) else ("", entry)
             try:
-                card = _card_from(item)
+                card = card_from(item)
             except UserError as exc:
                 errors.append(f"plugin {source}: {exc}" if source else str(exc))
                 continue
@@ -385,7 +383,7 @@ class ModelStore:
                 part = load_file(str(card.folder / f.name), device=device)
             except Exception as exc:
                 raise UserError(f"model {card.id!r}: cannot read {f.name}: "
-                                f"{_first_line(exc)}") from None
+                                f"{first_line(exc)}") from None
             clash = sorted(set(part) & set(tensors))
             if clash:
                 raise UserError(f"model {card.id!r}: tensor {clash[0]!r} is in two files")
@@ -397,7 +395,7 @@ class ModelStore:
         for entry in self.extra_cards:
             item = entry[1] if isinstance(entry, tuple) else entry
             try:
-                card = _card_from(item)
+                card = card_from(item)
             except UserError:
                 continue
             if card.id == model_id:
@@ -417,7 +415,7 @@ class ModelStore:
         return card.folder
 
 
-def _card_from(item: Any) -> ModelCard:
+def card_from(item: Any) -> ModelCard:
     """A checked copy of a card-like a plugin declared (a ModelCard, a dict or a Path)."""
     try:
         if isinstance(item, ModelCard):
@@ -431,7 +429,7 @@ def _card_from(item: Any) -> ModelCard:
     except UserError:
         raise
     except Exception as exc:  # a card-like so broken it cannot even be copied
-        raise ModelCardError(f"model card: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise ModelCardError(f"model card: {type(exc).__name__}: {first_line(exc)}") from None
     raise ModelCardError(f"model card: expected a ModelCard, a dict or a Path, "
                          f"not {type(item).__name__}")
 
@@ -458,284 +456,6 @@ def _scan(root: Path, errors: list[str]) -> list[ModelCard]:
 
 def _sha_problem(name: str, expected: str, got: str) -> str:
     return f"sha256 mismatch for {name}: expected {expected[:12]}..., got {got[:12]}..."
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-# ---------------------------------------------------------------------------------------------
-# Importing foreign checkpoints.
-
-_CARD_DEFAULTS: dict[str, Any] = {
-    "architecture": "", "config": {}, "licence": "unknown", "training_data": "unknown",
-    "command": "", "quality": {}, "description": "",
-}
-_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-
-
-def import_checkpoint(
-    src: Path,
-    model_id: str,
-    capability: str,
-    expected: Mapping[str, tuple[int, ...]] | None = None,
-    rename: Callable[[str], str | None] | None = None,
-    drop: Callable[[str], bool] | None = None,
-    card_fields: Mapping[str, Any] | None = None,
-    store_dir: Path | None = None,
-    dtype: str | None = "float16",
-) -> ModelCard:
-    """Import a checkpoint into ``<store_dir>/<model_id>/`` as safetensors with its card.
-
-    ``drop(key)`` removes tensors (stray buffers); ``rename(key)`` maps names (None drops);
-    ``expected`` maps every key to its shape and is checked after both. Floating tensors are
-    stored as ``dtype`` (None keeps theirs). Re-importing an id replaces it: the card, written
-    last, is what switches to the new weights.
-    """
-    src = Path(src)
-    if not _ID_RE.match(model_id):
-        raise UserError(f"model id {model_id!r} should be letters, digits, '.', '_' or '-'")
-    if dtype is not None and dtype not in _FLOAT_DTYPES:
-        raise UserError(f"dtype {dtype!r} is not one of {', '.join(_FLOAT_DTYPES)}")
-    extra = dict(card_fields or {})
-    unknown = sorted(set(extra) - set(_CARD_DEFAULTS) - {"title"})
-    if unknown:
-        raise UserError(f"unknown card field {', '.join(unknown)}")
-
-    state = _map_keys(read_checkpoint(src), rename, drop)
-    if expected is not None:
-        problem = shape_problems(state, expected)
-        if problem:
-            raise UserError(f"{src.name} does not fit {model_id}: {problem}")
-    tensors = _prepare(state, dtype, src.name)
-
-    folder = Path(store_dir or paths.models_dir()) / model_id
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = _write_safetensors(tensors, folder, model_id)
-    fields_ = {**_CARD_DEFAULTS, "title": model_id,
-               "description": f"Imported from {src.name}.", **extra}
-    card = ModelCard(
-        id=model_id, capability=capability,
-        files=[ModelFile(weights.name, sha256_file(weights), weights.stat().st_size)],
-        folder=folder, **fields_,
-    )
-    _replace_card(folder, card, keep=weights.name)
-    return card
-
-
-def install_converted(src: Path, card: ModelCard, store_dir: Path,
-                      source: Mapping[str, Any] | None = None, dtype: str | None = "float16",
-                      model_id: str | None = None) -> ModelCard:
-    """Install checkpoint ``src`` as the model ``card`` declares it (as ``model_id`` when
-    given): its state dict through the card's ``convert`` (the raw keys when it has none),
-    written as safetensors into ``<store_dir>/<id>/``, with a card that copies the declared
-    one's fields, lists the new file and records ``source`` (where ``src`` came from) in
-    ``sources``. Raises UserError, naming the keys, for a checkpoint that does not fit.
-
-    ``convert`` gets this install's own copy of the card and may fill its ``config`` from the
-    weights. Files the card lists besides weights (a tokenizer.json) are taken from beside
-    ``src``; one that is missing there refuses the import."""
-    src = Path(src)
-    model_id = model_id or card.id
-    if not _ID_RE.match(model_id):
-        raise UserError(f"model id {model_id!r} should be letters, digits, '.', '_' or '-'")
-    card = _card_from(card)  # this install's copy, converter kept
-    companions = [src.parent / f.name for f in card.files
-                  if not f.name.lower().endswith((".safetensors", *CHECKPOINT_SUFFIXES))]
-    missing = [p.name for p in companions if not p.is_file()]
-    if missing:
-        raise UserError(f"{src.name}: a {card.capability} model needs its {missing[0]}, and "
-                        f"there is none beside it in {src.parent}")
-    state = read_checkpoint(src)
-    if card.convert is not None:
-        try:
-            state = card.convert(state, card)
-        except UserError as exc:
-            raise UserError(f"{src.name} does not fit {model_id}: {exc}") from None
-    if not state:
-        raise UserError(f"{src.name}: the checkpoint holds no tensors to import")
-    tensors = _prepare(state, dtype, src.name)
-    folder = Path(store_dir) / model_id
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = _write_safetensors(tensors, folder, model_id)
-    files = [ModelFile(weights.name, sha256_file(weights), weights.stat().st_size)]
-    for companion in companions:
-        shutil.copyfile(companion, folder / companion.name)
-        copied = folder / companion.name
-        files.append(ModelFile(copied.name, sha256_file(copied), copied.stat().st_size))
-    sources = [dict(source)] if source else []
-    installed = ModelCard.from_dict(
-        {**card.to_dict(), "id": model_id, "sources": sources,
-         "files": [f.to_dict() for f in files]},
-        folder=folder)
-    _replace_card(folder, installed, keep={f.name for f in files})
-    return installed
-
-
-def _replace_card(folder: Path, card: ModelCard, keep: str | set[str]) -> None:
-    """Write ``card`` (last: it switches the model to the new files) and delete the files an
-    earlier card of the folder listed that are unused now (all but ``keep``)."""
-    keep = {keep} if isinstance(keep, str) else keep
-    old = card_path(folder)
-    previous = ModelCard.load(old) if old.is_file() else None
-    card.save(old)
-    if previous is not None:
-        for f in previous.files:
-            if f.name not in keep:
-                (folder / f.name).unlink(missing_ok=True)
-
-
-# The ledger of files first downloaded without a published checksum: url -> what came.
-LEDGER_NAME = ".sources.json"
-_ledger_lock = threading.Lock()
-
-
-def recorded_source(store_dir: Path, url: str) -> dict[str, Any] | None:
-    """What the first download from ``url`` was ({"sha256", "size", "recorded"}), if any."""
-    entry = _read_ledger(Path(store_dir)).get(url)
-    return entry if isinstance(entry, dict) and _SHA_RE.match(str(entry.get("sha256"))) \
-        else None
-
-
-def record_source(store_dir: Path, url: str, sha256: str, size: int, recorded: str) -> None:
-    """Remember the sha256 of the first download from ``url`` (trust on first use)."""
-    store_dir = Path(store_dir)
-    with _ledger_lock:
-        ledger = _read_ledger(store_dir)
-        ledger.setdefault(url, {"sha256": sha256, "size": size, "recorded": recorded})
-        store_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(ledger, indent=2, sort_keys=True) + "\n"
-        write_atomic(store_dir / LEDGER_NAME, text.encode("utf-8"))
-
-
-def _read_ledger(store_dir: Path) -> dict[str, Any]:
-    try:
-        ledger = json.loads((store_dir / LEDGER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return ledger if isinstance(ledger, dict) else {}
-
-
-def read_checkpoint(src: Path) -> dict[str, Any]:
-    """The state dict in a checkpoint file: safetensors, or a torch file read with
-    ``weights_only=True`` (a raw state dict, or a dict holding ``state_dict``/``model``)."""
-    if not src.is_file():
-        raise UserError(f"no such file: {src}")
-    suffix = src.suffix.lower()
-    if suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(src))
-        except Exception as exc:
-            raise UserError(f"cannot read {src.name}: {_first_line(exc)}") from None
-    if suffix not in CHECKPOINT_SUFFIXES:
-        raise UserError(f"unsupported checkpoint type {suffix or src.name!r} "
-                        "(use .pth, .pt, .bin or .safetensors)")
-    import pickle
-
-    import torch
-
-    if src.stat().st_size == 0:
-        raise UserError(f"cannot read {src.name}: the file is empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():  # torch's notes on pickle protocols: not the user's
-            warnings.simplefilter("ignore")
-            obj = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        unsafe = [g for g in pickle_globals(src) if not g.startswith(_SAFE_GLOBALS)]
-        if unsafe:  # whichever way torch failed (a zip, a legacy file, a bare pickle)
-            raise UserError(f"refused to load {src.name}: unsafe pickle, it would run code "
-                            f"({', '.join(dict.fromkeys(unsafe[:3]))}); only plain state dicts "
-                            "of tensors can be imported") from None
-        m = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(exc))
-        if isinstance(exc, pickle.UnpicklingError) and m is not None:
-            raise UserError(f"refused to load {src.name}: it holds Python objects besides "
-                            f"tensors (it needs {m.group(1)}); only plain state dicts can be "
-                            "imported") from None
-        raise UserError(f"cannot read {src.name}: not a PyTorch checkpoint, or a damaged one "
-                        f"({type(exc).__name__})") from None
-    return _state_dict_in(obj, src.name)
-
-
-# What a plain state dict's pickle imports: tensors, their storages, ordered dicts.
-_SAFE_GLOBALS = ("torch.", "collections.OrderedDict", "_codecs.encode", "builtins.set")
-
-
-def pickle_globals(src: Path) -> list[str]:
-    """The Python objects (``module.name``) a pickle would import, read without running it: a
-    bare pickle, a legacy torch file (several pickles in a row) or the ``data.pkl`` of a torch
-    zip. What cannot be read is left out."""
-    import io
-    import pickletools
-    import zipfile
-
-    found: list[str] = []
-    try:
-        if zipfile.is_zipfile(src):
-            with zipfile.ZipFile(src) as z:
-                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
-                data = z.read(name) if name else b""
-        else:
-            data = src.read_bytes()
-        stream = io.BytesIO(data)
-        while stream.tell() < len(data):
-            strings: list[str] = []
-            for op, arg, _ in pickletools.genops(stream):
-                if op.name in ("GLOBAL", "INST"):
-                    found.append(str(arg).replace(" ", "."))
-                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                    found.append(f"{strings[-2]}.{strings[-1]}")
-                if isinstance(arg, str):
-                    strings.append(arg)
-    except Exception:  # the rest is not a pickle: what was found stands
-        pass
-    return found
-
-
-def _state_dict_in(obj: Any, name: str) -> dict[str, Any]:
-    import torch
-
-    for _ in range(3):  # {"model": {"state_dict": {...}}} at most
-        if not isinstance(obj, dict):
-            break
-        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            return dict(obj)
-        inner = next((obj[k] for k in ("state_dict", "model") if isinstance(obj.get(k), dict)),
-                     None)
-        if inner is None:
-            break
-        obj = inner
-    if isinstance(obj, dict) and not obj:
-        raise UserError(f"{name}: the state dict is empty (no tensors to import)")
-    if isinstance(obj, dict):
-        bad = next((k for k, v in obj.items() if not isinstance(v, torch.Tensor)), None)
-        keys = ", ".join(map(str, list(obj)[:5])) or "none"
-        raise UserError(f"{name}: no state dict found (key {bad!r} holds "
-                        f"{type(obj.get(bad)).__name__}; top-level keys: {keys})")
-    raise UserError(f"{name}: no state dict found (it holds {type(obj).__name__})")
-
-
-def _map_keys(
-    state: dict[str, Any],
-    rename: Callable[[str], str | None] | None,
-    drop: Callable[[str], bool] | None,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    origin: dict[str, str] = {}
-    for key, tensor in state.items():
-        if drop is not None and drop(key):
-            continue
-        new = rename(key) if rename is not None else key
-        if new is None:
-            continue
-        if new in out:
-            raise UserError(f"rename maps both {origin[new]!r} and {key!r} to {new!r}")
-        out[new], origin[new] = tensor, key
-    if not out:
-        raise UserError("the checkpoint holds no tensors to import")
-    return out
 
 
 def _listing(items: list[str], limit: int = 5) -> str:
@@ -781,44 +501,3 @@ def weight_problem(key: str, t: Any) -> str:
         bad = int((~torch.isfinite(t)).sum())
         return f"{key} holds {bad:,} NaN or infinite value{'' if bad == 1 else 's'}"
     return ""
-
-
-def _prepare(state: dict[str, Any], dtype: str | None, name: str) -> dict[str, Any]:
-    """Own, contiguous tensors (safetensors refuses shared storage), floats cast to ``dtype``;
-    UserError for a tensor that cannot be a weight (``weight_problem``)."""
-    import torch
-
-    problems = [p for key, t in state.items() if (p := weight_problem(key, t))]
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise UserError(f"refused {name}: {problems[0]}{more}")
-    target = getattr(torch, dtype) if dtype else None
-    out = {}
-    for key, t in state.items():
-        t = t.detach()
-        if target is not None and t.is_floating_point():
-            t = t.to(target)
-        out[key] = t.clone().contiguous()
-    return out
-
-
-def _write_safetensors(tensors: dict[str, Any], folder: Path, model_id: str) -> Path:
-    """Write the weights to a temporary file in ``folder``, flush, and rename it to
-    ``<model_id>-<sha256[:8]>.safetensors`` (a new name, so the old card stays valid until
-    the new card replaces it)."""
-    from safetensors.torch import save_file
-
-    fd, tmp_name = paths.temp_file_beside(folder / model_id)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "studio_model": model_id})
-        paths.give_usual_permissions(tmp)
-        fsync_file(tmp)
-        final = folder / f"{model_id}-{sha256_file(tmp)[:8]}.safetensors"
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(folder)
-    return final

@@ -231,7 +231,8 @@ def save_model(folder: Path | str, model_id: str, tensors: Mapping[str, Any], *,
     """Install a model into ``folder`` (a store root) as Studio does: ``<id>/`` with the
     tensors as safetensors and a ``card.json`` naming them with their sha256. Returns the
     ``ModelCard``. Other card fields (``licence``, ``quality``...) go in ``fields``."""
-    from studio.models import CARD_NAME, ModelCard, ModelFile, _write_safetensors, sha256_file
+    from studio.model_import import _write_safetensors
+    from studio.models import CARD_NAME, ModelCard, ModelFile, sha256_file
 
     home = Path(folder) / model_id
     home.mkdir(parents=True, exist_ok=True)

@@ -14,13 +14,13 @@ from safetensors.torch import load_file, save_file
 
 from studio import cli, paths
 from studio.errors import UserError
+from studio.model_import import import_checkpoint
 from studio.models import (
     ModelCard,
     ModelCardError,
     ModelFile,
     ModelStore,
     card_path,
-    import_checkpoint,
     sha256_file,
 )
 
@@ -412,7 +412,7 @@ def test_a_declared_cards_converter_is_kept_and_used_by_import(tmp_path):
             raise UserError("no head.weight")
         return {"net." + k: v for k, v in state.items() if not k.endswith("_tracked")}
 
-    from studio.models import install_converted
+    from studio.model_import import install_converted
 
     declared = _plugin_card(convert)
     store = ModelStore([tmp_path / "user"], extra_cards=[("plugin", declared)])

@@ -534,7 +534,8 @@ def import_vgg19(source: Path, ctx: Context) -> ModelCard:
     """``convert_vgg19`` of a local checkpoint, as fp16 safetensors in the user store."""
     from datetime import UTC, datetime
 
-    from studio.models import install_converted, sha256_file
+    from studio.model_import import install_converted
+    from studio.models import sha256_file
 
     record = {"name": source.name, "sha256": sha256_file(source),
               "size": source.stat().st_size, "checksum": "imported",

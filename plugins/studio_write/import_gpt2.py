@@ -88,7 +88,7 @@ def read_config(folder: Path) -> dict[str, Any]:
 def read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
     """The raw tensors and the file they came from: ``model.safetensors`` first, else
     ``pytorch_model.bin`` through ``torch.load(weights_only=True)``."""
-    from studio.models import read_checkpoint
+    from studio.foreign_checkpoints import read_checkpoint
 
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (folder / name).is_file():

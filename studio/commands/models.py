@@ -177,7 +177,8 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def import_model(args: argparse.Namespace) -> int:
-    from studio.models import import_checkpoint, install_converted, sha256_file
+    from studio.model_import import import_checkpoint, install_converted
+    from studio.models import sha256_file
 
     if not args.src.is_file():
         raise UserError(f"no such file: {args.src}")

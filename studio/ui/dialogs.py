@@ -180,7 +180,7 @@ class ModelManager(QDialog):
 
     def _import(self) -> None:
         from studio.errors import UserError
-        from studio.models import import_checkpoint
+        from studio.model_import import import_checkpoint
 
         path, _ = QFileDialog.getOpenFileName(self, "Import weights", str(Path.home()),
                                               "Weights (*.pth *.pt *.bin *.safetensors)")
