@@ -234,7 +234,7 @@ def test_dreaming_from_the_frame_on_screen_then_waking_to_the_track(store):
 
 def test_the_explorer_decodes_what_the_sliders_say(store):
     from studio_drive.loading import load_world_model
-    from studio_drive.watch import Mind
+    from studio_drive.mind import Mind
 
     controls = Controls()
     z = [0.5, -1.0, 2.0, 0.0]
@@ -378,7 +378,7 @@ def test_video_bytes_are_what_the_recorder_wrote(tmp_path):
 
 
 def test_explore_decodes_a_latent_and_saves_it_large(store):
-    from studio_drive.watch import EXPLORE
+    from studio_drive.explore import EXPLORE
 
     events = run(EXPLORE, {"model": "drive.tiny", "latent": "1.5, -2"}, store)
     (shown,) = frames(events)
@@ -390,7 +390,7 @@ def test_explore_decodes_a_latent_and_saves_it_large(store):
 
 
 def test_explore_lingers_decoding_what_the_sliders_send(store):
-    from studio_drive.watch import EXPLORE
+    from studio_drive.explore import EXPLORE
 
     controls = Controls()
     sent = iter([[0.0, 1.0, 0.0, 0.0], [3.0, 0.0, 0.0, -1.0]])
@@ -411,7 +411,7 @@ def test_explore_lingers_decoding_what_the_sliders_send(store):
 
 
 def test_explore_refuses_a_bad_latent_in_one_line(store):
-    from studio_drive.watch import EXPLORE
+    from studio_drive.explore import EXPLORE
 
     assert _refused(EXPLORE, {"model": "drive.tiny", "latent": "1, x"}, store) == \
         "--latent: 'x' is not a number"

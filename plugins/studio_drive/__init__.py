@@ -27,7 +27,8 @@ def _tasks() -> list[Task]:
     from studio_drive.evaluate import EVALUATE
 
     tasks.append(EVALUATE)
-    from studio_drive.watch import DREAM, EXPLORE, WATCH
+    from studio_drive.explore import EXPLORE
+    from studio_drive.watch import DREAM, WATCH
 
     tasks[:0] = [WATCH, DREAM, EXPLORE]  # the panel's live views first
     return tasks

@@ -29,10 +29,6 @@ commands: "pause" (True/False), "step" (one step while paused), "restart" (this 
           "decode" (a list of z values: V's decoding of it comes back as "explored"),
           "redraw" (the view changed size), "stop" (end now, saving a recording in progress)
 
-``drive.explore`` decodes a z (``--latent``) with V; in the panel it lingers, decoding each z
-the latent explorer's sliders send, while no drive or dream runs (one that runs decodes them
-itself).
-
 A recording (``--record`` or the "record" command) is saved as an ``Output`` (.mp4 or .gif)
 when it is stopped, when its episode ends, or when the run ends by "stop" or by itself.
 """
@@ -50,6 +46,7 @@ import numpy as np
 
 from studio.errors import UserError
 from studio.tasks import Context, Event, Log, Output, Preview, Progress, Task, param
+from studio_drive.mind import Mind
 from studio_drive.record import FORMATS, PANES, VIEW_SIZE, Recorder, compose
 
 FPS = 50  # CarRacing's steps per second of game time
@@ -113,76 +110,6 @@ def track_of(seed: int, episodes: int = 1) -> int:
                         f"{TRACK_LIMIT - episodes}" + (f" (with {episodes} episodes)"
                                                        if episodes > 1 else ""))
     return seed
-
-
-# ---------------------------------------------------------------------------------------------
-# V, M and C at the wheel of one episode.
-
-
-class Mind:
-    """The agent's parts for one episode, keeping what the panel shows: ``z`` (V's mean of the
-    frame it sees), ``state`` (M's (h, c) before it reads that z) and M's prediction."""
-
-    def __init__(self, vae: Any, mdnrnn: Any, controller: Any | None, bf16: bool):
-        import torch
-
-        self.vae, self.mdnrnn, self.controller = vae, mdnrnn, controller
-        self.device = next(vae.parameters()).device
-        self.bf16 = bf16
-        self.torch = torch
-        self.z: Any = None
-        self.state: Any = None
-        self.out: Any = None  # M's prediction after reading z and the action
-
-    def reset(self) -> None:
-        self.state = self.mdnrnn.initial_state(1, self.device)
-        self.z, self.out = None, None
-
-    def _autocast(self) -> Any:
-        return self.torch.autocast(self.device.type, self.torch.bfloat16, enabled=self.bf16)
-
-    def see(self, frame64: np.ndarray) -> Any:
-        """V's mean of the 64x64 frame: z (1, z_size)."""
-        from studio_drive.frames import to_tensor
-
-        with self._autocast():
-            self.z = self.vae.encode(to_tensor(frame64, self.device))[0].float()
-        return self.z
-
-    @property
-    def h(self) -> Any:
-        return self.state[0][-1]
-
-    def act(self, z: Any = None, h: Any = None) -> np.ndarray:
-        """C's action on [z, h] (its own by default): (steer, gas, brake); none without C."""
-        if self.controller is None:
-            return np.zeros(3, np.float32)
-        a = self.controller.act(self.z if z is None else z, self.h if h is None else h)
-        return a[0].float().cpu().numpy()
-
-    def predict(self, action: np.ndarray) -> None:
-        """M reads z and the action taken; its prediction is kept, its state not yet."""
-        a = self.torch.as_tensor(np.asarray(action, np.float32), device=self.device)[None]
-        self.out = self.mdnrnn.step(self.z, a, self.state)
-
-    def advance(self) -> None:
-        """The step is taken: M's state moves on."""
-        self.state = self.out.state
-
-    def decode(self, z: Any) -> np.ndarray:
-        """V's decoding of latents (n, z_size): uint8 (n, 64, 64, 3). In float32: for a frame
-        or two bf16 gains nothing here (its casts cost more than its products save)."""
-        from studio_drive.frames import to_image
-
-        z = self.torch.as_tensor(np.asarray(z, np.float32) if not self.torch.is_tensor(z)
-                                 else z).float().to(self.device)
-        return to_image(self.vae.decode(z.view(-1, self.vae.z_size)))
-
-    def pictures(self) -> tuple[np.ndarray, np.ndarray]:
-        """V's reconstruction of the frame and M's likeliest next frame, decoded together."""
-        predicted = self.mdnrnn.sample_next(self.out, 0.0)
-        both = self.decode(self.torch.cat([self.z, predicted]))
-        return both[0], both[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -709,90 +636,9 @@ def _drive_to(s: Session, track: int, after: int) -> Iterator[Event]:
         env.close()
 
 
-@dataclass
-class ExploreParams:
-    model: str = param(DEFAULT_MODEL, model="drive", help="the drive model whose V decodes")
-    latent: str = param("", help="z's values, comma-separated (as many as the model's z "
-                                 "size; fewer are padded with zeros)")
-    linger: float = param(0.0, min=0.0, max=3600.0, advanced=True,
-                          help="seconds to go on decoding what the panel's sliders send "
-                               "after the last change (0: decode once)")
-    save: bool = param(True, help="save the decoded frame to the gallery (256x256, each of "
-                                  "its 64x64 pixels 4x4)")
-
-
-def parse_latent(text: str, z_size: int) -> np.ndarray:
-    """``"0.5, -1, 2"`` -> z (z_size,) float32, padded with zeros; too many or a word that is
-    not a number is a one-line error."""
-    words = text.replace(",", " ").split()
-    try:
-        values = [float(w) for w in words]
-    except ValueError:
-        bad = next(w for w in words if not _is_number(w))
-        raise UserError(f"--latent: {bad!r} is not a number") from None
-    if len(values) > z_size:
-        raise UserError(f"--latent: {len(values)} values for a z of {z_size}")
-    if not all(math.isfinite(v) for v in values):
-        raise UserError("--latent: the values must be finite numbers")
-    return np.array(values + [0.0] * (z_size - len(values)), np.float32)
-
-
-def _is_number(word: str) -> bool:
-    try:
-        float(word)
-    except ValueError:
-        return False
-    return True
-
-
-def explore(p: ExploreParams, ctx: Context) -> Iterator[Event]:
-    """V's decoding of a z; with ``linger``, of each z the panel's sliders send ("decode"
-    commands) until they rest that long, or "stop"."""
-    from studio.device import use_bf16
-    from studio_drive.loading import load_world_model
-
-    _, vae, mdnrnn, _ = load_world_model(ctx, p.model, require=())
-    mind = Mind(vae, mdnrnn, None, use_bf16("auto", str(ctx.device)))
-    z = parse_latent(p.latent, vae.z_size)
-    version = 0
-    rest = time.perf_counter() + p.linger
-    while True:
-        image = mind.decode(z[None])[0]
-        yield Preview({"mode": "explore", "explored": {"z": z.tolist(), "image": image,
-                                                      "version": version}},
-                      label="V's decoding")
-        if p.linger <= 0:
-            break
-        latest = None
-        while latest is None and not ctx.is_cancelled():
-            for name, value in ctx.controls.take():
-                if name == "decode":
-                    latest = value
-                elif name == "stop":
-                    rest = 0.0
-            if latest is None:
-                if time.perf_counter() >= rest:
-                    break
-                ctx.controls.wait(0.05)
-        if latest is None:
-            break
-        try:
-            z = np.asarray(latest, np.float32).reshape(vae.z_size)
-        except (TypeError, ValueError):
-            continue
-        version += 1
-        rest = time.perf_counter() + p.linger
-    if p.save and not ctx.is_cancelled():
-        big = np.repeat(np.repeat(image, 4, 0), 4, 1)
-        yield Output(big, name=f"{p.model} z " + " ".join(f"{v:.2f}" for v in z[:8])
-                     + (" ..." if len(z) > 8 else ""))
-
-
 WATCH = Task("drive.watch", "Watch the agent drive", WatchParams, watch,
              "The agent drives a track in real time beside what it sees, V's reconstruction and "
              "M's prediction; records it to MP4 or GIF.")
 DREAM = Task("drive.dream", "Dream", DreamParams, dream,
              "The agent drives in M's dream, from a real frame or from nothing, at a "
              "temperature; records it to MP4 or GIF.")
-EXPLORE = Task("drive.explore", "Decode a latent", ExploreParams, explore,
-               "V's decoding of a z: the latent explorer's frame.")
