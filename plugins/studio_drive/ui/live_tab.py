@@ -17,19 +17,16 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QMenu,
     QPushButton,
     QSlider,
     QSpinBox,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -38,6 +35,7 @@ from studio.ui import theme
 from studio.ui.chart import LineChart
 from studio.ui.widgets import FlowLayout, ModelPicker, group_row, show_status
 from studio_drive.ui.explorer import LatentExplorer
+from studio_drive.ui.live_buttons import DreamButton, RecordButton
 from studio_drive.ui.views import FrameView, Meter, Stage
 
 WATCH, DREAM, EXPLORE = "drive.watch", "drive.dream", "drive.explore"
@@ -63,90 +61,6 @@ def action_of(held: set[str]) -> tuple[float, float, float]:
 
 def speed_text(speed: float) -> str:
     return "max" if speed <= 0 else f"{speed:g}x"
-
-
-class RecordButton(QToolButton):
-    """Record (checked while recording), with a menu of the video's format and panes."""
-
-    panes_changed = Signal()
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setText("Record")
-        self.setCheckable(True)
-        self.setPopupMode(QToolButton.MenuButtonPopup)
-        self.setToolTip("Record what is shown to a video in the gallery; press again to stop "
-                        "(an episode's end stops it too). The arrow: MP4 or GIF, which panes")
-        menu = QMenu(self)
-        self.formats = QActionGroup(self)
-        for label, key in (("MP4 video", "mp4"), ("GIF animation", "gif")):
-            a = menu.addAction(label)
-            a.setData(key)
-            a.setCheckable(True)
-            self.formats.addAction(a)
-        menu.addSeparator()
-        self.pane_choices = QActionGroup(self)
-        for label, key in (("All panes side by side", "all"), ("The track", "view"),
-                           ("What it sees (64x64)", "input"),
-                           ("V's reconstruction", "reconstruction"),
-                           ("M's prediction", "prediction")):
-            a = menu.addAction(label)
-            a.setData(key)
-            a.setCheckable(True)
-            self.pane_choices.addAction(a)
-        self.formats.actions()[0].setChecked(True)
-        self.pane_choices.actions()[0].setChecked(True)
-        self.pane_choices.triggered.connect(lambda _: self.panes_changed.emit())
-        self.setMenu(menu)
-        self.toggled.connect(lambda on: self.setText("Stop recording" if on else "Record"))
-
-    def fmt(self) -> str:
-        return self.formats.checkedAction().data()
-
-    def panes(self) -> str:
-        return self.pane_choices.checkedAction().data()
-
-    def choose(self, fmt: Any = None, panes: Any = None) -> None:
-        for group, key in ((self.formats, fmt), (self.pane_choices, panes)):
-            for a in group.actions():
-                if a.data() == key:
-                    a.setChecked(True)
-
-    def set_quietly(self, on: bool) -> None:
-        """Checked or not without asking the run (it stopped recording by itself)."""
-        self.blockSignals(True)
-        self.setChecked(on)
-        self.setText("Stop recording" if on else "Record")
-        self.blockSignals(False)
-
-
-class DreamButton(QToolButton):
-    """Dream (or Wake while dreaming), with a menu of where a dream starts when nothing is
-    being watched: a real frame of the track, or nothing."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setText("Dream")
-        self.setPopupMode(QToolButton.MenuButtonPopup)
-        self.setToolTip("Drive inside M's dream: from the frame on screen while watching; "
-                        "else (the arrow) from the track's start or from nothing")
-        menu = QMenu(self)
-        self.starts = QActionGroup(self)
-        for label, key in (("From the track's start", "track"), ("From nothing", "nothing")):
-            a = menu.addAction(label)
-            a.setData(key)
-            a.setCheckable(True)
-            self.starts.addAction(a)
-        self.starts.actions()[0].setChecked(True)
-        self.setMenu(menu)
-
-    def start(self) -> str:
-        return self.starts.checkedAction().data()
-
-    def choose(self, start: Any) -> None:
-        for a in self.starts.actions():
-            if a.data() == start:
-                a.setChecked(True)
 
 
 class _Keys(QObject):
