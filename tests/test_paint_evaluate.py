@@ -127,6 +127,9 @@ def test_figures_of_a_two_way_model(store, data):
         assert 0 < figures["mean_monet_probability"][key] < 1
     assert 0 < figures["cycle_error_testA"] <= 255 and 0 < figures["cycle_error_testB"] <= 255
     assert figures["cycle_paths"]["testA"] == "Monet -> photo -> Monet"
+    assert set(figures["grid_grain"]) == {"photo translated", "photo untouched",
+                                          "Monet translated", "Monet untouched"}
+    assert all(v > 0 for v in figures["grid_grain"].values())
     assert figures["notes"] == []
     # the untouched share is the judge's own verdict on each photo at its scale
     judge = MonetJudge(JudgeConfig(width=2))
@@ -288,3 +291,20 @@ def test_the_shipped_judge(user_data):
     _, judge = load_judge(Context(models=store), "paint.monet_judge")
     picture = np.random.default_rng(0).integers(0, 256, (256, 320, 3), dtype=np.uint8)
     assert 0 <= monet_probability(judge, picture, False) <= 1
+
+
+def test_grid_grain_finds_a_checkerboard():
+    from studio_paint.grain import grid_grain
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    smooth = np.asarray(Image.fromarray(small).resize((300, 260), Image.Resampling.BICUBIC))
+    noisy = np.clip(smooth + rng.normal(0, 4, smooth.shape), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:260, :300]
+    checker = np.where((yy + xx) % 2 == 0, 6, -6)[..., None]
+    checkered = np.clip(noisy.astype(int) + checker, 0, 255).astype(np.uint8)
+    assert grid_grain(noisy) < 3  # no peak at the grid's periods
+    assert grid_grain(checkered) > 30
+    with pytest.raises(ValueError, match="a 12x40 picture is too small to measure its grain"):
+        grid_grain(noisy[:40, :12])
+

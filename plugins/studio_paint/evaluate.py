@@ -71,6 +71,9 @@ MONET2PHOTO_LICENCE = (
     "photographers' rights (the source repository states no licence): fine for training and "
     "experiments, review before commercial use. The weights hold no pictures.")
 CYCLE_UNIT = "mean absolute difference in pixel levels 0-255, uint8 pictures at each step"
+GRAIN_UNIT = ("mean over the 8 frequencies of periods 2 and 4 px of the brightness's power "
+              "at each, divided by the median power around it (grain.grid_grain): 1 is no "
+              "peak")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +249,9 @@ class _Tally:
     translated_probability: float = 0.0
     cycle_error: float = 0.0
     cycled: int = 0
+    grain: float = 0.0  # untouched (grain.grid_grain)
+    translated_grain: float = 0.0  # translated to the other side
+    translated: int = 0
 
 
 def _share(n: int, of: int) -> float | None:
@@ -261,6 +267,7 @@ def paint_evaluate(p: EvaluateParams, ctx: Context) -> Iterator[Event]:
 
     from studio.device import use_bf16
     from studio.imageio import read_image
+    from studio_paint.grain import grid_grain
     from studio_paint.loading import load_generators
 
     folder = data_folder(p.data)
@@ -328,6 +335,7 @@ def paint_evaluate(p: EvaluateParams, ctx: Context) -> Iterator[Event]:
                 yield Log(f"skipped {skipped[-1]}", "warning")
                 continue
             tally.count += 1
+            tally.grain += grid_grain(image)
             shown = None
             if judge is not None:
                 prob = monet_probability(judge, image, bf16, ctx.device)
@@ -336,6 +344,9 @@ def paint_evaluate(p: EvaluateParams, ctx: Context) -> Iterator[Event]:
             translated = (translate(gens[there], image, bf16, ctx.device)
                           if gens.get(there) is not None and (cycle or there == to_monet)
                           else None)
+            if translated is not None:
+                tally.translated_grain += grid_grain(translated)
+                tally.translated += 1
             if translated is not None and judge is not None and there == to_monet:
                 prob = monet_probability(judge, translated, bf16, ctx.device)
                 tally.translated_probability += prob
@@ -403,6 +414,13 @@ def _figures(card: ModelCard, judge_card: ModelCard | None, folder: Path,
             "testB": f"{names[sides['testB']]} -> {names[sides['testA']]} -> "
                      f"{names[sides['testB']]}"}
         out["cycle_error_unit"] = CYCLE_UNIT
+    out["grid_grain"] = {
+        f"{names[sides['testB']]} translated": _mean(b.translated_grain, b.translated, 1),
+        f"{names[sides['testB']]} untouched": _mean(b.grain, b.count, 1),
+        f"{names[sides['testA']]} translated": _mean(a.translated_grain, a.translated, 1),
+        f"{names[sides['testA']]} untouched": _mean(a.grain, a.count, 1),
+    }
+    out["grid_grain_unit"] = GRAIN_UNIT
     out["notes"] = notes
     if skipped:
         out["skipped"] = skipped
@@ -430,6 +448,11 @@ def _summary(f: dict[str, Any], names: dict[str, str], sides: dict[str, str]) ->
         lines += ["", "Cycle error (mean absolute difference, pixel levels 0-255):"]
         for name in ("testA", "testB"):
             lines.append(f"  {name}  {f['cycle_paths'][name]:<28} {f[f'cycle_error_{name}']:6.2f}")
+    lines += ["", "Grid grain (power at periods of 2 and 4 px over its neighbours'; photos: a "
+                  "few):"]
+    for label, value in f["grid_grain"].items():
+        if value is not None:
+            lines.append(f"  {label:<44} {value:7.1f}")
     if f["notes"]:
         lines += [""] + [f"note: {n}" for n in f["notes"]]
     if f.get("skipped"):
