@@ -8,7 +8,10 @@ Li and Vasconcelos (CVPR 2021, "SWAG") is applied to its activations before the 
 softmax over all of a layer's activations, which spreads out the peaky responses whose Gram
 matrices describe a painting poorly. Its temperature matters on this network: at 1 (the
 paper's) the optimiser satisfies the transformed Gram matrices with changes too small to see,
-at 3 (the default here) the picture is repainted.
+at 3 (the default here) the picture is repainted. So does the pooling: with max pooling the
+random network copied a painting's palette in a fine stipple; with average pooling (Gatys et
+al.'s advice, ``paint.style``'s default) it paints brush strokes and, for The Starry Night,
+the sky's swirling dabs (looked at on four photo and painting pairs, session 17).
 
 Images are (B, 3, H, W) floats in [0, 1]; the network normalises them with the ImageNet mean
 and std itself. Losses are relative (see ``Targets``), so the same content and style weights
