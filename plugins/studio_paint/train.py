@@ -68,9 +68,9 @@ class TrainParams:
     ngf: int = param(32, min=8, max=128, help="generator width (published: 64)")
     n_blocks: int = param(9, min=1, max=16, help="residual blocks (published: 9 at 256 px, "
                                                  "6 at 128 px)")
-    upsample: str = param("transpose", choices=UPSAMPLES,
-                          help="the decoder's upsampling: transposed convolutions (published) "
-                               "or resize-convolutions (no checkerboard)")
+    upsample: str = param("resize", choices=UPSAMPLES,
+                          help="the decoder's upsampling: resize-convolutions (no checkerboard "
+                               "grain) or transposed convolutions (the published layout)")
     ndf: int = param(64, min=8, max=128, advanced=True, help="critic width (published: 64)")
     steps: int = param(20000, min=1, max=10_000_000, help="training steps (one batch each)")
     batch_size: int = param(1, min=1, max=64, advanced=True, help="pictures per step "
