@@ -1,9 +1,11 @@
 """Speed of Paint, each figure beside a baseline measured in the same run. Prints JSON.
 
 Style (``paint.style``): seconds per optimisation step at 256, 512 and 1024 px (long side of
-tubingen.jpg, median of ``--steps`` steps after one that also builds the targets), the
-project's path (bfloat16 autocast and channels-last convolutions where the CPU has them, the
-default offline network) against plain eager fp32; and the default settings on a 700x460 photo
+tubingen.jpg, median of ``--steps`` steps after one that also builds the targets; the two paths
+timed in turn ``--repeats`` times, their medians and the median ratio given), the project's
+path (a bfloat16 copy of the network and channels-last convolutions where the CPU has them,
+the default offline network: random weights, average pooling, the softmax transform) against
+plain eager fp32; and the default settings on a 700x460 photo
 (tubingen resized) against plain eager fp32 at one scale with the same number of steps
 (``--baseline-steps`` runs fewer and projects them), with the loss of both pictures recomputed
 in fp32 (does bf16 with coarse-to-fine cost quality?). Fast style (``paint.fast-style``): a
@@ -20,7 +22,7 @@ Every time is given as wall and CPU seconds: on a machine others share, the CPU 
 one-thread run (``--threads 1``) are what it takes on a core of its own.
 
     python benchmarks/paint.py [--steps 20] [--sizes 256,512,1024] [--only cyclegan,style,fast]
-                               [--threads N] [--baseline-steps N]
+                               [--threads N] [--baseline-steps N] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -128,11 +130,18 @@ def style_section(args: argparse.Namespace) -> dict:
     bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     per_step = {}
     for size in (int(s) for s in args.sizes.split(",")):
-        ours = seconds_per_step(size, args.steps, bf16)
-        base = seconds_per_step(size, args.steps, False)
+        pairs = []  # the two paths in turn, --repeats times: the noise falls on both
+        for _ in range(args.repeats):
+            pairs.append((seconds_per_step(size, args.steps, bf16),
+                          seconds_per_step(size, args.steps, False)))
+        ours = {k: statistics.median(p[k] for p, _ in pairs) for k in ("wall_s", "cpu_s")}
+        base = {k: statistics.median(b[k] for _, b in pairs) for k in ("wall_s", "cpu_s")}
+        ratios = [b["cpu_s"] / p["cpu_s"] for p, b in pairs]
         per_step[f"{size}px"] = {"project": ours, "fp32_eager": base,
-                                 "speedup_cpu": round(base["cpu_s"] / ours["cpu_s"], 2),
-                                 "steps_timed": args.steps}
+                                 "speedup_cpu": round(statistics.median(ratios), 2),
+                                 "speedup_cpu_range": [round(min(ratios), 2),
+                                                       round(max(ratios), 2)],
+                                 "steps_timed": args.steps, "repeats": args.repeats}
         print(json.dumps({f"step at {size}px": per_step[f"{size}px"]}), flush=True)
     store = ModelStore([Path(tempfile.mkdtemp()) / "models"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -263,6 +272,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--sizes", default="256,512,1024")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="style steps: times each path is timed, in turn (medians)")
     parser.add_argument("--baseline-steps", type=int, default=0,
                         help="steps of the fp32 one-scale run (0: as many as the defaults); "
                              "fewer are projected to the full run")
