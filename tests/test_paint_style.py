@@ -465,3 +465,16 @@ def test_convert_vgg19_names_what_does_not_fit():
                                         "features.34.weight; 1 shape mismatch: "
                                         "features.0.weight expected"):
         convert_vgg19(state)
+
+
+def test_the_temperature_folded_into_the_weights_divides_only_the_taps():
+    import copy
+
+    net = st.random_weights(st.VGG19Features(st.depth_for(st.DEFAULT_STYLE_LAYERS), "avg"))
+    taps = [st.layer_index(n) for n in (*st.DEFAULT_STYLE_LAYERS, "relu4_2")]
+    x = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = net(x, taps)
+        after = st.divide_taps(copy.deepcopy(net), taps, 3.0)(x, taps)
+    for a, b in zip(before, after, strict=True):
+        torch.testing.assert_close(b, a / 3, rtol=1e-5, atol=1e-6)

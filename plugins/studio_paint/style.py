@@ -157,8 +157,29 @@ def softmax_transform(r: torch.Tensor, temperature: float = 1.0, scaled: bool = 
     and channel) divided by ``temperature``, times their count so that they average 1
     (``scaled``; without, the Gram matrix needs that count squared: ``gram(r, count)``)."""
     flat = r.reshape(r.shape[0], -1)
-    soft = torch.softmax(flat / temperature, 1)
+    soft = torch.softmax(flat if temperature == 1 else flat / temperature, 1)
     return (soft * flat.shape[1] if scaled else soft).view(r.shape)
+
+
+def divide_taps(net: VGG19Features, taps: Sequence[int], by: float) -> VGG19Features:
+    """``net`` (changed in place) computing the activations at ``taps`` divided by ``by`` and
+    every other activation as before: a ReLU, a pool and a bias-scaled convolution are
+    positively homogeneous, so each convolution before a tap is scaled by 1 / ``by`` and the
+    next one scaled back. The softmax transform's division by its temperature then costs no
+    pass over the activations (and none back)."""
+    convs = [i for i, m in enumerate(net.features) if isinstance(m, nn.Conv2d)]
+    wanted = set(taps)
+    scale_in = 1.0  # the scale of what the next convolution reads
+    with torch.no_grad():
+        for k, i in enumerate(convs):
+            nxt = convs[k + 1] if k + 1 < len(convs) else len(net.features)
+            tapped = any(i < t < nxt for t in wanted)
+            scale_out = 1 / by if tapped else 1.0
+            conv = net.features[i]
+            conv.weight.mul_(scale_out / scale_in)
+            conv.bias.mul_(scale_out)
+            scale_in = scale_out
+    return net
 
 
 class _Gram(torch.autograd.Function):
@@ -356,9 +377,13 @@ class Stylist:
         if settings.colour == "match":  # the paintings in the photo's colours
             self.styles = [match_colours(s, photo) for s in self.styles]
         self.image: torch.Tensor | None = None
+        self.temperature = settings.temperature
         if settings.bf16:  # a bfloat16 copy: autocast would convert every weight every step
-            self.net = copy.deepcopy(self.net).to(dtype=torch.bfloat16,
-                                                  memory_format=torch.channels_last)
+            net = copy.deepcopy(self.net)
+            if settings.softmax and settings.temperature != 1:  # the temperature in the weights
+                divide_taps(net, self.content_taps + self.style_taps, settings.temperature)
+                self.temperature = 1.0
+            self.net = net.to(dtype=torch.bfloat16, memory_format=torch.channels_last)
 
     # -- pieces ---------------------------------------------------------------------------
 
@@ -381,8 +406,7 @@ class Stylist:
         with self._autocast():
             feats = [rows(f) for f in self.net(image, taps)]
         if self.settings.softmax:
-            return [softmax_transform(f, self.settings.temperature, scaled=False)
-                    for f in feats]
+            return [softmax_transform(f, self.temperature, scaled=False) for f in feats]
         return feats
 
     def _gram(self, f: torch.Tensor) -> torch.Tensor:
