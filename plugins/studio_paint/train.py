@@ -257,6 +257,7 @@ def paint_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
         lsgan_loss,
         resize_from_transpose,
     )
+    from studio_paint.loading import upsample_of
 
     if not ID_RE.match(p.model_id):
         raise ValueError(f"--model-id {p.model_id!r}: use letters, digits, '.', '_' or '-'")
@@ -299,7 +300,7 @@ def paint_train(p: TrainParams, ctx: Context) -> Iterator[Event]:
                                                                           generator=g))))
     if start.weights is not None:
         assert start.card is not None
-        converted = start.card.config.get("upsample", "transpose") != shape["upsample"]
+        converted = upsample_of(start.card) != shape["upsample"]
         if converted and shape["upsample"] != "resize":
             raise ValueError(f"--upsample {shape['upsample']}: {start.name} has resize-"
                              "convolutions, which have no transposed equivalent")

@@ -10,6 +10,27 @@ from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 
 
+def choice_group(owner: QWidget, menu: QMenu, choices: tuple[tuple[str, str], ...]
+                 ) -> QActionGroup:
+    """Checkable, exclusive actions in ``menu``, one per (label, key), the key as each one's
+    data; the first checked."""
+    group = QActionGroup(owner)
+    for label, key in choices:
+        a = menu.addAction(label)
+        a.setData(key)
+        a.setCheckable(True)
+        group.addAction(a)
+    group.actions()[0].setChecked(True)
+    return group
+
+
+def check_key(group: QActionGroup, key: Any) -> None:
+    """Check the action of ``group`` whose key is ``key`` (none when no action has it)."""
+    for a in group.actions():
+        if a.data() == key:
+            a.setChecked(True)
+
+
 class RecordButton(QToolButton):
     """Record (checked while recording), with a menu of the video's format and panes."""
 
@@ -23,24 +44,13 @@ class RecordButton(QToolButton):
         self.setToolTip("Record what is shown to a video in the gallery; press again to stop "
                         "(an episode's end stops it too). The arrow: MP4 or GIF, which panes")
         menu = QMenu(self)
-        self.formats = QActionGroup(self)
-        for label, key in (("MP4 video", "mp4"), ("GIF animation", "gif")):
-            a = menu.addAction(label)
-            a.setData(key)
-            a.setCheckable(True)
-            self.formats.addAction(a)
+        self.formats = choice_group(self, menu, (("MP4 video", "mp4"),
+                                                 ("GIF animation", "gif")))
         menu.addSeparator()
-        self.pane_choices = QActionGroup(self)
-        for label, key in (("All panes side by side", "all"), ("The track", "view"),
-                           ("What it sees (64x64)", "input"),
-                           ("V's reconstruction", "reconstruction"),
-                           ("M's prediction", "prediction")):
-            a = menu.addAction(label)
-            a.setData(key)
-            a.setCheckable(True)
-            self.pane_choices.addAction(a)
-        self.formats.actions()[0].setChecked(True)
-        self.pane_choices.actions()[0].setChecked(True)
+        self.pane_choices = choice_group(self, menu, (
+            ("All panes side by side", "all"), ("The track", "view"),
+            ("What it sees (64x64)", "input"), ("V's reconstruction", "reconstruction"),
+            ("M's prediction", "prediction")))
         self.pane_choices.triggered.connect(lambda _: self.panes_changed.emit())
         self.setMenu(menu)
         self.toggled.connect(lambda on: self.setText("Stop recording" if on else "Record"))
@@ -52,10 +62,8 @@ class RecordButton(QToolButton):
         return self.pane_choices.checkedAction().data()
 
     def choose(self, fmt: Any = None, panes: Any = None) -> None:
-        for group, key in ((self.formats, fmt), (self.pane_choices, panes)):
-            for a in group.actions():
-                if a.data() == key:
-                    a.setChecked(True)
+        check_key(self.formats, fmt)
+        check_key(self.pane_choices, panes)
 
     def set_quietly(self, on: bool) -> None:
         """Checked or not without asking the run (it stopped recording by itself)."""
@@ -76,19 +84,12 @@ class DreamButton(QToolButton):
         self.setToolTip("Drive inside M's dream: from the frame on screen while watching; "
                         "else (the arrow) from the track's start or from nothing")
         menu = QMenu(self)
-        self.starts = QActionGroup(self)
-        for label, key in (("From the track's start", "track"), ("From nothing", "nothing")):
-            a = menu.addAction(label)
-            a.setData(key)
-            a.setCheckable(True)
-            self.starts.addAction(a)
-        self.starts.actions()[0].setChecked(True)
+        self.starts = choice_group(self, menu, (("From the track's start", "track"),
+                                                ("From nothing", "nothing")))
         self.setMenu(menu)
 
     def start(self) -> str:
         return self.starts.checkedAction().data()
 
     def choose(self, start: Any) -> None:
-        for a in self.starts.actions():
-            if a.data() == start:
-                a.setChecked(True)
+        check_key(self.starts, start)
