@@ -20,12 +20,12 @@ from studio_paint.classifier import JudgeConfig, MonetJudge
 from studio_paint.cyclegan import Generator, init_weights
 from studio_paint.evaluate import (
     EVALUATE,
-    TRAIN_JUDGE,
     at_scale,
     load_judge,
     monet_probability,
     write_judge_folder,
 )
+from studio_paint.train_judge import TRAIN_JUDGE
 
 CPU = devices.pick("cpu")
 SCALE = 36  # the tiny judge's scale: every test picture is brought to it

@@ -16,9 +16,10 @@ ICON = Path(__file__).with_name("icon.svg")  # drawn in the studio's one style
 
 
 def _tasks() -> list[Task]:
-    from studio_paint.evaluate import EVALUATE, TRAIN_JUDGE
+    from studio_paint.evaluate import EVALUATE
     from studio_paint.tasks import TRANSLATE
     from studio_paint.train import TRAIN
+    from studio_paint.train_judge import TRAIN_JUDGE
 
     tasks: list[Task] = [TRANSLATE, TRAIN]
     tasks += [EVALUATE, TRAIN_JUDGE]
